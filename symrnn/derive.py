@@ -1,0 +1,106 @@
+"""The one generic reverse-mode engine: adjoint equations from a node graph.
+
+Given nodes (from :mod:`symrnn.graph`) and the adjoints flowing into some of
+their outputs (the *seeds*), :func:`reverse` walks the nodes backwards and
+applies each node's rule from :mod:`symrnn.rules`, producing SymPy equations
+``d_y = ...`` for every node output that C depends on, the adjoints of the
+graph's inputs, and each parameter's per-step gradient contributions.
+
+For a recurrent cell the seeds of state ``s`` are ``d_s_next`` (from step
+t+1) and, for the state the layer exposes, ``d_s_out`` (from the output or the
+layer above at step t); the adjoint of ``s_prev`` is then the BPTT recurrence:
+it becomes ``d_s_next`` of step t-1.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import sympy
+
+from . import naming
+from .graph import Affine, Compute, Total, is_param
+from .rules import ElementwiseRule, affine_vjp, function_rule
+
+
+@dataclass
+class Adjoints:
+    """The result of one reverse pass.
+
+    ``equations``: ``(d_y, expr)`` for node outputs, in the order backward
+    computes them. ``node_adjoint``: the symbol holding each node output's
+    adjoint (an equation's left side, or the one symbol it aliases).
+    ``inputs``: adjoint expressions of graph inputs (x, previous states).
+    ``params``: per-parameter list of contributions at one step; a matrix's
+    are ``outer(d_u, v)`` terms, a vector's elementwise expressions, each to
+    be summed over the batch (and over time, for a recurrent cell).
+    """
+
+    equations: list = field(default_factory=list)
+    node_adjoint: dict = field(default_factory=dict)
+    inputs: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+
+
+def adjoint_symbol(symbol):
+    return sympy.Symbol(naming.adjoint_name(symbol.name))
+
+
+def reverse(nodes, seeds, constants=()):
+    """Reverse pass over ``nodes`` seeded with ``{symbol: adjoint expr}``.
+
+    ``constants`` are inputs that get no adjoint (targets, masks).
+    """
+    contributions = defaultdict(list)
+    for symbol, expr in seeds.items():
+        contributions[symbol].append(expr)
+    stored_values = {n.expr: n.out for n in nodes if isinstance(n, Compute)}
+    result = Adjoints()
+    params = defaultdict(list)
+    for node in reversed(nodes):
+        terms = contributions.pop(node.out, [])
+        if not terms:
+            continue  # C does not depend on this node
+        bar = _adjoint_of(node, terms, result)
+        for target, expr in local_vjp(node, bar):
+            if target in constants:
+                continue
+            expr = expr.xreplace(stored_values)
+            (params[target.name] if is_param(target) else contributions[target]).append(expr)
+    result.inputs = {s: sympy.Add(*terms) for s, terms in contributions.items() if s not in constants}
+    result.params = dict(params)
+    return result
+
+
+def _adjoint_of(node, terms, result):
+    """Emit ``d_y = sum(terms)``, or alias when the sum is one symbol or a number."""
+    total = sympy.Add(*terms)
+    if isinstance(total, (sympy.Symbol, sympy.Number)):
+        bar = total
+    else:
+        bar = adjoint_symbol(node.out)
+        result.equations.append((bar, total))
+    result.node_adjoint[node.out] = bar
+    return bar
+
+
+def local_vjp(node, bar):
+    """``(input, contribution)`` pairs for one node, from the rule table."""
+    if isinstance(node, Affine):
+        arg_bar, weight_bar = affine_vjp(node.weight, node.arg, bar)
+        pairs = [(node.arg, arg_bar), (node.weight, weight_bar)]
+        return pairs + ([(node.bias, bar)] if node.bias is not None else [])
+    if isinstance(node, Total):
+        return _polynomial_vjp(node.expr, sympy.Integer(1))
+    rule = function_rule(node.expr)
+    if rule is None:
+        return _polynomial_vjp(node.expr, bar)
+    (arg,) = node.expr.args
+    if isinstance(rule, ElementwiseRule):
+        return [(arg, bar * rule.derivative(node.out, arg))]
+    return [(arg, rule.vjp(node.out, bar))]
+
+
+def _polynomial_vjp(expr, bar):
+    """Sums, products and powers: SymPy's own ``diff`` gives each partial."""
+    atoms = sorted(expr.free_symbols, key=lambda s: s.name)
+    return [(a, bar * sympy.diff(expr, a)) for a in atoms if sympy.diff(expr, a) != 0]

@@ -1,0 +1,170 @@
+"""The computation graph of one step: a cell's equations flattened into nodes.
+
+Flattening turns nested equations into a list of primitive nodes in the order
+they are computed:
+
+* :class:`Affine` ``u = w·v (+ b)``: every matrix-vector product, with a bias
+  folded in when the bias is used exactly once, next to that product;
+* :class:`Compute` ``y = F(u)`` for a function F of the rule table, or ``y =
+  polynomial(atoms)`` for SymPy's own algebra of elementwise sums and products;
+* :class:`Total` ``C = sum(polynomial(atoms))`` over units and batch (a cost).
+
+Every nonlinear function application gets a node of its own so its value is
+stored once and its derivative can be written in terms of it (tanh' = 1 - y²).
+"""
+
+from dataclasses import dataclass
+
+import sympy
+
+from . import naming
+from .rules import dot, function_rule, prev
+
+
+@dataclass(frozen=True)
+class Affine:
+    out: sympy.Symbol
+    weight: sympy.Symbol
+    arg: sympy.Symbol
+    bias: sympy.Symbol | None = None
+
+
+@dataclass(frozen=True)
+class Compute:
+    out: sympy.Symbol
+    expr: sympy.Expr
+
+
+@dataclass(frozen=True)
+class Total:
+    out: sympy.Symbol
+    expr: sympy.Expr
+
+
+@dataclass(frozen=True)
+class StepGraph:
+    """One step of a cell as nodes. ``prev_symbols`` maps each state to the
+    symbol of its previous value (``h`` -> ``h_prev``)."""
+
+    cell: object
+    nodes: tuple
+    prev_symbols: dict
+
+    @property
+    def input(self):
+        return self.cell.input
+
+    @property
+    def states(self):
+        return self.cell.states
+
+    def node(self, symbol):
+        return next(n for n in self.nodes if n.out == symbol)
+
+
+def is_param(symbol):
+    return isinstance(symbol, sympy.Symbol) and symbol.name.startswith(("w_", "b_"))
+
+
+def flatten_cell(cell):
+    """Flatten ``cell``'s equations into a :class:`StepGraph`."""
+    prev_symbols = {s: sympy.Symbol(naming.prev_name(s.name)) for s in cell.states}
+    substitution = {prev(s): p for s, p in prev_symbols.items()}
+    equations = [(lhs, rhs.xreplace(substitution)) for lhs, rhs in cell.equations]
+    flattener = Flattener(foldable_biases(equations), {cell.input})
+    for lhs, rhs in equations:
+        flattener.define(lhs, rhs)
+    return StepGraph(cell, tuple(flattener.nodes), prev_symbols)
+
+
+def foldable_biases(equations):
+    """Elementwise parameters used exactly once: they may join an affine node."""
+    counts = {}
+    for _, rhs in equations:
+        for symbol in _symbol_occurrences(rhs):
+            if is_param(symbol):
+                counts[symbol] = counts.get(symbol, 0) + 1
+    return {s for s, n in counts.items() if n == 1}
+
+
+def _symbol_occurrences(expr):
+    if isinstance(expr, sympy.Symbol):
+        yield expr
+    elif isinstance(expr, dot):
+        yield from _symbol_occurrences(expr.args[1])  # the weight is not elementwise
+    else:
+        for arg in expr.args:
+            yield from _symbol_occurrences(arg)
+
+
+class Flattener:
+    """Lowers expressions to nodes, reusing a node for a repeated expression."""
+
+    def __init__(self, biases, hoistable):
+        self.biases = biases
+        self.hoistable = hoistable
+        self.nodes = []
+        self.names = set()
+        self.memo = {}
+
+    def define(self, lhs, rhs):
+        if function_rule(rhs) is not None:
+            arg = self.atom(rhs.args[0], f"pre_{lhs.name}")
+            self.emit(Compute(lhs, rhs.func(arg)))
+        else:
+            self.emit(Compute(lhs, self.lower(rhs)))
+        self.memo[rhs] = lhs
+
+    def emit(self, node):
+        self.names.add(node.out.name)
+        self.nodes.append(node)
+        return node.out
+
+    def fresh(self, hint):
+        name, k = hint, 2
+        while name in self.names:
+            name, k = f"{hint}_{k}", k + 1
+        return sympy.Symbol(name)
+
+    def atom(self, expr, hint):
+        lowered = self.lower(expr)
+        if isinstance(lowered, sympy.Symbol):
+            return lowered
+        return self.emit(Compute(self.fresh(hint), lowered))
+
+    def lower(self, expr):
+        if expr in self.memo:
+            return self.memo[expr]
+        if isinstance(expr, (sympy.Symbol, sympy.Number)):
+            return expr
+        if isinstance(expr, dot):
+            lowered = self.affine(expr, None)
+        elif isinstance(expr, sympy.Add):
+            lowered = self.lower_sum(expr)
+        elif function_rule(expr) is not None:
+            fname = type(expr).__name__
+            arg = self.atom(expr.args[0], f"pre_{fname}")
+            lowered = self.emit(Compute(self.fresh(f"{fname}_{arg.name}"), expr.func(arg)))
+        else:
+            lowered = expr.func(*[self.lower(a) for a in expr.args])
+        self.memo[expr] = lowered
+        return lowered
+
+    def affine(self, product, bias):
+        weight, vector = product.args
+        suffix = naming.param_suffix(weight.name)
+        arg = self.atom(vector, f"v_{suffix}")
+        return self.emit(Affine(self.fresh(f"u_{suffix}"), weight, arg, bias))
+
+    def lower_sum(self, expr):
+        products = [t for t in expr.args if isinstance(t, dot)]
+        # Products of the layer's input first: their affine nodes are hoisted
+        # out of the time loop, so they are the best home for a bias.
+        products.sort(key=lambda t: t.args[1] not in self.hoistable)
+        biases = [t for t in expr.args if t in self.biases]
+        others = [t for t in expr.args if not isinstance(t, dot) and t not in biases]
+        terms = []
+        for k, product in enumerate(products):
+            bias = biases.pop(0) if k == 0 and biases else None
+            terms.append(self.affine(product, bias))
+        return sympy.Add(*terms, *biases, *[self.lower(t) for t in others])

@@ -1,0 +1,106 @@
+"""Fusion and layout: which matrix products become one, and where each
+product's adjoint lives in the backward buffer.
+
+Affine nodes that multiply the same vector are a *group*: their weights are
+stacked so forward does one matrix product per group, and their adjoints are
+written side by side in one buffer ``d_slots`` (T, B, S·H), so backward does
+one product per group too, and every weight's gradient over all steps is one
+large product after the time loop. A group whose vector is the layer's input
+is *hoisted*: its product for all steps is one matrix product before the loop.
+
+Several affine nodes may share one adjoint (``u_f`` and ``u_F`` both get
+``d_pre_f``); the slots are ordered so that every group's adjoints are
+contiguous, which makes each group's part of the buffer a view.
+"""
+
+import itertools
+from dataclasses import dataclass
+
+from .graph import Affine
+
+MAX_SEARCHED_SLOTS = 7  # 7! orders at most; past that, groups are split instead
+
+
+@dataclass
+class Group:
+    index: int
+    arg: object
+    members: list
+    start: int = 0
+    hoisted: bool = False
+
+    @property
+    def stop(self):
+        return self.start + len(self.members)
+
+    @property
+    def label(self):
+        return self.arg.name
+
+    @property
+    def has_bias(self):
+        return any(m.bias is not None for m in self.members)
+
+
+def plan_groups(nodes, node_adjoint, hoistable):
+    """Groups of affine nodes with a slot order making each contiguous.
+
+    Returns ``(groups, slots)`` where ``slots`` lists the adjoint symbols in
+    buffer order and each group's members are sorted by slot.
+    """
+    affine = [n for n in nodes if isinstance(n, Affine) and n.out in node_adjoint]
+    groups = _group_by_arg(affine, node_adjoint)
+    slots = list(dict.fromkeys(node_adjoint[n.out] for n in affine))
+    order = _contiguous_order(slots, groups, node_adjoint)
+    if order is None:
+        order = slots
+        groups = [part for g in groups for part in _contiguous_runs(g, order, node_adjoint)]
+    position = {s: k for k, s in enumerate(order)}
+    for index, group in enumerate(groups):
+        group.index = index
+        group.members.sort(key=lambda m: position[node_adjoint[m.out]])
+        group.start = position[node_adjoint[group.members[0].out]]
+        group.hoisted = group.arg in hoistable
+    return groups, order
+
+
+def _group_by_arg(affine, node_adjoint):
+    groups = []
+    for node in affine:
+        home = next(
+            (g for g in groups if g.arg == node.arg
+             and node_adjoint[node.out] not in {node_adjoint[m.out] for m in g.members}),
+            None,
+        )
+        if home is None:
+            groups.append(Group(len(groups), node.arg, [node]))
+        else:
+            home.members.append(node)
+    return groups
+
+
+def _is_contiguous(group, position, node_adjoint):
+    places = sorted(position[node_adjoint[m.out]] for m in group.members)
+    return places == list(range(places[0], places[0] + len(places)))
+
+
+def _contiguous_order(slots, groups, node_adjoint):
+    if len(slots) > MAX_SEARCHED_SLOTS:
+        return None
+    for order in itertools.permutations(slots):
+        position = {s: k for k, s in enumerate(order)}
+        if all(_is_contiguous(g, position, node_adjoint) for g in groups):
+            return list(order)
+    return None
+
+
+def _contiguous_runs(group, order, node_adjoint):
+    position = {s: k for k, s in enumerate(order)}
+    members = sorted(group.members, key=lambda m: position[node_adjoint[m.out]])
+    runs = [[members[0]]]
+    for member in members[1:]:
+        if position[node_adjoint[member.out]] == position[node_adjoint[runs[-1][-1].out]] + 1:
+            runs[-1].append(member)
+        else:
+            runs.append([member])
+    return [Group(0, group.arg, run) for run in runs]

@@ -1,0 +1,89 @@
+"""One home for names: what a user may call things, and how symrnn derives
+the names it makes (layer suffixes, intermediates, adjoints).
+
+Names a user gives (vectors, parameters) are checked here against strict
+patterns before they reach generated code, file names or LaTeX.
+
+Rules
+-----
+* A vector (input, state, gate) is a lowercase letter followed by lowercase
+  letters or digits: ``x``, ``h``, ``c``, ``f``.
+* A parameter is ``w_`` (a weight, used in a matrix-vector product) or ``b_``
+  (a bias or other elementwise parameter) followed by letters or digits, after
+  the notes: ``w_x`` is w^(x), ``w_F`` is w^(F), ``b_a`` is b^(a).
+* In a network of L >= 2 stacked layers every cell parameter and initial
+  state carries its layer number as a suffix ``_l<n>``: ``w_x_l2`` is layer
+  2's w^(x). A one-layer network uses the bare names.
+* The output layer is always ``w_y``, ``b_y`` (y for the prediction). The
+  notes write w^(o) both for the output layer and for the LSTM's output gate;
+  symrnn keeps w^(o) for the gate so that one name means one thing in every
+  network.
+* Initial states are named after their state with a ``0``: ``h0``, ``c0``
+  (``h0_l2`` in layer 2).
+"""
+
+import keyword
+import re
+
+from .errors import CellError
+
+VECTOR_PATTERN = re.compile(r"[a-z][a-z0-9]{0,15}\Z")
+PARAM_PATTERN = re.compile(r"[wb]_[A-Za-z][A-Za-z0-9]{0,15}\Z")
+
+# Lowercase names without '_' that generated code uses for itself (every
+# other local it makes has a '_' or is uppercase, which user vectors cannot
+# have); a user's vector may not shadow them.
+RESERVED = frozenset(keyword.kwlist) | frozenset(
+    {"np", "t", "inputs", "cache", "grads", "range", "reversed", "zip", "dict", "len", "float"}
+)
+
+OUTPUT_WEIGHT = "w_y"
+OUTPUT_BIAS = "b_y"
+
+
+def check_vector_name(name, role="vector"):
+    """Return ``name`` if it is a valid vector name, else raise CellError."""
+    if not isinstance(name, str) or not VECTOR_PATTERN.match(name):
+        raise CellError(
+            f"invalid {role} name {name!r}: expected a lowercase letter followed by up to "
+            "15 lowercase letters or digits (e.g. 'h', 'c', 'f')"
+        )
+    if name in RESERVED:
+        raise CellError(f"invalid {role} name {name!r}: it is reserved in generated Python code")
+    return name
+
+
+def check_param_name(name):
+    """Return ``name`` if it is a valid parameter name, else raise CellError."""
+    if not isinstance(name, str) or not PARAM_PATTERN.match(name):
+        raise CellError(
+            f"invalid parameter name {name!r}: expected 'w_' or 'b_' followed by a letter and "
+            "up to 15 letters or digits (e.g. 'w_x', 'w_F', 'b_a')"
+        )
+    if name in (OUTPUT_WEIGHT, OUTPUT_BIAS):
+        raise CellError(f"parameter name {name!r} is reserved for the output layer")
+    return name
+
+
+def layer_name(name, layer, layers):
+    """The name of a cell parameter or initial state in ``layer`` of ``layers``."""
+    return name if layers == 1 else f"{name}_l{layer}"
+
+
+def initial_state_name(state):
+    return f"{state}0"
+
+
+def adjoint_name(name):
+    """Name of the adjoint dC/d(name) in derivations and generated code."""
+    return f"d_{name}"
+
+
+def prev_name(state):
+    """Name of a state's value at the previous step, ``h[t-1]``."""
+    return f"{state}_prev"
+
+
+def param_suffix(param):
+    """The notes' superscript of a parameter: ``w_F`` -> ``F``."""
+    return param.split("_", 1)[1]

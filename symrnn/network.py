@@ -1,0 +1,110 @@
+"""Networks: stacked layers of one cell, an output layer and a cost.
+
+Layer l reads layer l-1's exposed state at the same step (layer 1 reads x).
+The output layer o_t = g_o(w^(y) a_t + b^(y)) runs either once per item at
+its own last step t_i (``output="last"``) or at every step
+(``output="sequence"``). The cost C is summed over items and outputs:
+squared error 1/2 (o - y)^2, or softmax cross-entropy -y·log softmax(z).
+"""
+
+from dataclasses import dataclass
+
+import sympy
+
+from . import naming
+from .cells import Cell
+from .errors import ConfigError
+from .graph import Affine, Compute, Total
+from .rules import log_softmax, sigmoid
+
+OUTPUT_MODES = ("last", "sequence")
+LOSSES = ("squared", "xent")
+OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax")
+MAX_LAYERS = 8
+
+# Symbols of the output layer and cost (their own scope in generated code).
+TOP, Z, O, LOG_PROB, OUT, TARGET, MASK, COST = sympy.symbols("top z o log_prob out y mask C")
+
+
+@dataclass(frozen=True)
+class Network:
+    cell: Cell
+    layers: int = 1
+    output: str = "last"
+    loss: str = "squared"
+    out_activation: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.cell, Cell):
+            raise ConfigError(f"cell must be a symrnn Cell, got {self.cell!r}")
+        if not isinstance(self.layers, int) or not 1 <= self.layers <= MAX_LAYERS:
+            raise ConfigError(f"layers must be an integer from 1 to {MAX_LAYERS}, got {self.layers!r}")
+        _check_choice("output", self.output, OUTPUT_MODES)
+        _check_choice("loss", self.loss, LOSSES)
+        if self.out_activation is None:
+            object.__setattr__(self, "out_activation", "softmax" if self.loss == "xent" else "identity")
+        _check_choice("output activation", self.out_activation, OUTPUT_ACTIVATIONS)
+        if self.loss == "xent" and self.out_activation != "softmax":
+            raise ConfigError("the cross-entropy cost needs the softmax output activation")
+
+    @property
+    def masked(self):
+        """Whether outputs past an item's length exist and must be masked."""
+        return self.output == "sequence"
+
+    def layer_params(self, layer):
+        """(cell name, network name) of each cell parameter in ``layer``."""
+        return [(p.name, naming.layer_name(p.name, layer, self.layers)) for p in self.cell.parameters]
+
+    def initial_states(self, layer):
+        return [naming.layer_name(naming.initial_state_name(s.name), layer, self.layers)
+                for s in self.cell.states]
+
+    def param_shapes(self):
+        """Every parameter's name and symbolic shape: D input, H hidden, K output."""
+        shapes = {}
+        for layer in range(1, self.layers + 1):
+            fan_in = {"input": "D" if layer == 1 else "H", "hidden": "H"}
+            for param, (_, name) in zip(self.cell.parameters, self.layer_params(layer)):
+                shapes[name] = ("H", fan_in[param.fan_in]) if param.is_matrix else ("H",)
+        shapes[naming.OUTPUT_WEIGHT] = ("K", "H")
+        shapes[naming.OUTPUT_BIAS] = ("K",)
+        return shapes
+
+    @property
+    def module_name(self):
+        parts = [self.cell.name, f"l{self.layers}", self.output, self.loss]
+        if self.out_activation not in ("identity", "softmax"):
+            parts.insert(3, self.out_activation)
+        return "_".join(parts)
+
+
+def _check_choice(what, value, choices):
+    if value not in choices:
+        raise ConfigError(f"unknown {what} {value!r}; expected one of {list(choices)}")
+
+
+def head_nodes(network):
+    """Output layer and cost as nodes. Returns (nodes, outputs symbol)."""
+    w_y, b_y = sympy.symbols(f"{naming.OUTPUT_WEIGHT} {naming.OUTPUT_BIAS}")
+    nodes = [Affine(Z, w_y, TOP, b_y)]
+    activation = network.out_activation
+    if activation == "identity":
+        o = Z
+    elif activation == "sigmoid":
+        nodes.append(Compute(O, sigmoid(Z)))
+        o = O
+    else:
+        nodes += [Compute(LOG_PROB, log_softmax(Z)), Compute(O, sympy.exp(LOG_PROB))]
+        o = O
+    weight = MASK if network.masked else 1
+    if network.masked:
+        nodes.append(Compute(OUT, MASK * o))
+        outputs = OUT
+    else:
+        outputs = o
+    if network.loss == "squared":
+        cost = Total(COST, weight * (o - TARGET) ** 2 / 2)
+    else:
+        cost = Total(COST, -weight * TARGET * LOG_PROB)
+    return nodes, outputs, cost

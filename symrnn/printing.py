@@ -1,0 +1,77 @@
+"""Printers: SymPy expressions of the engine as NumPy code.
+
+Vectors are batch-major arrays (B, n), so w·v prints as ``v @ w.T`` and the
+transposed product w^T·u as ``u @ w``.
+"""
+
+import sympy
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.pycode import PythonCodePrinter
+
+from .rules import dot, dot_t, function_rule, row_sum, step
+
+
+class fused_dot_t(sympy.Function):
+    """Several w_k^T·u_k of one fused group, printed as one matrix product.
+    Its single argument is the group's index; the printer holds the text."""
+
+    nargs = 1
+    is_commutative = True
+
+
+# A matrix product binds like ``*`` in Python, so as a factor of an
+# elementwise product it must be parenthesised.
+for _product in (dot, dot_t, fused_dot_t):
+    _product.precedence = PRECEDENCE["Mul"]
+
+
+class NumPyCodePrinter(PythonCodePrinter):
+    """Prints engine expressions as NumPy code over batch-major arrays."""
+
+    def __init__(self, fused_products=None):
+        super().__init__({"standard": "python3"})
+        self.fused_products = fused_products or {}
+
+    def _print_Symbol(self, expr):
+        return expr.name
+
+    def _print_dot(self, expr):
+        weight, arg = expr.args
+        return f"{self._print_operand(arg)} @ {self._print(weight)}.T"
+
+    def _print_dot_t(self, expr):
+        weight, arg = expr.args
+        return f"{self._print_operand(arg)} @ {self._print(weight)}"
+
+    def _print_fused_dot_t(self, expr):
+        return self.fused_products[int(expr.args[0])]
+
+    def _print_outer(self, expr):
+        u, v = expr.args
+        return f"{self._print_operand(u)}.T @ {self._print_operand(v)}"
+
+    def _print_row_sum(self, expr):
+        return f"{self._print_operand(expr.args[0])}.sum(axis=-1, keepdims=True)"
+
+    def _print_step(self, expr):
+        return f"({self._print(expr.args[0])} > 0)"
+
+    def _print_Function(self, expr):
+        rule = function_rule(expr)
+        if rule is None:
+            raise TypeError(f"no NumPy form for {type(expr).__name__}")
+        return rule.numpy.format(self._print(expr.args[0]))
+
+    _print_tanh = _print_exp = _print_Function
+
+    def _print_operand(self, expr):
+        """An operand of ``@`` or a method call: parenthesised unless atomic."""
+        text = self._print(expr)
+        return text if isinstance(expr, (sympy.Symbol, fused_dot_t)) else f"({text})"
+
+
+def numpy_code(expr, fused_products=None):
+    return NumPyCodePrinter(fused_products).doprint(expr)
+
+
+__all__ = ["NumPyCodePrinter", "numpy_code", "fused_dot_t", "dot", "dot_t", "row_sum", "step"]

@@ -1,0 +1,185 @@
+"""The primitives of cell equations and the one table of derivative rules.
+
+Cell equations are SymPy expressions over *vectors* (SymPy symbols standing
+for whole vectors; ``*`` and ``+`` act elementwise) and *parameters*.  Beyond
+SymPy's own algebra they use:
+
+* ``dot(w, v)``: the matrix-vector product w·v of the notes;
+* the elementwise functions of :data:`ELEMENTWISE` (tanh, sigmoid, relu, exp);
+* ``prev(h)``: a state's value at the previous step, h_{t-1}.
+
+Every derivative rule symbol rnn knows lives in this module, one entry each:
+elementwise functions in :data:`ELEMENTWISE` (written in terms of the stored
+output where the function allows), and the rules of the structural
+primitives (affine map, row-wise log-softmax, total sum) in
+:func:`affine_vjp`, :data:`ROW_FUNCTIONS` and the engine's use of SymPy's own
+``diff`` for polynomial algebra.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sympy
+
+# --------------------------------------------------------------------------
+# Structural primitives
+# --------------------------------------------------------------------------
+
+
+class dot(sympy.Function):
+    """w·v: parameter matrix ``w`` times vector ``v`` (shape (out, in) · (in,))."""
+
+    nargs = 2
+    is_commutative = True
+
+
+class dot_t(sympy.Function):
+    """w^T·u: the transposed product that carries an adjoint back through dot."""
+
+    nargs = 2
+    is_commutative = True
+
+
+class outer(sympy.Function):
+    """u ⊗ v summed over the batch: a weight's gradient contribution."""
+
+    nargs = 2
+    is_commutative = True
+
+
+class row_sum(sympy.Function):
+    """Sum over the units of a vector, broadcast back to every unit."""
+
+    nargs = 1
+    is_commutative = True
+
+
+class prev(sympy.Function):
+    """h_{t-1}: a state's value at the previous step."""
+
+    nargs = 1
+    is_commutative = True
+
+
+# --------------------------------------------------------------------------
+# Elementwise functions
+# --------------------------------------------------------------------------
+
+
+class sigmoid(sympy.Function):
+    """The logistic function σ(u) = 1 / (1 + e^{-u})."""
+
+    nargs = 1
+    is_commutative = True
+
+
+class relu(sympy.Function):
+    """max(u, 0)."""
+
+    nargs = 1
+    is_commutative = True
+
+
+class step(sympy.Function):
+    """1 where the argument is positive, else 0 (relu's derivative)."""
+
+    nargs = 1
+    is_commutative = True
+
+
+class log_softmax(sympy.Function):
+    """Row-wise log-softmax over the units of a vector."""
+
+    nargs = 1
+    is_commutative = True
+
+
+def identity(u):
+    """The identity activation: returns its argument unchanged."""
+    return u
+
+
+@dataclass(frozen=True)
+class ElementwiseRule:
+    """How one elementwise function is written, differentiated and computed.
+
+    ``derivative(y, u)`` is dy/du, in terms of the output ``y`` where the
+    function allows so that backward reuses stored forward values.
+    ``numpy`` is the expression template for generated code (``{0}`` is the
+    argument); ``helper`` is source code the generated module must define.
+    """
+
+    function: type
+    derivative: Callable
+    numpy: str
+    helper: str = ""
+
+
+SIGMOID_HELPER = '''def _sigmoid(z):
+    """Logistic function, computed as exp(-log(1 + exp(-z))) so it never overflows."""
+    return np.exp(-np.logaddexp(0.0, -z))
+'''
+
+ELEMENTWISE = {
+    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})"),
+    "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", SIGMOID_HELPER),
+    "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)"),
+    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})"),
+}
+
+RULE_BY_FUNCTION = {rule.function: rule for rule in ELEMENTWISE.values()}
+
+# Activations a user may pick by name for a cell or the output layer.
+ACTIVATIONS = {
+    "tanh": sympy.tanh,
+    "sigmoid": sigmoid,
+    "relu": relu,
+    "identity": identity,
+}
+
+
+# --------------------------------------------------------------------------
+# Row-wise functions (each unit's output depends on the whole row)
+# --------------------------------------------------------------------------
+
+LOG_SOFTMAX_HELPER = '''def _log_softmax(z):
+    """Row-wise log-softmax, shifted by the row maximum so it never overflows."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+'''
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A row-wise function: its vector-Jacobian product in terms of output y."""
+
+    function: type
+    vjp: Callable  # (y, y_bar) -> u_bar
+    numpy: str
+    helper: str
+
+
+ROW_FUNCTIONS = {
+    "log_softmax": RowRule(
+        log_softmax,
+        lambda y, y_bar: y_bar - sympy.exp(y) * row_sum(y_bar),
+        "_log_softmax({0})",
+        LOG_SOFTMAX_HELPER,
+    ),
+}
+
+ROW_RULE_BY_FUNCTION = {rule.function: rule for rule in ROW_FUNCTIONS.values()}
+
+
+def affine_vjp(weight, arg, u_bar):
+    """Rule of u = w·v (+ b): adjoints of v and w. The bias gets u_bar itself."""
+    return dot_t(weight, u_bar), outer(u_bar, arg)
+
+
+def function_rule(expr):
+    """The rule of an elementwise or row-wise function application, or None."""
+    return RULE_BY_FUNCTION.get(type(expr)) or ROW_RULE_BY_FUNCTION.get(type(expr))
+
+
+def known_function_names():
+    return sorted(set(ELEMENTWISE) | set(ROW_FUNCTIONS))
