@@ -1,0 +1,39 @@
+"""symrnn: exact BPTT for recurrent cells, derived by SymPy, emitted as NumPy.
+
+    >>> import symrnn
+    >>> net = symrnn.network("lstm", output="sequence")
+    >>> module = symrnn.generate(net, load=True)
+    >>> params = module.init_params(3, 4, 2)
+    >>> sorted(params)[:3]
+    ['b_f', 'b_g', 'b_i']
+"""
+
+from .cells import CELLS, Cell, get_cell, parameters, vectors
+from .codegen import load_module, render, write_module
+from .errors import BuildCheckError, CellError, ConfigError, InputError, SymrnnError
+from .network import Network
+from .rules import dot, identity, prev, relu, sigmoid
+
+__all__ = [
+    "CELLS", "Cell", "Network", "get_cell", "parameters", "vectors", "network", "generate",
+    "dot", "prev", "sigmoid", "relu", "identity", "render", "write_module", "load_module",
+    "SymrnnError", "CellError", "ConfigError", "InputError", "BuildCheckError",
+]
+
+
+def network(cell, *, variant=None, activation=None, layers=1, output="last", loss="squared",
+            out_activation=None):
+    """A :class:`Network` from a built-in cell name or a :class:`Cell`."""
+    if isinstance(cell, str):
+        cell = get_cell(cell, variant, activation)
+    elif variant is not None or activation is not None:
+        raise ConfigError("variant and activation apply to built-in cells given by name")
+    return Network(cell, layers=layers, output=output, loss=loss, out_activation=out_activation)
+
+
+def generate(net, path=None, *, load=False):
+    """Generate ``net``'s NumPy module: write it to ``path`` if given, and
+    return the loaded module if ``load`` else the source text."""
+    if path is not None:
+        write_module(net, path)
+    return load_module(net) if load else render(net)

@@ -93,7 +93,9 @@ class Cell:
 
     def equations_text(self):
         """The equations as plain text lines, for docstrings."""
-        return [f"{lhs} = {sympy.sstr(rhs, order='none')}" for lhs, rhs in self.equations]
+        from .printing import text_equation
+
+        return [text_equation(lhs, rhs) for lhs, rhs in self.equations]
 
 
 def _check_symbol(value, role):
@@ -229,7 +231,7 @@ def rnn(activation="tanh"):
     w_x, w_a, b_a = parameters("w_x w_a b_a")
     g = ACTIVATIONS[activation]
     return Cell(
-        "rnn",
+        "rnn" if activation == "tanh" else f"rnn_{activation}",
         input=x,
         states=[a],
         equations=[(a, _gate(g, w_x, w_a, b_a, x, prev(a)))],
@@ -286,7 +288,7 @@ def gru_pytorch():
     w_g, w_G, b_g, b_G = parameters("w_g w_G b_g b_G")
     h1 = prev(h)
     return Cell(
-        "gru",
+        "gru_pytorch",
         input=x,
         states=[h],
         equations=[

@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .graph import Affine, Compute, flatten_cell, is_param
 from .layout import plan_groups
 from .network import COST, MASK, OUT, TARGET, TOP, Network, head_nodes
-from .printing import fused_dot_t, numpy_code
+from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
 from .rules import ELEMENTWISE, ROW_FUNCTIONS, dot_t, function_rule, outer
 
 def template_dir():
@@ -476,8 +476,8 @@ def network_equations(network):
         if isinstance(node, Affine):
             head_lines.append(f"{node.out} = {node.weight}·{node.arg} + {node.bias}")
         else:
-            head_lines.append(f"{node.out} = {sympy.sstr(node.expr)}")
-    head_lines.append(f"C = sum({sympy.sstr(cost.expr)})")
+            head_lines.append(text_equation(node.out, node.expr))
+    head_lines.append(f"C = sum over outputs and items of {TextPrinter().doprint(cost.expr)}")
     return cell_lines, head_lines
 
 

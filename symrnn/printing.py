@@ -7,8 +7,9 @@ transposed product w^T·u as ``u @ w``.
 import sympy
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
+from sympy.printing.str import StrPrinter
 
-from .rules import dot, dot_t, function_rule, row_sum, step
+from .rules import dot, dot_t, function_rule, prev, row_sum, step
 
 
 class fused_dot_t(sympy.Function):
@@ -75,3 +76,34 @@ def numpy_code(expr, fused_products=None):
 
 
 __all__ = ["NumPyCodePrinter", "numpy_code", "fused_dot_t", "dot", "dot_t", "row_sum", "step"]
+
+
+class TextPrinter(StrPrinter):
+    """Equations as plain text in the notes' order: w_f·x + w_F·h[t-1] + b_f."""
+
+    def _print_dot(self, expr):
+        weight, arg = expr.args
+        text = self._print(arg)
+        return f"{weight}·{text if isinstance(arg, (sympy.Symbol, prev)) else '(' + text + ')'}"
+
+    def _print_prev(self, expr):
+        return f"{expr.args[0]}[t-1]"
+
+    def _print_Add(self, expr, order=None):
+        terms = sorted(expr.args, key=_notes_order)
+        text = self._print(terms[0])
+        for term in terms[1:]:
+            printed = self._print(term)
+            text += f" - {printed[1:]}" if printed.startswith("-") else f" + {printed}"
+        return text
+
+
+def _notes_order(term):
+    """Products with the input first, then recurrent products, then the rest."""
+    if isinstance(term, dot):
+        return (1 if term.has(prev) else 0, str(term))
+    return (2, "")
+
+
+def text_equation(lhs, rhs):
+    return f"{lhs} = {TextPrinter().doprint(rhs)}"

@@ -1,0 +1,318 @@
+"""Benchmark: symrnn's generated LSTM against a hand-written vectorized NumPy LSTM.
+
+What is measured
+----------------
+Wall time (``time.perf_counter``) of one forward + backward pass of a one-layer
+LSTM with an identity output layer at every step (``output="sequence"``), for
+
+* ``generated``: the module symrnn generates (``load_module(Network(get_cell("lstm"),
+  output="sequence"))``), called through its public ``forward``/``backward``
+  (so its input checks and output mask are included: that is what a user pays);
+* ``hand``: the hand-written LSTM below, written for this benchmark as an
+  experienced NumPy programmer would: input projections of all steps as one
+  matrix product with the biases added once, one fused (B, 4H) recurrent product
+  per step, the three sigmoid gates stored next to each other so one sigmoid call
+  covers them, activations stored for backward, one (B, 4H) x (4H, H) product per
+  step backward, and the weight gradients as one big product each after the loop
+  (faster here than accumulating T small products inside the loop), and the
+  output layer as one big product forward and backward.
+
+Both use the same numerically stable sigmoid, ``exp(-logaddexp(0, -z))``. Before
+timing, the script checks at float64 that both give the same outputs and the same
+gradients (every parameter, x, c0, h0) and exits with status 1 if they do not.
+
+Each repeat times both implementations (interleaved, after one warm-up each);
+the table shows medians over the repeats, in float64 and float32.
+
+The matrix-product bound: every matrix product of forward + backward is listed
+with its shape and count (2*m*k*n flops each); each is timed alone with
+``np.matmul`` at the same shape and operand layout in the same run. Their summed
+time is ``bound``, the time the products alone take on this machine, and
+``fraction = bound / measured``: 1.0 would mean nothing but the matrix products
+costs any time.
+
+Run from the repository root::
+
+    python benchmarks/bench_lstm.py               # B=32, D=64, H=128, K=64, T=50
+    python benchmarks/bench_lstm.py --repeats 21
+    python benchmarks/bench_lstm.py --quick       # tiny sizes, for CI smoke runs
+
+(``pip install -e .`` first, or prefix ``PYTHONPATH=.``.)
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from symrnn.cells import get_cell
+from symrnn.codegen import load_module
+from symrnn.network import Network
+
+FULL_SIZES = dict(T=50, B=32, D=64, H=128, K=64)
+QUICK_SIZES = dict(T=5, B=4, D=8, H=16, K=4)
+CHECK_SIZES = dict(T=6, B=3, D=5, H=7, K=4)
+GATES = "fiog"  # hand-written order: the three sigmoid gates first, then g (tanh)
+
+
+# --------------------------------------------------------------------------- hand-written LSTM
+
+def sigmoid(z, out=None):
+    """The generated code's sigmoid, exp(-log(1 + exp(-z))), computed in place into ``out``."""
+    out = np.negative(z, out=out)
+    np.logaddexp(0.0, out, out=out)
+    np.negative(out, out=out)
+    return np.exp(out, out=out)
+
+
+def pack(params):
+    """Stack the four gates' weights: w_x (4H, D), w_h (4H, H), b (4H,), in GATES order."""
+    w_x = np.concatenate([params[f"w_{g}"] for g in GATES])
+    w_h = np.concatenate([params[f"w_{g.upper()}"] for g in GATES])
+    b = np.concatenate([params[f"b_{g}"] for g in GATES])
+    return w_x, w_h, b, params["w_y"], params["b_y"]
+
+
+def hand_forward(packed, x, c0, h0):
+    """Outputs (T, B, K) and the cache for :func:`hand_backward`."""
+    w_x, w_h, b, w_y, b_y = packed
+    T, B, D = x.shape
+    H = w_h.shape[1]
+    acts = (x.reshape(T * B, D) @ w_x.T).reshape(T, B, 4 * H)  # pre-activations, then activations in place
+    acts += b
+    cs = np.empty((T + 1, B, H), x.dtype)
+    hs = np.empty((T + 1, B, H), x.dtype)
+    tanh_cs = np.empty((T, B, H), x.dtype)
+    cs[0], hs[0] = c0, h0
+    w_hT = w_h.T
+    rec = np.empty((B, 4 * H), x.dtype)
+    for t in range(T):
+        a = acts[t]
+        np.matmul(hs[t], w_hT, out=rec)
+        a += rec
+        sigmoid(a[:, :3 * H], out=a[:, :3 * H])
+        np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])
+        f, i, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        np.multiply(f, cs[t], out=cs[t + 1])
+        cs[t + 1] += i * g
+        np.tanh(cs[t + 1], out=tanh_cs[t])
+        np.multiply(o, tanh_cs[t], out=hs[t + 1])
+    z = hs[1:].reshape(T * B, H) @ w_y.T
+    z += b_y
+    return z.reshape(T, B, -1), (x, acts, cs, hs, tanh_cs)
+
+
+def hand_backward(packed, cache, d_z):
+    """Gradients of every parameter and of x, c0, h0, from d_z = dC/d(outputs)."""
+    w_x, w_h, b, w_y, b_y = packed
+    x, acts, cs, hs, tanh_cs = cache
+    T, B, D = x.shape
+    H = w_h.shape[1]
+    d_z = d_z.reshape(T * B, -1)
+    grads = {"w_y": d_z.T @ hs[1:].reshape(T * B, H), "b_y": d_z.sum(axis=0)}
+    d_h_out = (d_z @ w_y).reshape(T, B, H)
+    d_acts = np.empty_like(acts)
+    d_c = np.zeros((B, H), x.dtype)
+    d_h = np.zeros((B, H), x.dtype)
+    for t in reversed(range(T)):
+        a, d_a = acts[t], d_acts[t]
+        sig, i, o, g = a[:, :3 * H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        tanh_c = tanh_cs[t]
+        d_h += d_h_out[t]
+        d_c += d_h * o * (1 - tanh_c * tanh_c)
+        np.multiply(d_c, cs[t], out=d_a[:, :H])                  # d f
+        np.multiply(d_c, g, out=d_a[:, H:2 * H])                 # d i
+        np.multiply(d_h, tanh_c, out=d_a[:, 2 * H:3 * H])        # d o
+        d_a[:, :3 * H] *= sig * (1 - sig)
+        np.multiply(d_c * i, 1 - g * g, out=d_a[:, 3 * H:])      # d g (pre-activation)
+        d_c *= a[:, :H]
+        np.matmul(d_a, w_h, out=d_h)
+    d_a = d_acts.reshape(T * B, 4 * H)
+    g_x = np.split(d_a.T @ x.reshape(T * B, D), 4)
+    g_h = np.split(d_a.T @ hs[:-1].reshape(T * B, H), 4)
+    g_b = np.split(d_a.sum(axis=0), 4)
+    for k, gate in enumerate(GATES):
+        grads[f"w_{gate}"], grads[f"w_{gate.upper()}"], grads[f"b_{gate}"] = g_x[k], g_h[k], g_b[k]
+    grads["x"] = (d_a @ w_x).reshape(T, B, D)
+    grads["c0"], grads["h0"] = d_c, d_h
+    return grads
+
+
+def hand_step(params, x, d_z):
+    """One forward + backward of the hand-written LSTM from zero initial states."""
+    packed = pack(params)
+    zeros = np.zeros((x.shape[1], packed[1].shape[1]), x.dtype)
+    _, cache = hand_forward(packed, x, zeros, zeros)
+    return hand_backward(packed, cache, d_z)
+
+
+# --------------------------------------------------------------------------- correctness
+
+def make_data(module, sizes, dtype, seed=1):
+    """Parameters, input x (T, B, D) and an output adjoint d_z (T, B, K)."""
+    T, B, D, H, K = (sizes[k] for k in "TBDHK")
+    rng = np.random.default_rng(seed)
+    params = module.init_params(D, H, K, seed=0, dtype=dtype)
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    d_z = rng.standard_normal((T, B, K)).astype(dtype)
+    return params, x, d_z
+
+
+def check_gradients(module):
+    """Exit with status 1 unless both implementations agree at float64 (random c0, h0)."""
+    params, x, d_z = make_data(module, CHECK_SIZES, np.float64)
+    rng = np.random.default_rng(2)
+    c0, h0 = (rng.standard_normal((CHECK_SIZES["B"], CHECK_SIZES["H"])) for _ in range(2))
+    out_gen, cache = module.forward(params, x, state0={"c0": c0, "h0": h0})
+    grads_gen = module.backward(params, cache, d_z)
+    packed = pack(params)
+    out_hand, hand_cache = hand_forward(packed, x, c0, h0)
+    grads_hand = hand_backward(packed, hand_cache, d_z)
+    bad = [] if np.allclose(out_gen, out_hand, rtol=1e-10, atol=1e-12) else ["outputs"]
+    if set(grads_gen) != set(grads_hand):
+        bad.append(f"gradient names differ: {sorted(set(grads_gen) ^ set(grads_hand))}")
+    bad += [name for name in grads_gen if name in grads_hand
+            and not np.allclose(grads_gen[name], grads_hand[name], rtol=1e-10, atol=1e-12)]
+    if bad:
+        sys.exit(f"ERROR: hand-written LSTM disagrees with the generated module on: {', '.join(bad)}")
+    print(f"check: outputs and all {len(grads_gen)} gradients agree at float64 (np.allclose, rtol=1e-10)")
+
+
+# --------------------------------------------------------------------------- timing
+
+def time_pair(module, sizes, dtype, repeats):
+    """Median forward, backward and total seconds of each implementation."""
+    params, x, d_z = make_data(module, sizes, dtype)
+    packed_cost = {"generated": [], "hand": []}
+
+    def generated():
+        t0 = time.perf_counter()
+        _, cache = module.forward(params, x)
+        t1 = time.perf_counter()
+        grads = module.backward(params, cache, d_z)
+        return t1 - t0, time.perf_counter() - t1, grads
+
+    def hand():
+        t0 = time.perf_counter()
+        packed = pack(params)
+        zeros = np.zeros((sizes["B"], sizes["H"]), dtype)
+        _, cache = hand_forward(packed, x, zeros, zeros)
+        t1 = time.perf_counter()
+        grads = hand_backward(packed, cache, d_z)
+        return t1 - t0, time.perf_counter() - t1, grads
+
+    runs = {"generated": generated, "hand": hand}
+    for run in runs.values():  # warm-up, and both keep the dtype
+        assert run()[2]["w_F"].dtype == dtype
+    for _ in range(repeats):
+        for name, run in runs.items():
+            packed_cost[name].append(run()[:2])
+    return {name: tuple(statistics.median(v) for v in (*zip(*times), [f + b for f, b in times]))
+            for name, times in packed_cost.items()}
+
+
+def products(sizes):
+    """Every matrix product of forward + backward: (label, m, k, n, count, a is transposed view)."""
+    T, B, D, H, K = (sizes[k] for k in "TBDHK")
+    TB, G = T * B, 4 * H
+    return [
+        ("fwd input projection", TB, D, G, 1, False),
+        ("fwd recurrent (per step)", B, H, G, T, False),
+        ("fwd output layer", TB, H, K, 1, False),
+        ("bwd output d_w_y", K, TB, H, 1, True),
+        ("bwd output d_h", TB, K, H, 1, False),
+        ("bwd recurrent (per step)", B, G, H, T, False),
+        ("bwd d_w_x", G, TB, D, 1, True),
+        ("bwd d_w_h", G, TB, H, 1, True),
+        ("bwd d_x", TB, G, D, 1, False),
+    ]
+
+
+def time_product(m, k, n, count, a_transposed, dtype, repeats):
+    """Median seconds of ``count`` products (m, k) @ (k, n) with np.matmul."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((k, m)).astype(dtype).T if a_transposed else rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((n, k)).astype(dtype).T  # weights are (out, in): the right operand is a transposed view
+    times = []
+    for _ in range(repeats + 1):  # the first is a warm-up
+        t0 = time.perf_counter()
+        for _ in range(count):
+            np.matmul(a, b)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[1:])
+
+
+def matmul_bound(sizes, dtype, repeats):
+    """Rows (label, shape, count, flops, seconds) for every product, and the total flops and seconds."""
+    rows = []
+    for label, m, k, n, count, a_t in products(sizes):
+        seconds = time_product(m, k, n, count, a_t, dtype, repeats)
+        rows.append((label, f"({m},{k})x({k},{n})", count, 2 * m * k * n * count, seconds))
+    return rows, sum(r[3] for r in rows), sum(r[4] for r in rows)
+
+
+# --------------------------------------------------------------------------- report
+
+def blas_info():
+    """A one-line description of numpy's BLAS."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # older numpy: no mode="dicts"
+        info = "unknown"
+    coretype = os.environ.get("OPENBLAS_CORETYPE")
+    return info + (f" (OPENBLAS_CORETYPE={coretype})" if coretype else "")
+
+
+def print_products(rows, dtype):
+    print(f"\nmatrix products of forward+backward, each timed alone with np.matmul ({np.dtype(dtype).name}):")
+    print(f"  {'product':<26}{'shape':<24}{'count':>6}{'MFLOP':>10}{'ms':>9}{'GFLOP/s':>9}")
+    for label, shape, count, flops, seconds in rows:
+        print(f"  {label:<26}{shape:<24}{count:>6}{flops / 1e6:>10.1f}{seconds * 1e3:>9.3f}{flops / seconds / 1e9:>9.1f}")
+
+
+def print_table(results):
+    print("\nforward+backward, median of repeats (ms); bound = time of the matrix products alone")
+    head = f"{'dtype':<9}{'impl':<11}{'fwd':>9}{'bwd':>9}{'total':>9}{'gen/hand':>10}{'bound':>9}{'fraction':>10}"
+    print(head)
+    print("-" * len(head))
+    for dtype, (timings, bound) in results.items():
+        ratio = timings["generated"][2] / timings["hand"][2]
+        for name, (fwd, bwd, total) in timings.items():
+            shown = f"{ratio:>10.2f}" if name == "generated" else f"{'':>10}"
+            print(f"{dtype:<9}{name:<11}{fwd * 1e3:>9.2f}{bwd * 1e3:>9.2f}{total * 1e3:>9.2f}{shown}"
+                  f"{bound * 1e3:>9.2f}{bound / total:>10.2f}")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and 2 repeats (CI smoke run)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed repeats per implementation (default 15)")
+    args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    repeats = args.repeats or (2 if args.quick else 15)
+    print(f"numpy {np.__version__}, BLAS {blas_info()}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    print("sizes: " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + f"; repeats={repeats}")
+    module = load_module(Network(get_cell("lstm"), layers=1, output="sequence", loss="squared"))
+    check_gradients(module)
+    results = {}
+    for dtype in (np.float64, np.float32):
+        rows, flops, bound = matmul_bound(sizes, dtype, repeats)
+        print_products(rows, dtype)
+        print(f"  {'total':<56}{flops / 1e6:>10.1f}{bound * 1e3:>9.3f}{flops / bound / 1e9:>9.1f}")
+        results[np.dtype(dtype).name] = (time_pair(module, sizes, dtype, repeats), bound)
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()

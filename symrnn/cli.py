@@ -1,0 +1,114 @@
+"""The ``symrnn`` command line."""
+
+import argparse
+import sys
+
+from . import build as build_module
+from .cells import CELLS, get_cell
+from .codegen import write_module
+from .errors import SymrnnError
+from .network import LOSSES, OUTPUT_ACTIVATIONS, OUTPUT_MODES, Network
+from .rules import ACTIVATIONS
+from .verify import format_table, verify_network
+
+
+def _add_network_options(parser, cell_required=True):
+    parser.add_argument("cell", nargs=None if cell_required else "?", help=f"cell name: {', '.join(CELLS)}")
+    parser.add_argument("--variant", help="cell variant (gru: notes, pytorch)")
+    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), help="activation g of the rnn cell")
+    parser.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
+    parser.add_argument("--output", choices=OUTPUT_MODES, default="last",
+                        help="one output per item at its last step, or one per step (default last)")
+    parser.add_argument("--loss", choices=LOSSES, default="squared", help="cost C (default squared)")
+    parser.add_argument("--out-activation", choices=OUTPUT_ACTIVATIONS,
+                        help="output activation g_o (default identity; softmax for xent)")
+
+
+def _network(args):
+    cell = get_cell(args.cell, args.variant, args.activation)
+    return Network(cell, layers=args.layers, output=args.output, loss=args.loss,
+                   out_activation=args.out_activation)
+
+
+def cmd_generate(args):
+    path = write_module(_network(args), args.output_file)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_build(args):
+    if args.check:
+        names = build_module.check(args.out)
+        print(f"{len(names)} generated files in {args.out}/ are current")
+        return 0
+    for path in build_module.build(args.out):
+        print(f"wrote {path}")
+    results = [r for net in build_module.committed_networks() for r in verify_network(net)]
+    print(format_table(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def verification_matrix():
+    """Every built-in cell x output mode x 1-2 layers x cost."""
+    cells = [get_cell(name, variant) for name, variants in CELLS.items() for variant in variants]
+    return [Network(cell, layers=layers, output=output, loss=loss)
+            for cell in cells for output in OUTPUT_MODES for layers in (1, 2) for loss in LOSSES]
+
+
+def cmd_verify(args):
+    networks = [_network(args)] if args.cell else verification_matrix()
+    results = [r for net in networks for r in verify_network(net)]
+    print(format_table(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_cells(args):
+    for name, variants in CELLS.items():
+        for variant in variants:
+            cell = get_cell(name, variant)
+            print(f"{name} --variant {variant}" if len(variants) > 1 else name, f"- {cell.description}")
+            for line in cell.equations_text():
+                print(f"    {line}")
+    return 0
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="symrnn", description=(
+        "Derive exact BPTT gradients of recurrent cells with SymPy and generate verified NumPy code."))
+    sub = top.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="write the NumPy module of one network",
+                         description="Write the NumPy forward/backward module of one network.")
+    _add_network_options(gen)
+    gen.add_argument("-o", "--output-file", required=True, help="path of the module to write")
+    gen.set_defaults(run=cmd_generate)
+
+    bld = sub.add_parser("build", help="rewrite generated/ and print a verification table",
+                         description="Rewrite the committed modules in generated/ and verify them.")
+    bld.add_argument("--check", action="store_true", help="only check that generated/ is current")
+    bld.add_argument("--out", default="generated", help="directory (default generated)")
+    bld.set_defaults(run=cmd_build)
+
+    ver = sub.add_parser("verify", help="check gradients against finite differences",
+                         description=("Check a network's gradients against central finite differences; "
+                                      "with no cell, every built-in cell x output x layers x cost."))
+    _add_network_options(ver, cell_required=False)
+    ver.set_defaults(run=cmd_verify)
+
+    cells = sub.add_parser("cells", help="list the built-in cells and their equations",
+                           description="List the built-in cells and their equations.")
+    cells.set_defaults(run=cmd_cells)
+    return top
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except SymrnnError as error:
+        print(f"symrnn: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
