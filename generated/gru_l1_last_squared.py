@@ -117,15 +117,7 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     Returns the adjoint of its inputs, its parameters' gradients and the
     adjoints of its initial states.
     """
-    w_z = layer_params["w_z"]
-    w_Z = layer_params["w_Z"]
-    b_z = layer_params["b_z"]
-    w_r = layer_params["w_r"]
-    w_R = layer_params["w_R"]
-    b_r = layer_params["b_r"]
-    w_g = layer_params["w_g"]
     w_G = layer_params["w_G"]
-    b_g = layer_params["b_g"]
     inputs = cache["inputs"]
     T, B, _ = inputs.shape
     h0 = cache["h0"]
@@ -269,8 +261,9 @@ def loss_and_grad(params, x, y, lengths=None, state0=None):
 
 
 def _backward_layers(params, cache, d_top, grads):
-    sizes, lengths = cache["sizes"], cache["lengths"]
+    sizes = cache["sizes"]
     T, B = sizes["T"], sizes["B"]
+    lengths = cache["lengths"]
     d_seq = np.zeros((T, B, sizes["H"]), d_top.dtype)
     d_seq[lengths - 1, np.arange(B)] = d_top
     for layer in reversed(range(len(INITIAL_STATES))):

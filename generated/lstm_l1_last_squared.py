@@ -137,18 +137,6 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     Returns the adjoint of its inputs, its parameters' gradients and the
     adjoints of its initial states.
     """
-    w_f = layer_params["w_f"]
-    w_F = layer_params["w_F"]
-    b_f = layer_params["b_f"]
-    w_i = layer_params["w_i"]
-    w_I = layer_params["w_I"]
-    b_i = layer_params["b_i"]
-    w_g = layer_params["w_g"]
-    w_G = layer_params["w_G"]
-    b_g = layer_params["b_g"]
-    w_o = layer_params["w_o"]
-    w_O = layer_params["w_O"]
-    b_o = layer_params["b_o"]
     inputs = cache["inputs"]
     T, B, _ = inputs.shape
     c0 = cache["c0"]
@@ -301,8 +289,9 @@ def loss_and_grad(params, x, y, lengths=None, state0=None):
 
 
 def _backward_layers(params, cache, d_top, grads):
-    sizes, lengths = cache["sizes"], cache["lengths"]
+    sizes = cache["sizes"]
     T, B = sizes["T"], sizes["B"]
+    lengths = cache["lengths"]
     d_seq = np.zeros((T, B, sizes["H"]), d_top.dtype)
     d_seq[lengths - 1, np.arange(B)] = d_top
     for layer in reversed(range(len(INITIAL_STATES))):

@@ -160,18 +160,6 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     Returns the adjoint of its inputs, its parameters' gradients and the
     adjoints of its initial states.
     """
-    w_f = layer_params["w_f"]
-    w_F = layer_params["w_F"]
-    b_f = layer_params["b_f"]
-    w_i = layer_params["w_i"]
-    w_I = layer_params["w_I"]
-    b_i = layer_params["b_i"]
-    w_g = layer_params["w_g"]
-    w_G = layer_params["w_G"]
-    b_g = layer_params["b_g"]
-    w_o = layer_params["w_o"]
-    w_O = layer_params["w_O"]
-    b_o = layer_params["b_o"]
     inputs = cache["inputs"]
     T, B, _ = inputs.shape
     c0 = cache["c0"]
@@ -340,7 +328,7 @@ def loss_and_grad(params, x, y, lengths=None, state0=None):
 
 
 def _backward_layers(params, cache, d_top, grads):
-    sizes, lengths = cache["sizes"], cache["lengths"]
+    sizes = cache["sizes"]
     T, B = sizes["T"], sizes["B"]
     d_seq = d_top.reshape(T, B, -1)
     for layer in reversed(range(len(INITIAL_STATES))):

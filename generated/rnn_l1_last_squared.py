@@ -70,7 +70,6 @@ def _layer_backward(layer_params, cache, d_a_out_seq):
     """
     w_x = layer_params["w_x"]
     w_a = layer_params["w_a"]
-    b_a = layer_params["b_a"]
     inputs = cache["inputs"]
     T, B, _ = inputs.shape
     a0 = cache["a0"]
@@ -195,8 +194,9 @@ def loss_and_grad(params, x, y, lengths=None, state0=None):
 
 
 def _backward_layers(params, cache, d_top, grads):
-    sizes, lengths = cache["sizes"], cache["lengths"]
+    sizes = cache["sizes"]
     T, B = sizes["T"], sizes["B"]
+    lengths = cache["lengths"]
     d_seq = np.zeros((T, B, sizes["H"]), d_top.dtype)
     d_seq[lengths - 1, np.arange(B)] = d_top
     for layer in reversed(range(len(INITIAL_STATES))):

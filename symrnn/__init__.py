@@ -15,9 +15,27 @@ from .network import Network
 from .rules import dot, identity, prev, relu, sigmoid
 
 __all__ = [
-    "CELLS", "Cell", "Network", "get_cell", "parameters", "vectors", "network", "generate",
-    "dot", "prev", "sigmoid", "relu", "identity", "render", "write_module", "load_module",
-    "SymrnnError", "CellError", "ConfigError", "InputError", "BuildCheckError",
+    "CELLS",
+    "BuildCheckError",
+    "Cell",
+    "CellError",
+    "ConfigError",
+    "InputError",
+    "Network",
+    "SymrnnError",
+    "dot",
+    "generate",
+    "get_cell",
+    "identity",
+    "load_module",
+    "network",
+    "parameters",
+    "prev",
+    "relu",
+    "render",
+    "sigmoid",
+    "vectors",
+    "write_module",
 ]
 
 

@@ -5,9 +5,9 @@ the lines out. The layer code works on one layer with bare parameter names;
 the module maps each stacked layer's names onto it.
 """
 
+import importlib.abc
 import importlib.util
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,11 +17,12 @@ import sympy
 from . import naming
 from .derive import reverse
 from .errors import ConfigError
-from .graph import Affine, Compute, flatten_cell, is_param
+from .graph import Affine, flatten_cell
 from .layout import plan_groups
-from .network import COST, MASK, OUT, TARGET, TOP, Network, head_nodes
+from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
-from .rules import ELEMENTWISE, ROW_FUNCTIONS, dot_t, function_rule, outer
+from .rules import dot_t, function_rule, outer
+
 
 def template_dir():
     """``templates/`` of a source checkout, or its copy inside an installed package."""
@@ -48,7 +49,8 @@ def sum_rows(text, expr):
 def used_names(names, lines):
     """The names among ``names`` that the code ``lines`` mentions."""
     text = "\n".join(lines)
-    return [n for n in names if re.search(rf"\b{re.escape(n)}\b", text)]
+    # A name inside a string literal (a dict key such as grads["w_f"]) is not a use.
+    return [n for n in names if re.search(rf"(?<![\w\"]){re.escape(n)}(?![\w\"])", text)]
 
 
 @dataclass
@@ -470,7 +472,7 @@ def _environment():
 def network_equations(network):
     """Plain-text equations of the whole network for the module docstring."""
     cell_lines = network.cell.equations_text()
-    nodes, outputs, cost = head_nodes(network)
+    nodes, _, cost = head_nodes(network)
     head_lines = []
     for node in nodes:
         if isinstance(node, Affine):
@@ -484,26 +486,27 @@ def network_equations(network):
 def _output_mode_code(network):
     """The lines that differ between one output per item and one per step."""
     if network.output == "last":
-        return dict(
-            outputs_doc="(B, K): one output per item, at its last step t_i",
-            output_dims=("B", "K"),
-            rows_lines=["rows, mask = top[lengths - 1, np.arange(B)], None"],
-            outputs_value="outputs",
-            d_top_lines=[
+        return {
+            "outputs_doc": "(B, K): one output per item, at its last step t_i",
+            "output_dims": ("B", "K"),
+            "rows_lines": ["rows, mask = top[lengths - 1, np.arange(B)], None"],
+            "outputs_value": "outputs",
+            "d_top_lines": [
+                "lengths = cache[\"lengths\"]",
                 "d_seq = np.zeros((T, B, sizes[\"H\"]), d_top.dtype)",
                 "d_seq[lengths - 1, np.arange(B)] = d_top",
             ],
-        )
-    return dict(
-        outputs_doc="(T, B, K): one output per step, zero past each item's length",
-        output_dims=("T", "B", "K"),
-        rows_lines=[
+        }
+    return {
+        "outputs_doc": "(T, B, K): one output per step, zero past each item's length",
+        "output_dims": ("T", "B", "K"),
+        "rows_lines": [
             "rows = top.reshape(T * B, -1)",
             "mask = (np.arange(T)[:, None] < lengths[None, :]).reshape(T * B, 1).astype(dtype)",
         ],
-        outputs_value="outputs.reshape(T, B, -1)",
-        d_top_lines=["d_seq = d_top.reshape(T, B, -1)"],
-    )
+        "outputs_value": "outputs.reshape(T, B, -1)",
+        "d_top_lines": ["d_seq = d_top.reshape(T, B, -1)"],
+    }
 
 
 def render(network):
@@ -538,17 +541,26 @@ def write_module(network, path):
     return path
 
 
+class _GeneratedSource(importlib.abc.SourceLoader):
+    """Imports a module from generated source text held in memory."""
+
+    def __init__(self, source, filename):
+        self.source, self.filename = source, filename
+
+    def get_data(self, path):
+        return self.source.encode("utf-8")
+
+    def get_filename(self, fullname):
+        return self.filename
+
+
 def load_module(network, name=None):
     """Render ``network`` and import the result as a module object."""
-    source = render(network)
     name = name or f"symrnn_generated_{network.module_name}"
-    spec = importlib.util.spec_from_loader(name, loader=None)
+    loader = _GeneratedSource(render(network), f"<symrnn {network.module_name}>.py")
+    spec = importlib.util.spec_from_loader(name, loader)
     module = importlib.util.module_from_spec(spec)
-    module.__file__ = f"<symrnn {network.module_name}>"
-    exec(compile(source, module.__file__, "exec"), module.__dict__)  # our own generated code
-    sys.modules.setdefault(name, module)
+    loader.exec_module(module)
     return module
 
 
-__all__ = ["render", "write_module", "load_module", "LayerGenerator", "ELEMENTWISE", "ROW_FUNCTIONS",
-           "Compute", "is_param"]

@@ -75,7 +75,7 @@ def numpy_code(expr, fused_products=None):
     return NumPyCodePrinter(fused_products).doprint(expr)
 
 
-__all__ = ["NumPyCodePrinter", "numpy_code", "fused_dot_t", "dot", "dot_t", "row_sum", "step"]
+__all__ = ["NumPyCodePrinter", "dot", "dot_t", "fused_dot_t", "numpy_code", "row_sum", "step"]
 
 
 class TextPrinter(StrPrinter):

@@ -16,8 +16,8 @@ primitives (affine map, row-wise log-softmax, total sum) in
 ``diff`` for polynomial algebra.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy
 

@@ -17,7 +17,7 @@ import numpy as np
 from .codegen import load_module
 
 TOLERANCE = 1e-6
-SIZES = dict(D=3, H=4, K=2, T=4, B=3)
+SIZES = {"D": 3, "H": 4, "K": 2, "T": 4, "B": 3}
 UNEQUAL_LENGTHS = (4, 2, 3)
 
 
