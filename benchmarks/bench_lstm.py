@@ -9,13 +9,14 @@ LSTM with an identity output layer at every step (``output="sequence"``), for
   output="sequence"))``), called through its public ``forward``/``backward``
   (so its input checks and output mask are included: that is what a user pays);
 * ``hand``: the hand-written LSTM below, written for this benchmark as an
-  experienced NumPy programmer would: input projections of all steps as one
-  matrix product with the biases added once, one fused (B, 4H) recurrent product
-  per step, the three sigmoid gates stored next to each other so one sigmoid call
-  covers them, activations stored for backward, one (B, 4H) x (4H, H) product per
-  step backward, and the weight gradients as one big product each after the loop
-  (faster here than accumulating T small products inside the loop), and the
-  output layer as one big product forward and backward.
+  experienced NumPy programmer would: the input projections of all steps as one
+  matrix product with the biases added once; per step one fused (B, 4H) recurrent
+  product, added gate-major into a preallocated (T, 4, B, H) store so that each
+  gate's activations are contiguous and one sigmoid call covers f, i and o; one
+  (B, 4H) x (4H, H) product per step backward; the weight gradients as one big
+  product each after the loop (on this 2-core machine that made backward 12-18%
+  faster than accumulating T small products inside the loop); the output layer
+  as one big product forward and backward.
 
 Both use the same numerically stable sigmoid, ``exp(-logaddexp(0, -z))``. Before
 timing, the script checks at float64 that both give the same outputs and the same
@@ -29,7 +30,13 @@ with its shape and count (2*m*k*n flops each); each is timed alone with
 ``np.matmul`` at the same shape and operand layout in the same run. Their summed
 time is ``bound``, the time the products alone take on this machine, and
 ``fraction = bound / measured``: 1.0 would mean nothing but the matrix products
-costs any time.
+costs any time. All times are medians over the repeats.
+
+Other processes: OpenBLAS runs its products on every core and its threads wait
+for each other, so one other busy process can make the products many times
+slower (runs of 10-100x have been seen on the 2-core development machine). The
+script measures how busy the CPUs are just before it starts and warns if they
+are; then rerun on an idle machine, or compare with OPENBLAS_NUM_THREADS=1.
 
 Run from the repository root::
 
@@ -52,13 +59,14 @@ from symrnn.cells import get_cell
 from symrnn.codegen import load_module
 from symrnn.network import Network
 
-FULL_SIZES = dict(T=50, B=32, D=64, H=128, K=64)
-QUICK_SIZES = dict(T=5, B=4, D=8, H=16, K=4)
-CHECK_SIZES = dict(T=6, B=3, D=5, H=7, K=4)
+FULL_SIZES = {"T": 50, "B": 32, "D": 64, "H": 128, "K": 64}
+QUICK_SIZES = {"T": 5, "B": 4, "D": 8, "H": 16, "K": 4}
+CHECK_SIZES = {"T": 6, "B": 3, "D": 5, "H": 7, "K": 4}
 GATES = "fiog"  # hand-written order: the three sigmoid gates first, then g (tanh)
 
 
 # --------------------------------------------------------------------------- hand-written LSTM
+
 
 def sigmoid(z, out=None):
     """The generated code's sigmoid, exp(-log(1 + exp(-z))), computed in place into ``out``."""
@@ -81,21 +89,24 @@ def hand_forward(packed, x, c0, h0):
     w_x, w_h, b, w_y, b_y = packed
     T, B, D = x.shape
     H = w_h.shape[1]
-    acts = (x.reshape(T * B, D) @ w_x.T).reshape(T, B, 4 * H)  # pre-activations, then activations in place
-    acts += b
+    proj = x.reshape(T * B, D) @ w_x.T  # input projections of all steps, (T*B, 4H)
+    proj += b
+    proj = proj.reshape(T, B, 4, H).transpose(0, 2, 1, 3)  # gate-major view (T, 4, B, H)
+    acts = np.empty((T, 4, B, H), x.dtype)  # f, i, o, g of every step, each gate contiguous
     cs = np.empty((T + 1, B, H), x.dtype)
     hs = np.empty((T + 1, B, H), x.dtype)
     tanh_cs = np.empty((T, B, H), x.dtype)
     cs[0], hs[0] = c0, h0
     w_hT = w_h.T
     rec = np.empty((B, 4 * H), x.dtype)
+    rec_gates = rec.reshape(B, 4, H).transpose(1, 0, 2)
     for t in range(T):
         a = acts[t]
-        np.matmul(hs[t], w_hT, out=rec)
-        a += rec
-        sigmoid(a[:, :3 * H], out=a[:, :3 * H])
-        np.tanh(a[:, 3 * H:], out=a[:, 3 * H:])
-        f, i, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        np.matmul(hs[t], w_hT, out=rec)  # the fused (B, 4H) recurrent product
+        np.add(rec_gates, proj[t], out=a)
+        sigmoid(a[:3], out=a[:3])
+        np.tanh(a[3], out=a[3])
+        f, i, o, g = a
         np.multiply(f, cs[t], out=cs[t + 1])
         cs[t + 1] += i * g
         np.tanh(cs[t + 1], out=tanh_cs[t])
@@ -107,49 +118,41 @@ def hand_forward(packed, x, c0, h0):
 
 def hand_backward(packed, cache, d_z):
     """Gradients of every parameter and of x, c0, h0, from d_z = dC/d(outputs)."""
-    w_x, w_h, b, w_y, b_y = packed
+    w_x, w_h, _, w_y, _ = packed
     x, acts, cs, hs, tanh_cs = cache
     T, B, D = x.shape
     H = w_h.shape[1]
     d_z = d_z.reshape(T * B, -1)
     grads = {"w_y": d_z.T @ hs[1:].reshape(T * B, H), "b_y": d_z.sum(axis=0)}
     d_h_out = (d_z @ w_y).reshape(T, B, H)
-    d_acts = np.empty_like(acts)
+    d_pre = np.empty((T, B, 4 * H), x.dtype)  # adjoints of the pre-activations, (B, 4H) per step
     d_c = np.zeros((B, H), x.dtype)
     d_h = np.zeros((B, H), x.dtype)
     for t in reversed(range(T)):
-        a, d_a = acts[t], d_acts[t]
-        sig, i, o, g = a[:, :3 * H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        f, i, o, g = acts[t]
         tanh_c = tanh_cs[t]
+        d_gates = d_pre[t].reshape(B, 4, H)
         d_h += d_h_out[t]
         d_c += d_h * o * (1 - tanh_c * tanh_c)
-        np.multiply(d_c, cs[t], out=d_a[:, :H])                  # d f
-        np.multiply(d_c, g, out=d_a[:, H:2 * H])                 # d i
-        np.multiply(d_h, tanh_c, out=d_a[:, 2 * H:3 * H])        # d o
-        d_a[:, :3 * H] *= sig * (1 - sig)
-        np.multiply(d_c * i, 1 - g * g, out=d_a[:, 3 * H:])      # d g (pre-activation)
-        d_c *= a[:, :H]
-        np.matmul(d_a, w_h, out=d_h)
-    d_a = d_acts.reshape(T * B, 4 * H)
-    g_x = np.split(d_a.T @ x.reshape(T * B, D), 4)
-    g_h = np.split(d_a.T @ hs[:-1].reshape(T * B, H), 4)
-    g_b = np.split(d_a.sum(axis=0), 4)
+        np.multiply(d_c * cs[t], f * (1 - f), out=d_gates[:, 0])
+        np.multiply(d_c * g, i * (1 - i), out=d_gates[:, 1])
+        np.multiply(d_h * tanh_c, o * (1 - o), out=d_gates[:, 2])
+        np.multiply(d_c * i, 1 - g * g, out=d_gates[:, 3])
+        d_c *= f
+        np.matmul(d_pre[t], w_h, out=d_h)  # the one recurrent product of the step
+    d_pre = d_pre.reshape(T * B, 4 * H)
+    g_x = np.split(d_pre.T @ x.reshape(T * B, D), 4)  # weight gradients: one big product each
+    g_h = np.split(d_pre.T @ hs[:-1].reshape(T * B, H), 4)
+    g_b = np.split(d_pre.sum(axis=0), 4)
     for k, gate in enumerate(GATES):
         grads[f"w_{gate}"], grads[f"w_{gate.upper()}"], grads[f"b_{gate}"] = g_x[k], g_h[k], g_b[k]
-    grads["x"] = (d_a @ w_x).reshape(T, B, D)
+    grads["x"] = (d_pre @ w_x).reshape(T, B, D)
     grads["c0"], grads["h0"] = d_c, d_h
     return grads
 
 
-def hand_step(params, x, d_z):
-    """One forward + backward of the hand-written LSTM from zero initial states."""
-    packed = pack(params)
-    zeros = np.zeros((x.shape[1], packed[1].shape[1]), x.dtype)
-    _, cache = hand_forward(packed, x, zeros, zeros)
-    return hand_backward(packed, cache, d_z)
-
-
 # --------------------------------------------------------------------------- correctness
+
 
 def make_data(module, sizes, dtype, seed=1):
     """Parameters, input x (T, B, D) and an output adjoint d_z (T, B, K)."""
@@ -174,8 +177,11 @@ def check_gradients(module):
     bad = [] if np.allclose(out_gen, out_hand, rtol=1e-10, atol=1e-12) else ["outputs"]
     if set(grads_gen) != set(grads_hand):
         bad.append(f"gradient names differ: {sorted(set(grads_gen) ^ set(grads_hand))}")
-    bad += [name for name in grads_gen if name in grads_hand
-            and not np.allclose(grads_gen[name], grads_hand[name], rtol=1e-10, atol=1e-12)]
+    bad += [
+        name
+        for name in grads_gen
+        if name in grads_hand and not np.allclose(grads_gen[name], grads_hand[name], rtol=1e-10, atol=1e-12)
+    ]
     if bad:
         sys.exit(f"ERROR: hand-written LSTM disagrees with the generated module on: {', '.join(bad)}")
     print(f"check: outputs and all {len(grads_gen)} gradients agree at float64 (np.allclose, rtol=1e-10)")
@@ -183,10 +189,10 @@ def check_gradients(module):
 
 # --------------------------------------------------------------------------- timing
 
+
 def time_pair(module, sizes, dtype, repeats):
     """Median forward, backward and total seconds of each implementation."""
     params, x, d_z = make_data(module, sizes, dtype)
-    packed_cost = {"generated": [], "hand": []}
 
     def generated():
         t0 = time.perf_counter()
@@ -207,35 +213,52 @@ def time_pair(module, sizes, dtype, repeats):
     runs = {"generated": generated, "hand": hand}
     for run in runs.values():  # warm-up, and both keep the dtype
         assert run()[2]["w_F"].dtype == dtype
-    for _ in range(repeats):
+    times = {name: [] for name in runs}
+    for _ in range(repeats):  # interleaved, so slow drifts of the machine hit both alike
         for name, run in runs.items():
-            packed_cost[name].append(run()[:2])
-    return {name: tuple(statistics.median(v) for v in (*zip(*times), [f + b for f, b in times]))
-            for name, times in packed_cost.items()}
+            times[name].append(run()[:2])
+    return {
+        name: (
+            statistics.median(f for f, _ in pairs),
+            statistics.median(b for _, b in pairs),
+            statistics.median(f + b for f, b in pairs),
+        )
+        for name, pairs in times.items()
+    }
 
 
 def products(sizes):
-    """Every matrix product of forward + backward: (label, m, k, n, count, a is transposed view)."""
+    """Every matrix product of forward + backward, as the hand-written LSTM lays it out.
+
+    Rows (label, m, k, n, count, a, b): ``count`` products (m, k) @ (k, n), where ``a``
+    and ``b`` say whether that operand is a transposed view ("T") or contiguous ("N").
+    """
     T, B, D, H, K = (sizes[k] for k in "TBDHK")
     TB, G = T * B, 4 * H
     return [
-        ("fwd input projection", TB, D, G, 1, False),
-        ("fwd recurrent (per step)", B, H, G, T, False),
-        ("fwd output layer", TB, H, K, 1, False),
-        ("bwd output d_w_y", K, TB, H, 1, True),
-        ("bwd output d_h", TB, K, H, 1, False),
-        ("bwd recurrent (per step)", B, G, H, T, False),
-        ("bwd d_w_x", G, TB, D, 1, True),
-        ("bwd d_w_h", G, TB, H, 1, True),
-        ("bwd d_x", TB, G, D, 1, False),
+        ("fwd input projection", TB, D, G, 1, "N", "T"),
+        ("fwd recurrent (per step)", B, H, G, T, "N", "T"),
+        ("fwd output layer", TB, H, K, 1, "N", "T"),
+        ("bwd output d_w_y", K, TB, H, 1, "T", "N"),
+        ("bwd output d_h", TB, K, H, 1, "N", "N"),
+        ("bwd recurrent (per step)", B, G, H, T, "N", "N"),
+        ("bwd d_w_x", G, TB, D, 1, "T", "N"),
+        ("bwd d_w_h", G, TB, H, 1, "T", "N"),
+        ("bwd d_x", TB, G, D, 1, "N", "N"),
     ]
 
 
-def time_product(m, k, n, count, a_transposed, dtype, repeats):
+def operand(rows, cols, layout, dtype, rng):
+    """A random (rows, cols) array, contiguous ("N") or a transposed view ("T")."""
+    if layout == "T":
+        return rng.standard_normal((cols, rows)).astype(dtype).T
+    return rng.standard_normal((rows, cols)).astype(dtype)
+
+
+def time_product(m, k, n, count, a_layout, b_layout, dtype, repeats):
     """Median seconds of ``count`` products (m, k) @ (k, n) with np.matmul."""
     rng = np.random.default_rng(0)
-    a = rng.standard_normal((k, m)).astype(dtype).T if a_transposed else rng.standard_normal((m, k)).astype(dtype)
-    b = rng.standard_normal((n, k)).astype(dtype).T  # weights are (out, in): the right operand is a transposed view
+    a, b = operand(m, k, a_layout, dtype, rng), operand(k, n, b_layout, dtype, rng)
     times = []
     for _ in range(repeats + 1):  # the first is a warm-up
         t0 = time.perf_counter()
@@ -248,30 +271,50 @@ def time_product(m, k, n, count, a_transposed, dtype, repeats):
 def matmul_bound(sizes, dtype, repeats):
     """Rows (label, shape, count, flops, seconds) for every product, and the total flops and seconds."""
     rows = []
-    for label, m, k, n, count, a_t in products(sizes):
-        seconds = time_product(m, k, n, count, a_t, dtype, repeats)
+    for label, m, k, n, count, a_layout, b_layout in products(sizes):
+        seconds = time_product(m, k, n, count, a_layout, b_layout, dtype, repeats)
         rows.append((label, f"({m},{k})x({k},{n})", count, 2 * m * k * n * count, seconds))
     return rows, sum(r[3] for r in rows), sum(r[4] for r in rows)
 
 
 # --------------------------------------------------------------------------- report
 
+
 def blas_info():
     """A one-line description of numpy's BLAS."""
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         info = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
-    except Exception:  # older numpy: no mode="dicts"
+    except (TypeError, KeyError, AttributeError):  # older numpy: no mode="dicts"
         info = "unknown"
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     return info + (f" (OPENBLAS_CORETYPE={coretype})" if coretype else "")
+
+
+def cpu_busy(seconds=0.3):
+    """Fraction of all CPUs busy with other work over ``seconds`` (Linux), else None."""
+
+    def sample():
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
 def print_products(rows, dtype):
     print(f"\nmatrix products of forward+backward, each timed alone with np.matmul ({np.dtype(dtype).name}):")
     print(f"  {'product':<26}{'shape':<24}{'count':>6}{'MFLOP':>10}{'ms':>9}{'GFLOP/s':>9}")
     for label, shape, count, flops, seconds in rows:
-        print(f"  {label:<26}{shape:<24}{count:>6}{flops / 1e6:>10.1f}{seconds * 1e3:>9.3f}{flops / seconds / 1e9:>9.1f}")
+        print(
+            f"  {label:<26}{shape:<24}{count:>6}{flops / 1e6:>10.4g}{seconds * 1e3:>9.3f}{flops / seconds / 1e9:>9.1f}"
+        )
 
 
 def print_table(results):
@@ -283,8 +326,10 @@ def print_table(results):
         ratio = timings["generated"][2] / timings["hand"][2]
         for name, (fwd, bwd, total) in timings.items():
             shown = f"{ratio:>10.2f}" if name == "generated" else f"{'':>10}"
-            print(f"{dtype:<9}{name:<11}{fwd * 1e3:>9.2f}{bwd * 1e3:>9.2f}{total * 1e3:>9.2f}{shown}"
-                  f"{bound * 1e3:>9.2f}{bound / total:>10.2f}")
+            print(
+                f"{dtype:<9}{name:<11}{fwd * 1e3:>9.2f}{bwd * 1e3:>9.2f}{total * 1e3:>9.2f}{shown}"
+                f"{bound * 1e3:>9.2f}{bound / total:>10.2f}"
+            )
 
 
 def parse_args(argv):
@@ -302,6 +347,11 @@ def main(argv=None):
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     repeats = args.repeats or (2 if args.quick else 15)
     print(f"numpy {np.__version__}, BLAS {blas_info()}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    busy = cpu_busy()
+    if busy is not None:
+        print(f"CPUs busy with other work just before the start: {busy:.0%}")
+        if busy > 0.2:
+            print("WARNING: the machine is not idle; BLAS threads will contend and the times are unreliable")
     print("sizes: " + ", ".join(f"{k}={v}" for k, v in sizes.items()) + f"; repeats={repeats}")
     module = load_module(Network(get_cell("lstm"), layers=1, output="sequence", loss="squared"))
     check_gradients(module)
@@ -309,7 +359,7 @@ def main(argv=None):
     for dtype in (np.float64, np.float32):
         rows, flops, bound = matmul_bound(sizes, dtype, repeats)
         print_products(rows, dtype)
-        print(f"  {'total':<56}{flops / 1e6:>10.1f}{bound * 1e3:>9.3f}{flops / bound / 1e9:>9.1f}")
+        print(f"  {'total':<56}{flops / 1e6:>10.4g}{bound * 1e3:>9.3f}{flops / bound / 1e9:>9.1f}")
         results[np.dtype(dtype).name] = (time_pair(module, sizes, dtype, repeats), bound)
     print_table(results)
 

@@ -113,6 +113,7 @@ class ElementwiseRule:
     derivative: Callable
     numpy: str
     helper: str = ""
+    definition: Callable | None = None  # in SymPy's elementary functions, if not one itself
 
 
 SIGMOID_HELPER = '''def _sigmoid(z):
@@ -122,8 +123,10 @@ SIGMOID_HELPER = '''def _sigmoid(z):
 
 ELEMENTWISE = {
     "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})"),
-    "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", SIGMOID_HELPER),
-    "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)"),
+    "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", SIGMOID_HELPER,
+                               lambda u: 1 / (1 + sympy.exp(-u))),
+    "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)",
+                            definition=lambda u: sympy.Max(u, 0)),
     "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})"),
 }
 
@@ -183,3 +186,13 @@ def function_rule(expr):
 
 def known_function_names():
     return sorted(set(ELEMENTWISE) | set(ROW_FUNCTIONS))
+
+
+def explicit(expr):
+    """``expr`` with every function of the table written in SymPy's elementary
+    functions, so that SymPy can differentiate it without the table's rules
+    (used to check the engine independently)."""
+    for rule in ELEMENTWISE.values():
+        if rule.definition is not None:
+            expr = expr.replace(rule.function, rule.definition)
+    return expr

@@ -12,9 +12,13 @@ length must be exactly zero.
 
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
+import sympy
 
 from .codegen import load_module
+from .rules import ELEMENTWISE
+from .unroll import Unrolled
 
 TOLERANCE = 1e-6
 SIZES = {"D": 3, "H": 4, "K": 2, "T": 4, "B": 3}
@@ -111,3 +115,75 @@ def format_table(results):
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------
+# The engine's unrolled gradient against SymPy's diff of the nested cost
+# --------------------------------------------------------------------------
+
+
+def _reference_functions():
+    """For each table function with a definition: a SymPy function whose
+    derivative SymPy computes from that definition (not from the table's
+    rule), and an mpmath implementation of both."""
+    functions, numeric = {}, {"Heaviside": lambda z, at_zero=0: mpmath.mpf(z > 0), "step": lambda z: mpmath.mpf(z > 0)}
+    for rule in ELEMENTWISE.values():
+        if rule.definition is None:
+            continue
+        u = sympy.Dummy("u")
+        derivative = sympy.diff(rule.definition(u), u)
+        name = f"reference_{rule.function.__name__}"
+        functions[rule.function] = type(name, (sympy.Function,), {
+            "nargs": 1,
+            "fdiff": lambda self, argindex=1, d=derivative, u=u: d.xreplace({u: self.args[0]}),
+        })
+        value = sympy.lambdify(u, rule.definition(u), "mpmath")
+        numeric[name] = numeric[rule.function.__name__] = value
+    return functions, [numeric, "mpmath"]
+
+
+def _with_reference_functions(expr, functions):
+    for function, reference in functions.items():
+        expr = expr.replace(function, reference)
+    return expr
+
+
+def check_unrolled(network, steps, seed=0, digits=30):
+    """Largest |engine - SymPy diff| over every copy of every parameter, at a
+    random point evaluated with ``digits`` significant digits.
+
+    The engine's side is its step adjoint equations applied over ``steps``
+    steps (:class:`symrnn.unroll.Unrolled`); the reference is ``sympy.diff`` of
+    the fully nested cost with respect to each copy.
+    """
+    mpmath.mp.dps = digits
+    unrolled = Unrolled(network, steps)
+    functions, modules = _reference_functions()
+    cost = _with_reference_functions(unrolled.nested_cost(), functions)
+    symbols = sorted(cost.free_symbols, key=lambda s: s.name)
+    rng = np.random.default_rng(seed)
+    point = {s: mpmath.mpf(float(v)) for s, v in zip(symbols, rng.uniform(-1, 1, len(symbols)))}
+    copies = [c for p in unrolled.parameter_names() for c in unrolled.copies(p)]
+    reference = sympy.lambdify(symbols, [sympy.diff(cost, c) for c in copies], modules, cse=True)
+    expected = reference(*[point[s] for s in symbols])
+    evaluate = _definition_evaluator(unrolled, point, modules)
+    computed = [evaluate(unrolled.copy_gradient(c)) for c in copies]
+    return max(abs(a - b) for a, b in zip(computed, expected)), len(copies)
+
+
+def _definition_evaluator(unrolled, point, modules):
+    """Evaluates expressions over the unrolled network's value and adjoint
+    symbols numerically, one small definition at a time."""
+    definitions = {**unrolled.values, **unrolled.adjoint_values}
+    known = dict(point)
+
+    def evaluate(expr):
+        args = sorted(expr.free_symbols, key=lambda s: s.name)
+        return sympy.lambdify(args, expr, modules)(*[value(s) for s in args])
+
+    def value(symbol):
+        if symbol not in known:
+            known[symbol] = evaluate(definitions[symbol])
+        return known[symbol]
+
+    return evaluate
