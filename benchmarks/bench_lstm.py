@@ -32,6 +32,16 @@ time is ``bound``, the time the products alone take on this machine, and
 ``fraction = bound / measured``: 1.0 would mean nothing but the matrix products
 costs any time. All times are medians over the repeats.
 
+Page faults: both implementations allocate their stored activations afresh on
+every call, and whether glibc hands back memory that is already mapped or fresh
+pages (a minor page fault each, a few microseconds on a VM) depends on the
+process's allocation history, so it can differ between the two and between
+dtypes by thousands of faults per pass, about 5-10 ms here (10-20% of a pass).
+The ``faults`` column shows it. To time the arithmetic alone, keep freed memory
+mapped::
+
+    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1000000000 python benchmarks/bench_lstm.py
+
 Other processes: OpenBLAS runs its products on every core and its threads wait
 for each other, so one other busy process can make the products many times
 slower (runs of 10-100x have been seen on the 2-core development machine). The
@@ -54,6 +64,11 @@ import sys
 import time
 
 import numpy as np
+
+try:
+    import resource
+except ImportError:  # not on Windows: the page-fault column then shows 0
+    resource = None
 
 from symrnn.cells import get_cell
 from symrnn.codegen import load_module
@@ -114,6 +129,12 @@ def hand_forward(packed, x, c0, h0):
     z = hs[1:].reshape(T * B, H) @ w_y.T
     z += b_y
     return z.reshape(T, B, -1), (x, acts, cs, hs, tanh_cs)
+
+
+def hand_pass(params, x, c0, h0):
+    """Forward from the parameter dict; returns the (packed, cache) that hand_backward takes."""
+    packed = pack(params)
+    return packed, hand_forward(packed, x, c0, h0)[1]
 
 
 def hand_backward(packed, cache, d_z):
@@ -190,41 +211,42 @@ def check_gradients(module):
 # --------------------------------------------------------------------------- timing
 
 
+def minor_faults():
+    """Minor page faults of this process so far (0 where the resource module is missing)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt if resource else 0
+
+
+def one_pass(forward, backward):
+    """Forward and backward seconds and minor page faults of one pass, and the gradients."""
+    faults = minor_faults()
+    t0 = time.perf_counter()
+    state = forward()
+    t1 = time.perf_counter()
+    grads = backward(state)
+    t2 = time.perf_counter()
+    return (t1 - t0, t2 - t1, minor_faults() - faults), grads
+
+
 def time_pair(module, sizes, dtype, repeats):
-    """Median forward, backward and total seconds of each implementation."""
+    """Medians of (forward s, backward s, total s, page faults) of each implementation."""
     params, x, d_z = make_data(module, sizes, dtype)
-
-    def generated():
-        t0 = time.perf_counter()
-        _, cache = module.forward(params, x)
-        t1 = time.perf_counter()
-        grads = module.backward(params, cache, d_z)
-        return t1 - t0, time.perf_counter() - t1, grads
-
-    def hand():
-        t0 = time.perf_counter()
-        packed = pack(params)
-        zeros = np.zeros((sizes["B"], sizes["H"]), dtype)
-        _, cache = hand_forward(packed, x, zeros, zeros)
-        t1 = time.perf_counter()
-        grads = hand_backward(packed, cache, d_z)
-        return t1 - t0, time.perf_counter() - t1, grads
-
-    runs = {"generated": generated, "hand": hand}
-    for run in runs.values():  # warm-up, and both keep the dtype
-        assert run()[2]["w_F"].dtype == dtype
-    times = {name: [] for name in runs}
-    for _ in range(repeats):  # interleaved, so slow drifts of the machine hit both alike
-        for name, run in runs.items():
-            times[name].append(run()[:2])
-    return {
-        name: (
-            statistics.median(f for f, _ in pairs),
-            statistics.median(b for _, b in pairs),
-            statistics.median(f + b for f, b in pairs),
-        )
-        for name, pairs in times.items()
+    zeros = np.zeros((sizes["B"], sizes["H"]), dtype)
+    passes = {
+        "generated": (lambda: module.forward(params, x)[1], lambda cache: module.backward(params, cache, d_z)),
+        "hand": (lambda: hand_pass(params, x, zeros, zeros), lambda state: hand_backward(*state, d_z)),
     }
+    for forward, backward in passes.values():  # warm-up, and both keep the dtype
+        assert one_pass(forward, backward)[1]["w_F"].dtype == dtype
+    runs = {name: [] for name in passes}
+    for _ in range(repeats):  # interleaved, so slow drifts of the machine hit both alike
+        for name, (forward, backward) in passes.items():
+            runs[name].append(one_pass(forward, backward)[0])
+    summary = {}
+    for name, rows in runs.items():
+        fwd, bwd, faults = zip(*rows)
+        totals = [f + b for f, b in zip(fwd, bwd)]
+        summary[name] = tuple(statistics.median(column) for column in (fwd, bwd, totals, faults))
+    return summary
 
 
 def products(sizes):
@@ -318,17 +340,21 @@ def print_products(rows, dtype):
 
 
 def print_table(results):
-    print("\nforward+backward, median of repeats (ms); bound = time of the matrix products alone")
-    head = f"{'dtype':<9}{'impl':<11}{'fwd':>9}{'bwd':>9}{'total':>9}{'gen/hand':>10}{'bound':>9}{'fraction':>10}"
+    print("\nforward+backward, median of repeats (ms); bound = time of the matrix products alone;")
+    print("faults = minor page faults per forward+backward")
+    head = (
+        f"{'dtype':<9}{'impl':<11}{'fwd':>9}{'bwd':>9}{'total':>9}{'gen/hand':>10}{'bound':>9}{'fraction':>10}"
+        f"{'faults':>8}"
+    )
     print(head)
     print("-" * len(head))
     for dtype, (timings, bound) in results.items():
         ratio = timings["generated"][2] / timings["hand"][2]
-        for name, (fwd, bwd, total) in timings.items():
+        for name, (fwd, bwd, total, faults) in timings.items():
             shown = f"{ratio:>10.2f}" if name == "generated" else f"{'':>10}"
             print(
                 f"{dtype:<9}{name:<11}{fwd * 1e3:>9.2f}{bwd * 1e3:>9.2f}{total * 1e3:>9.2f}{shown}"
-                f"{bound * 1e3:>9.2f}{bound / total:>10.2f}"
+                f"{bound * 1e3:>9.2f}{bound / total:>10.2f}{faults:>8.0f}"
             )
 
 

@@ -10,8 +10,8 @@ Cell equations at step t (x is the layer's input, name[t-1] the previous step):
     h = o*tanh(c)
 
 Output layer and cost (top is the last layer's state h):
-    z = w_y·top + b_y
-    C = sum over outputs and items of (z - y)**2/2
+    y_pre = w_y·top + b_y
+    C = sum over outputs and items of (y_pre - y)**2/2
 
 Arrays are time-major: x is (T, B, D); weights are (out, in).
 Shapes use D (input size), H (hidden size), K (output size).
@@ -193,12 +193,12 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
 def _head_forward(params, top, mask):
     """Output layer on the rows of ``top`` (one row per output)."""
     w_y, b_y = params["w_y"], params["b_y"]
-    z = top @ w_y.T + b_y
+    y_pre = top @ w_y.T + b_y
     cache = {
         "top": top,
-        "z": z,
+        "y_pre": y_pre,
     }
-    return z, cache
+    return y_pre, cache
 
 
 def _head_backward(params, cache, d_out):
@@ -216,13 +216,13 @@ def _head_loss(params, cache, y):
     """The cost, the adjoint of ``top`` and output-layer gradients."""
     w_y = params["w_y"]
     top = cache["top"]
-    z = cache["z"]
-    loss = np.sum((1/2)*(-y + z)**2)
+    y_pre = cache["y_pre"]
+    loss = np.sum((1/2)*(-y + y_pre)**2)
     grads = {}
-    d_z = -y + z
-    grads["w_y"] = d_z.T @ top
-    grads["b_y"] = d_z.sum(axis=0)
-    d_top = d_z @ w_y
+    d_y_pre = -y + y_pre
+    grads["w_y"] = d_y_pre.T @ top
+    grads["b_y"] = d_y_pre.sum(axis=0)
+    d_top = d_y_pre @ w_y
     return loss, d_top, grads
 
 

@@ -10,11 +10,11 @@ Cell equations at step t (x is the layer's input, name[t-1] the previous step):
     h = o*tanh(c)
 
 Output layer and cost (top is the last layer's state h):
-    z = w_y·top + b_y
-    log_prob = log_softmax(z)
-    o = exp(log_prob)
-    out = mask*o
-    C = sum over outputs and items of -log_prob*mask*y
+    y_pre = w_y·top + b_y
+    y_logp = log_softmax(y_pre)
+    y_hat = exp(y_logp)
+    y_out = mask*y_hat
+    C = sum over outputs and items of -mask*y*y_logp
 
 Arrays are time-major: x is (T, B, D); weights are (out, in).
 Shapes use D (input size), H (hidden size), K (output size).
@@ -216,19 +216,19 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
 def _head_forward(params, top, mask):
     """Output layer on the rows of ``top`` (one row per output)."""
     w_y, b_y = params["w_y"], params["b_y"]
-    z = top @ w_y.T + b_y
-    log_prob = _log_softmax(z)
-    o = np.exp(log_prob)
-    out = mask*o
+    y_pre = top @ w_y.T + b_y
+    y_logp = _log_softmax(y_pre)
+    y_hat = np.exp(y_logp)
+    y_out = mask*y_hat
     cache = {
         "top": top,
         "mask": mask,
-        "z": z,
-        "log_prob": log_prob,
-        "o": o,
-        "out": out,
+        "y_pre": y_pre,
+        "y_logp": y_logp,
+        "y_hat": y_hat,
+        "y_out": y_out,
     }
-    return out, cache
+    return y_out, cache
 
 
 def _head_backward(params, cache, d_out):
@@ -236,14 +236,14 @@ def _head_backward(params, cache, d_out):
     w_y = params["w_y"]
     top = cache["top"]
     mask = cache["mask"]
-    o = cache["o"]
+    y_hat = cache["y_hat"]
     grads = {}
-    d_o = d_out*mask
-    d_log_prob = d_o*o
-    d_z = d_log_prob - o*d_log_prob.sum(axis=-1, keepdims=True)
-    grads["w_y"] = d_z.T @ top
-    grads["b_y"] = d_z.sum(axis=0)
-    d_top = d_z @ w_y
+    d_y_hat = d_out*mask
+    d_y_logp = d_y_hat*y_hat
+    d_y_pre = d_y_logp - y_hat*d_y_logp.sum(axis=-1, keepdims=True)
+    grads["w_y"] = d_y_pre.T @ top
+    grads["b_y"] = d_y_pre.sum(axis=0)
+    d_top = d_y_pre @ w_y
     return d_top, grads
 
 
@@ -252,15 +252,15 @@ def _head_loss(params, cache, y):
     w_y = params["w_y"]
     top = cache["top"]
     mask = cache["mask"]
-    log_prob = cache["log_prob"]
-    o = cache["o"]
-    loss = np.sum(-log_prob*mask*y)
+    y_logp = cache["y_logp"]
+    y_hat = cache["y_hat"]
+    loss = np.sum(-mask*y*y_logp)
     grads = {}
-    d_log_prob = -mask*y
-    d_z = d_log_prob - o*d_log_prob.sum(axis=-1, keepdims=True)
-    grads["w_y"] = d_z.T @ top
-    grads["b_y"] = d_z.sum(axis=0)
-    d_top = d_z @ w_y
+    d_y_logp = -mask*y
+    d_y_pre = d_y_logp - y_hat*d_y_logp.sum(axis=-1, keepdims=True)
+    grads["w_y"] = d_y_pre.T @ top
+    grads["b_y"] = d_y_pre.sum(axis=0)
+    d_top = d_y_pre @ w_y
     return loss, d_top, grads
 
 

@@ -34,7 +34,8 @@ PARAM_PATTERN = re.compile(r"[wb]_[A-Za-z][A-Za-z0-9]{0,15}\Z")
 # other local it makes has a '_' or is uppercase, which user vectors cannot
 # have); a user's vector may not shadow them.
 RESERVED = frozenset(keyword.kwlist) | frozenset(
-    {"np", "t", "inputs", "cache", "grads", "range", "reversed", "zip", "dict", "len", "float"}
+    {"np", "t", "inputs", "cache", "grads", "range", "reversed", "zip", "dict", "len", "float",
+     "top", "y", "mask"}
 )
 
 OUTPUT_WEIGHT = "w_y"

@@ -22,8 +22,9 @@ LOSSES = ("squared", "xent")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax")
 MAX_LAYERS = 8
 
-# Symbols of the output layer and cost (their own scope in generated code).
-TOP, Z, O, LOG_PROB, OUT, TARGET, MASK, COST = sympy.symbols("top z o log_prob out y mask C")
+# Symbols of the output layer and cost. Their names have an underscore or are
+# reserved (naming.RESERVED), so they never clash with a cell's vectors.
+TOP, Z, O, LOG_PROB, OUT, TARGET, MASK, COST = sympy.symbols("top y_pre y_hat y_logp y_out y mask C")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,49 @@
+import sympy
+
+from symrnn.cells import get_cell
+from symrnn.codegen import step_seeds
+from symrnn.derive import reverse
+from symrnn.graph import flatten_cell
+
+
+def adjoints(name, variant=None, activation=None):
+    cell = get_cell(name, variant, activation)
+    return reverse(flatten_cell(cell).nodes, step_seeds(cell))
+
+
+def equations(result):
+    return {str(lhs): str(rhs) for lhs, rhs in result.equations}
+
+
+def test_derivatives_use_stored_outputs():
+    assert equations(adjoints("rnn"))["d_pre_a"] == "d_a*(1 - a**2)"
+    assert equations(adjoints("rnn", activation="sigmoid"))["d_pre_a"] == "a*d_a*(1 - a)"
+    assert equations(adjoints("rnn", activation="relu"))["d_pre_a"] == "d_a*step(a)"
+
+
+def test_lstm_bptt_recurrences():
+    result = adjoints("lstm")
+    eq = equations(result)
+    assert eq["d_h"] == "d_h_next + d_h_out"
+    assert eq["d_c"] == "d_c_next + d_tanh_c*(1 - tanh_c**2)"
+    assert eq["d_f"] == "c_prev*d_c"
+    inputs = {str(k): str(v) for k, v in result.inputs.items()}
+    assert inputs["c_prev"] == "d_c*f"
+    assert inputs["h_prev"] == "dot_t(w_F, d_pre_f) + dot_t(w_G, d_pre_g) + dot_t(w_I, d_pre_i) + dot_t(w_O, d_pre_o)"
+
+
+def test_parameter_gradient_accumulation_terms():
+    params = {k: [str(t) for t in v] for k, v in adjoints("lstm").params.items()}
+    assert params["w_F"] == ["outer(d_pre_f, h_prev)"]
+    assert params["w_f"] == ["outer(d_pre_f, x)"]
+    assert params["b_f"] == ["d_pre_f"]
+
+
+def test_gru_update_gate_adjoint():
+    assert equations(adjoints("gru"))["d_z"] == "d_h*(g - h_prev)"
+    assert equations(adjoints("gru", "pytorch"))["d_u_G"] == "d_pre_g*r"
+
+
+def test_equations_are_sympy_objects():
+    for lhs, rhs in adjoints("gru").equations:
+        assert isinstance(lhs, sympy.Symbol) and isinstance(rhs, sympy.Expr)
