@@ -43,6 +43,8 @@ def cmd_build(args):
         return 0
     for path in build_module.build(args.out):
         print(f"wrote {path}")
+    if args.no_verify:
+        return 0
     results = [r for net in build_module.committed_networks() for r in verify_network(net)]
     print(format_table(results))
     return 0 if all(r.passed for r in results) else 1
@@ -87,6 +89,7 @@ def parser():
                          description="Rewrite the committed modules in generated/ and verify them.")
     bld.add_argument("--check", action="store_true", help="only check that generated/ is current")
     bld.add_argument("--out", default="generated", help="directory (default generated)")
+    bld.add_argument("--no-verify", action="store_true", help="write the files without the verification table")
     bld.set_defaults(run=cmd_build)
 
     ver = sub.add_parser("verify", help="check gradients against finite differences",

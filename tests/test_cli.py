@@ -1,0 +1,71 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symrnn.build import check, committed_networks
+from symrnn.cli import main
+from symrnn.errors import BuildCheckError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "symrnn", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("command", [[], ["generate"], ["build"], ["verify"], ["cells"]])
+def test_every_command_has_help(command):
+    result = run(*command, "--help")
+    assert result.returncode == 0 and "usage: symrnn" in result.stdout
+
+
+def test_generate_writes_a_module(tmp_path, capsys):
+    path = tmp_path / "gru.py"
+    assert main(["generate", "gru", "--variant", "pytorch", "--layers", "2", "--output", "sequence",
+                 "--loss", "xent", "-o", str(path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert "(reset after the recurrent product)" in path.read_text()
+    assert '"w_G_l2": ("H", "H", )' in path.read_text()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["generate", "lstn", "-o", "x.py"], "unknown cell 'lstn'"),
+    (["generate", "gru", "--variant", "keras", "-o", "x.py"], "unknown variant 'keras'"),
+    (["generate", "rnn", "--layers", "0", "-o", "x.py"], "layers must be an integer from 1 to 8"),
+    (["generate", "rnn", "--loss", "xent", "--out-activation", "sigmoid", "-o", "x.py"], "needs the softmax"),
+])
+def test_bad_requests_exit_2_with_a_message(tmp_path, capsys, args, message):
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_option_value_is_refused_by_the_parser():
+    result = run("generate", "rnn", "--output", "middle", "-o", "x.py")
+    assert result.returncode == 2 and "invalid choice: 'middle'" in result.stderr
+
+
+def test_committed_generated_files_are_current():
+    assert check(ROOT / "generated") == sorted(f"{n.module_name}.py" for n in committed_networks())
+    assert run("build", "--check").returncode == 0
+
+
+def test_build_check_names_a_stale_file(tmp_path):
+    shutil.copytree(ROOT / "generated", tmp_path / "generated")
+    stale = tmp_path / "generated" / "gru_l1_last_squared.py"
+    stale.write_text(stale.read_text().replace("np.tanh", "np.sinh", 1))
+    (tmp_path / "generated" / "rnn_l1_last_squared.py").unlink()
+    with pytest.raises(BuildCheckError) as info:
+        check(tmp_path / "generated")
+    assert "gru_l1_last_squared.py: differs" in str(info.value)
+    assert "rnn_l1_last_squared.py: missing" in str(info.value)
+    result = run("build", "--check", "--out", str(tmp_path / "generated"))
+    assert result.returncode == 2 and "gru_l1_last_squared.py" in result.stderr
+
+
+def test_verify_one_network_prints_a_table():
+    result = run("verify", "rnn", "--output", "sequence")
+    assert result.returncode == 0, result.stderr
+    assert "rnn_l1_sequence_squared  unequal" in result.stdout and result.stdout.count(" ok") == 2
