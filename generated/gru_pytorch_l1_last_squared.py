@@ -48,8 +48,11 @@ class InputError(ValueError):
 
 
 def _sigmoid(z):
-    """Logistic function, computed as exp(-log(1 + exp(-z))) so it never overflows."""
-    return np.exp(-np.logaddexp(0.0, -z))
+    """Logistic function from exp(-|z|), which never overflows and keeps full
+    relative precision for large negative z."""
+    e = np.exp(-np.abs(z))
+    r = 1.0 / (1.0 + e)
+    return np.where(z >= 0, r, e * r)
 
 
 
@@ -314,12 +317,10 @@ def _check_params(params):
 
 
 def _check_shape(name, value, dims, sizes):
-    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
-    if value.ndim != len(dims):
-        raise InputError(f"{name} has shape {value.shape}; expected {expected}")
-    for dim, size in zip(dims, value.shape):
-        if sizes.setdefault(dim, size) != size:
-            raise InputError(f"{name} has shape {value.shape}; expected {expected}")
+    known = dict(sizes)
+    if value.ndim != len(dims) or any(sizes.setdefault(d, n) != n for d, n in zip(dims, value.shape)):
+        expected = ", ".join(f"{d}={known[d]}" if d in known else d for d in dims)
+        raise InputError(f"{name} has shape {value.shape}; expected ({expected})")
 
 
 def _check_array(name, value, dims, sizes, dtype):

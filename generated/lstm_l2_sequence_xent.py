@@ -75,8 +75,11 @@ def _log_softmax(z):
 
 
 def _sigmoid(z):
-    """Logistic function, computed as exp(-log(1 + exp(-z))) so it never overflows."""
-    return np.exp(-np.logaddexp(0.0, -z))
+    """Logistic function from exp(-|z|), which never overflows and keeps full
+    relative precision for large negative z."""
+    e = np.exp(-np.abs(z))
+    r = 1.0 / (1.0 + e)
+    return np.where(z >= 0, r, e * r)
 
 
 
@@ -109,22 +112,15 @@ def _layer_forward(layer_params, inputs, c0, h0):
     h_seq = [None] * T
     c_prev, h_prev = c0, h0
     for t in range(T):
-        u_f = proj_x[t, :, :H]
-        proj_h_prev = h_prev @ w_h_prev_all.T
-        u_F = proj_h_prev[:, :H]
-        pre_f = u_F + u_f
+        pre_all = h_prev @ w_h_prev_all.T
+        pre_all += proj_x[t]
+        pre_f = pre_all[:, :H]
         f = _sigmoid(pre_f)
-        u_i = proj_x[t, :, H:2 * H]
-        u_I = proj_h_prev[:, H:2 * H]
-        pre_i = u_I + u_i
+        pre_i = pre_all[:, H:2 * H]
         i = _sigmoid(pre_i)
-        u_g = proj_x[t, :, 2 * H:3 * H]
-        u_G = proj_h_prev[:, 2 * H:3 * H]
-        pre_g = u_G + u_g
+        pre_g = pre_all[:, 2 * H:3 * H]
         g = np.tanh(pre_g)
-        u_o = proj_x[t, :, 3 * H:4 * H]
-        u_O = proj_h_prev[:, 3 * H:4 * H]
-        pre_o = u_O + u_o
+        pre_o = pre_all[:, 3 * H:4 * H]
         o = _sigmoid(pre_o)
         c = c_prev*f + g*i
         tanh_c = np.tanh(c)
@@ -377,12 +373,10 @@ def _check_params(params):
 
 
 def _check_shape(name, value, dims, sizes):
-    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
-    if value.ndim != len(dims):
-        raise InputError(f"{name} has shape {value.shape}; expected {expected}")
-    for dim, size in zip(dims, value.shape):
-        if sizes.setdefault(dim, size) != size:
-            raise InputError(f"{name} has shape {value.shape}; expected {expected}")
+    known = dict(sizes)
+    if value.ndim != len(dims) or any(sizes.setdefault(d, n) != n for d, n in zip(dims, value.shape)):
+        expected = ", ".join(f"{d}={known[d]}" if d in known else d for d in dims)
+        raise InputError(f"{name} has shape {value.shape}; expected ({expected})")
 
 
 def _check_array(name, value, dims, sizes, dtype):

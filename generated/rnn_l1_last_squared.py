@@ -48,9 +48,8 @@ def _layer_forward(layer_params, inputs, a0):
     a_seq = [None] * T
     a_prev = a0
     for t in range(T):
-        u_x = proj_x[t]
-        u_a = a_prev @ w_a.T
-        pre_a = u_a + u_x
+        pre_a = a_prev @ w_a.T
+        pre_a += proj_x[t]
         a = np.tanh(pre_a)
         a_seq[t] = a
         a_prev = a
@@ -245,12 +244,10 @@ def _check_params(params):
 
 
 def _check_shape(name, value, dims, sizes):
-    expected = "(" + ", ".join(f"{d}={sizes[d]}" if d in sizes else d for d in dims) + ")"
-    if value.ndim != len(dims):
-        raise InputError(f"{name} has shape {value.shape}; expected {expected}")
-    for dim, size in zip(dims, value.shape):
-        if sizes.setdefault(dim, size) != size:
-            raise InputError(f"{name} has shape {value.shape}; expected {expected}")
+    known = dict(sizes)
+    if value.ndim != len(dims) or any(sizes.setdefault(d, n) != n for d, n in zip(dims, value.shape)):
+        expected = ", ".join(f"{d}={known[d]}" if d in known else d for d in dims)
+        raise InputError(f"{name} has shape {value.shape}; expected ({expected})")
 
 
 def _check_array(name, value, dims, sizes, dtype):

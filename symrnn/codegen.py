@@ -17,7 +17,7 @@ import sympy
 from . import naming
 from .derive import reverse
 from .errors import ConfigError
-from .graph import Affine, flatten_cell
+from .graph import Affine, Compute, flatten_cell
 from .layout import plan_groups
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
@@ -178,6 +178,7 @@ class LayerGenerator:
         prevs = ", ".join(p.name for p in self.graph.prev_symbols.values())
         code.forward_setup.append(f"{prevs} = {', '.join(code.state_args)}")
         emitted = set()
+        self.fused = self.fused_sums()
         for node in self.graph.nodes:
             code.forward_step += self.forward_node_lines(node, emitted)
         code.forward_step += [f"{s.name}_seq[t] = {s.name}" for s in stored]
@@ -190,7 +191,47 @@ class LayerGenerator:
         code.forward_cache = [(name.removesuffix("_seq"), name) for name in cached]
         code.forward_result = f"np.stack({code.exposed}_seq)"
 
+    def fused_sums(self):
+        """Pre-activations that are sums of a hoisted product and an in-loop
+        product over the same slots (u_f + u_F, u_i + u_I, ...): computed as
+        one in-place addition of the two whole projections.
+
+        Returns {in-loop group index: (hoisted group, pre-activation symbols,
+        name of the fused array)}.
+        """
+        sums = {n.expr: n.out for n in self.graph.nodes if isinstance(n, Compute)}
+        uses = {}
+        for node in self.graph.nodes:
+            for symbol in (node.expr.free_symbols if isinstance(node, Compute) else {node.arg}):
+                uses[symbol] = uses.get(symbol, 0) + 1
+        read = self.read_in_loop()
+        fused = {}
+        for loop_group in (g for g in self.groups if not g.hoisted):
+            for hoisted in (g for g in self.groups if g.hoisted):
+                if (hoisted.start, hoisted.stop) != (loop_group.start, loop_group.stop):
+                    continue
+                pairs = list(zip(hoisted.members, loop_group.members))
+                pres = [sums.get(a.out + b.out) for a, b in pairs]
+                members = [m.out for pair in pairs for m in pair]
+                if None in pres or any(uses.get(m) != 1 or m in read for m in members):
+                    continue
+                name = pres[0].name if len(pres) == 1 else "pre_all" + (f"_{len(fused) + 1}" if fused else "")
+                fused[loop_group.index] = (hoisted, pres, name)
+                break
+        return fused
+
     def forward_node_lines(self, node, emitted):
+        for loop_index, (hoisted, pres, name) in self.fused.items():
+            loop_group = self.groups[loop_index]
+            if node in hoisted.members or (node in loop_group.members and loop_index in emitted):
+                return []  # folded into the fused sum
+            if node in loop_group.members:
+                emitted.add(loop_index)
+                return [f"{name} = {self.product_text(loop_group, node.arg.name)}",
+                        f"{name} += proj_{hoisted.label}[t]"]
+            if isinstance(node, Compute) and node.out in pres:
+                k = pres.index(node.out)
+                return [] if len(pres) == 1 else [f"{node.out.name} = {name}[:, {cols(k, k + 1)}]"]
         if isinstance(node, Affine):
             group = self.group_of(node)
             lines = []

@@ -117,8 +117,11 @@ class ElementwiseRule:
 
 
 SIGMOID_HELPER = '''def _sigmoid(z):
-    """Logistic function, computed as exp(-log(1 + exp(-z))) so it never overflows."""
-    return np.exp(-np.logaddexp(0.0, -z))
+    """Logistic function from exp(-|z|), which never overflows and keeps full
+    relative precision for large negative z."""
+    e = np.exp(-np.abs(z))
+    r = 1.0 / (1.0 + e)
+    return np.where(z >= 0, r, e * r)
 '''
 
 ELEMENTWISE = {
