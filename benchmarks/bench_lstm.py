@@ -85,12 +85,13 @@ GATES = "fiog"  # hand-written order: the three sigmoid gates first, then g (tan
 
 def sigmoid(z, out=None):
     """The generated code's sigmoid (from exp(-|z|)), written into ``out``."""
+    positive = z >= 0  # before ``out``, which may be ``z`` itself, is written
     e = np.exp(-np.abs(z))
     r = 1.0 / (1.0 + e)
     if out is None:
-        return np.where(z >= 0, r, e * r)
+        return np.where(positive, r, e * r)
     np.multiply(e, r, out=out)
-    np.copyto(out, r, where=z >= 0)
+    np.copyto(out, r, where=positive)
     return out
 
 

@@ -46,12 +46,15 @@ class InputError(ValueError):
     """Arrays with the wrong shape, length, type or non-finite values."""
 
 
-def _sigmoid(z):
-    """Logistic function from exp(-|z|), which never overflows and keeps full
-    relative precision for large negative z."""
+def _sigmoid(z, out=None):
+    """Logistic function from e = exp(-|z|): it never overflows and keeps full
+    relative precision for large negative z. ``out`` may be ``z`` itself."""
+    positive = z >= 0
     e = np.exp(-np.abs(z))
     r = 1.0 / (1.0 + e)
-    return np.where(z >= 0, r, e * r)
+    out = np.multiply(e, r, out=out)
+    np.copyto(out, r, where=positive)
+    return out
 
 
 
@@ -83,16 +86,16 @@ def _layer_forward(layer_params, inputs, h0):
         proj_h_prev = h_prev @ w_h_prev_all.T
         u_Z = proj_h_prev[:, :H]
         pre_z = u_Z + u_z
-        z = _sigmoid(pre_z)
+        z = _sigmoid(pre_z, out=pre_z)
         u_r = proj_x[t, :, H:2 * H]
         u_R = proj_h_prev[:, H:2 * H]
         pre_r = u_R + u_r
-        r = _sigmoid(pre_r)
+        r = _sigmoid(pre_r, out=pre_r)
         u_g = proj_x[t, :, 2 * H:3 * H]
         v_G = h_prev*r
         u_G = v_G @ w_G.T
         pre_g = u_G + u_g
-        g = np.tanh(pre_g)
+        g = np.tanh(pre_g, out=pre_g)
         h = g*z + h_prev*(1 - z)
         z_seq[t] = z
         r_seq[t] = r
@@ -145,13 +148,13 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
         d_pre_g = d_slots[t, :, 2 * H:3 * H]
         d_h = d_h_next + d_h_out
         d_g = d_h*z
-        d_pre_g[...] = d_g*(1 - g**2)
+        np.multiply(d_g, 1 - g**2, out=d_pre_g)
         d_v_G = d_pre_g @ w_G
         d_r = d_v_G*h_prev
-        d_pre_r[...] = d_r*r*(1 - r)
+        np.multiply(d_r*r, 1 - r, out=d_pre_r)
         d_z = d_h*(g - h_prev)
-        d_pre_z[...] = d_z*z*(1 - z)
-        d_h_next = d_h*(1 - z) + d_v_G*r + d_slots[t, :, :2 * H] @ w_h_prev_all
+        np.multiply(d_z*z, 1 - z, out=d_pre_z)
+        np.add(d_h*(1 - z) + d_v_G*r, d_slots[t, :, :2 * H] @ w_h_prev_all, out=d_h_next)
     d_slots_2d = d_slots.reshape(T * B, -1)
     grads = {}
     d_x_all = d_slots_2d[:, :3 * H]

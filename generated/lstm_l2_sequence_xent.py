@@ -74,12 +74,15 @@ def _log_softmax(z):
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def _sigmoid(z):
-    """Logistic function from exp(-|z|), which never overflows and keeps full
-    relative precision for large negative z."""
+def _sigmoid(z, out=None):
+    """Logistic function from e = exp(-|z|): it never overflows and keeps full
+    relative precision for large negative z. ``out`` may be ``z`` itself."""
+    positive = z >= 0
     e = np.exp(-np.abs(z))
     r = 1.0 / (1.0 + e)
-    return np.where(z >= 0, r, e * r)
+    out = np.multiply(e, r, out=out)
+    np.copyto(out, r, where=positive)
+    return out
 
 
 
@@ -111,17 +114,19 @@ def _layer_forward(layer_params, inputs, c0, h0):
     c_seq = [None] * T
     h_seq = [None] * T
     c_prev, h_prev = c0, h0
+    proj_h_prev = np.empty((B, 4 * H), dtype=inputs.dtype)
     for t in range(T):
-        pre_all = h_prev @ w_h_prev_all.T
-        pre_all += proj_x[t]
+        np.matmul(h_prev, w_h_prev_all.T, out=proj_h_prev)
+        pre_all = proj_x[t]
+        pre_all += proj_h_prev
         pre_f = pre_all[:, :H]
-        f = _sigmoid(pre_f)
+        f = _sigmoid(pre_f, out=pre_f)
         pre_i = pre_all[:, H:2 * H]
-        i = _sigmoid(pre_i)
+        i = _sigmoid(pre_i, out=pre_i)
         pre_g = pre_all[:, 2 * H:3 * H]
-        g = np.tanh(pre_g)
+        g = np.tanh(pre_g, out=pre_g)
         pre_o = pre_all[:, 3 * H:4 * H]
-        o = _sigmoid(pre_o)
+        o = _sigmoid(pre_o, out=pre_o)
         c = c_prev*f + g*i
         tanh_c = np.tanh(c)
         h = o*tanh_c
@@ -189,15 +194,15 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
         d_tanh_c = d_h*o
         d_c = d_c_next + d_tanh_c*(1 - tanh_c**2)
         d_o = d_h*tanh_c
-        d_pre_o[...] = d_o*o*(1 - o)
+        np.multiply(d_o*o, 1 - o, out=d_pre_o)
         d_g = d_c*i
-        d_pre_g[...] = d_g*(1 - g**2)
+        np.multiply(d_g, 1 - g**2, out=d_pre_g)
         d_i = d_c*g
-        d_pre_i[...] = d_i*i*(1 - i)
+        np.multiply(d_i*i, 1 - i, out=d_pre_i)
         d_f = c_prev*d_c
-        d_pre_f[...] = d_f*f*(1 - f)
-        d_c_next = d_c*f
-        d_h_next = d_slots[t, :, :4 * H] @ w_h_prev_all
+        np.multiply(d_f*f, 1 - f, out=d_pre_f)
+        np.multiply(d_c, f, out=d_c_next)
+        np.matmul(d_slots[t, :, :4 * H], w_h_prev_all, out=d_h_next)
     d_slots_2d = d_slots.reshape(T * B, -1)
     grads = {}
     d_x_all = d_slots_2d[:, :4 * H]

@@ -44,13 +44,16 @@ def _layer_forward(layer_params, inputs, a0):
     w_a = layer_params["w_a"]
     b_a = layer_params["b_a"]
     T, B, _ = inputs.shape
+    H = a0.shape[1]
     proj_x = (inputs.reshape(T * B, -1) @ w_x.T + b_a).reshape(T, B, -1)
     a_seq = [None] * T
     a_prev = a0
+    proj_a_prev = np.empty((B, H), dtype=inputs.dtype)
     for t in range(T):
-        pre_a = a_prev @ w_a.T
-        pre_a += proj_x[t]
-        a = np.tanh(pre_a)
+        np.matmul(a_prev, w_a.T, out=proj_a_prev)
+        pre_a = proj_x[t]
+        pre_a += proj_a_prev
+        a = np.tanh(pre_a, out=pre_a)
         a_seq[t] = a
         a_prev = a
     cache = {
@@ -81,8 +84,8 @@ def _layer_backward(layer_params, cache, d_a_out_seq):
         d_a_out = d_a_out_seq[t]
         d_pre_a = d_slots[t, :, :H]
         d_a = d_a_next + d_a_out
-        d_pre_a[...] = d_a*(1 - a**2)
-        d_a_next = d_pre_a @ w_a
+        np.multiply(d_a, 1 - a**2, out=d_pre_a)
+        np.matmul(d_pre_a, w_a, out=d_a_next)
     d_slots_2d = d_slots.reshape(T * B, -1)
     grads = {}
     d_x_all = d_slots_2d[:, :H]

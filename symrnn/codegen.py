@@ -21,7 +21,7 @@ from .graph import Affine, Compute, flatten_cell
 from .layout import plan_groups
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
-from .rules import dot_t, function_rule, outer
+from .rules import ElementwiseRule, dot_t, function_rule, outer
 
 
 def template_dir():
@@ -178,7 +178,12 @@ class LayerGenerator:
         prevs = ", ".join(p.name for p in self.graph.prev_symbols.values())
         code.forward_setup.append(f"{prevs} = {', '.join(code.state_args)}")
         emitted = set()
+        self.uses = self.use_counts()
         self.fused = self.fused_sums()
+        for loop_index in self.fused:
+            group = self.groups[loop_index]
+            width = "H" if len(group.members) == 1 else f"{len(group.members)} * H"
+            code.forward_setup.append(f"proj_{group.label} = np.empty((B, {width}), dtype=inputs.dtype)")
         for node in self.graph.nodes:
             code.forward_step += self.forward_node_lines(node, emitted)
         code.forward_step += [f"{s.name}_seq[t] = {s.name}" for s in stored]
@@ -191,6 +196,14 @@ class LayerGenerator:
         code.forward_cache = [(name.removesuffix("_seq"), name) for name in cached]
         code.forward_result = f"np.stack({code.exposed}_seq)"
 
+    def use_counts(self):
+        """How many nodes of the step read each symbol."""
+        uses = {}
+        for node in self.graph.nodes:
+            for symbol in (node.expr.free_symbols if isinstance(node, Compute) else {node.arg}):
+                uses[symbol] = uses.get(symbol, 0) + 1
+        return uses
+
     def fused_sums(self):
         """Pre-activations that are sums of a hoisted product and an in-loop
         product over the same slots (u_f + u_F, u_i + u_I, ...): computed as
@@ -200,10 +213,7 @@ class LayerGenerator:
         name of the fused array)}.
         """
         sums = {n.expr: n.out for n in self.graph.nodes if isinstance(n, Compute)}
-        uses = {}
-        for node in self.graph.nodes:
-            for symbol in (node.expr.free_symbols if isinstance(node, Compute) else {node.arg}):
-                uses[symbol] = uses.get(symbol, 0) + 1
+        uses = self.uses
         read = self.read_in_loop()
         fused = {}
         for loop_group in (g for g in self.groups if not g.hoisted):
@@ -220,6 +230,15 @@ class LayerGenerator:
                 break
         return fused
 
+    def fused_sum_lines(self, loop_group, hoisted, name, arg):
+        """The sum is made in place in the hoisted projection, which nothing
+        else reads, so a step allocates no new array for its pre-activations."""
+        product = f"proj_{loop_group.label}"
+        lines = [f"np.matmul({arg}, {self.weights_var(loop_group)}.T, out={product})"]
+        if loop_group.has_bias:
+            lines.append(f"{product} += {self.bias_var(loop_group)}")
+        return lines + [f"{name} = proj_{hoisted.label}[t]", f"{name} += {product}"]
+
     def forward_node_lines(self, node, emitted):
         for loop_index, (hoisted, pres, name) in self.fused.items():
             loop_group = self.groups[loop_index]
@@ -227,8 +246,7 @@ class LayerGenerator:
                 return []  # folded into the fused sum
             if node in loop_group.members:
                 emitted.add(loop_index)
-                return [f"{name} = {self.product_text(loop_group, node.arg.name)}",
-                        f"{name} += proj_{hoisted.label}[t]"]
+                return self.fused_sum_lines(loop_group, hoisted, name, node.arg.name)
             if isinstance(node, Compute) and node.out in pres:
                 k = pres.index(node.out)
                 return [] if len(pres) == 1 else [f"{node.out.name} = {name}[:, {cols(k, k + 1)}]"]
@@ -247,7 +265,20 @@ class LayerGenerator:
                 index = f"[:, {cols(k, k + 1)}]"
             return lines + [f"{node.out.name} = proj_{group.label}{index}"]
         self._note_helpers(node.expr)
+        if self.computes_in_place(node):
+            rule = function_rule(node.expr)
+            return [f"{node.out.name} = {rule.numpy_inplace.format(node.expr.args[0].name)}"]
         return [f"{node.out.name} = {numpy_code(node.expr)}"]
+
+    def computes_in_place(self, node):
+        """An elementwise function may overwrite its argument when the argument
+        is an intermediate of this step that nothing else reads."""
+        rule = function_rule(node.expr)
+        if not isinstance(rule, ElementwiseRule):
+            return False
+        (arg,) = node.expr.args
+        intermediates = {n.out for n in self.graph.nodes} - set(self.cell.states)
+        return arg in intermediates and self.uses[arg] == 1 and arg not in self.read_in_loop()
 
     def group_of(self, node):
         return next(g for g in self.groups if node in g.members)
@@ -344,8 +375,7 @@ class LayerGenerator:
             if slot in defined:
                 step.append(f"{slot.name} = d_slots[t, :, {cols(k, k + 1)}]")
         for lhs, rhs in self.adjoints.equations:
-            target = f"{lhs.name}[...]" if lhs in self.slots else lhs.name
-            step.append(f"{target} = {self.print(rhs)}")
+            step.append(self.slot_assignment(lhs, rhs) if lhs in self.slots else f"{lhs.name} = {self.print(rhs)}")
         for k, slot in enumerate(self.slots):
             if slot not in defined:
                 step.append(f"d_slots[t, :, {cols(k, k + 1)}] = {slot.name}")
@@ -354,10 +384,34 @@ class LayerGenerator:
             step.append(f"g_{name} += {sum_rows(self.print(total), total)}")
         if x_local != 0:
             step.append(f"d_inputs[t] = {self.print(x_local)}")
+        # The carried adjoints are buffers of their own, so the next step's are
+        # written into them, unless a state's adjoint is its carry itself.
+        seeds = {sympy.Symbol(f"d_{s.name}_next") for s in self.cell.states}
+        in_place = not seeds & set(self.adjoints.node_adjoint.values())
         for state, prev_symbol in self.graph.prev_symbols.items():
             expr = self.adjoints.inputs.get(prev_symbol, sympy.S.Zero)
-            value = self.print(expr) if expr != 0 else f"np.zeros_like(d_{state.name}_next)"
-            step.append(f"d_{state.name}_next = {value}")
+            carry = f"d_{state.name}_next"
+            if expr == 0:
+                step.append(f"{carry} = np.zeros_like({carry})")
+            else:
+                step.append(self.write_into(carry, expr) if in_place else f"{carry} = {self.print(expr)}")
+
+    def write_into(self, target, rhs):
+        """Code computing ``rhs`` into the existing array ``target``: its last
+        product or sum goes straight there rather than through a temporary."""
+        fused = self.fuse(rhs)
+        if isinstance(fused, (dot_t, fused_dot_t)):
+            operand, weights = self.print(fused).split(" @ ")
+            return f"np.matmul({operand}, {weights}, out={target})"
+        for kind, function in ((sympy.Mul, "np.multiply"), (sympy.Add, "np.add")):
+            if isinstance(fused, kind):
+                *rest, last = fused.args
+                return f"{function}({self.print(kind(*rest))}, {self.print(last)}, out={target})"
+        return f"{target}[...] = {self.print(rhs)}"
+
+    def slot_assignment(self, lhs, rhs):
+        """Write an adjoint into its slot of ``d_slots``."""
+        return self.write_into(lhs.name, rhs)
 
     def arg_sequence(self, group):
         arg = group.arg

@@ -106,31 +106,36 @@ class ElementwiseRule:
     ``derivative(y, u)`` is dy/du, in terms of the output ``y`` where the
     function allows so that backward reuses stored forward values.
     ``numpy`` is the expression template for generated code (``{0}`` is the
-    argument); ``helper`` is source code the generated module must define.
+    argument) and ``numpy_inplace`` the same computed into the argument's own
+    array; ``helper`` is source code the generated module must define.
     """
 
     function: type
     derivative: Callable
     numpy: str
+    numpy_inplace: str
     helper: str = ""
     definition: Callable | None = None  # in SymPy's elementary functions, if not one itself
 
 
-SIGMOID_HELPER = '''def _sigmoid(z):
-    """Logistic function from exp(-|z|), which never overflows and keeps full
-    relative precision for large negative z."""
+SIGMOID_HELPER = '''def _sigmoid(z, out=None):
+    """Logistic function from e = exp(-|z|): it never overflows and keeps full
+    relative precision for large negative z. ``out`` may be ``z`` itself."""
+    positive = z >= 0
     e = np.exp(-np.abs(z))
     r = 1.0 / (1.0 + e)
-    return np.where(z >= 0, r, e * r)
+    out = np.multiply(e, r, out=out)
+    np.copyto(out, r, where=positive)
+    return out
 '''
 
 ELEMENTWISE = {
-    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})"),
-    "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", SIGMOID_HELPER,
-                               lambda u: 1 / (1 + sympy.exp(-u))),
-    "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)",
+    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})", "np.tanh({0}, out={0})"),
+    "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", "_sigmoid({0}, out={0})",
+                               SIGMOID_HELPER, lambda u: 1 / (1 + sympy.exp(-u))),
+    "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)", "np.maximum({0}, 0.0, out={0})",
                             definition=lambda u: sympy.Max(u, 0)),
-    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})"),
+    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={0})"),
 }
 
 RULE_BY_FUNCTION = {rule.function: rule for rule in ELEMENTWISE.values()}

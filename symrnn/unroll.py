@@ -134,7 +134,7 @@ class Unrolled:
         for t in self.output_steps():
             _, subs = self._head_substitution(t, tops[t - 1])
             subs.update(self._adjoint_substitution(head_adjoints, subs))
-            self._record(head_adjoints, subs, params_at=lambda name: copy_symbol(name, t))
+            self._record(head_adjoints, subs, params_at=lambda name, t=t: copy_symbol(name, t))
             d_tops[t - 1] = scalar(head_adjoints.inputs[TOP]).xreplace(subs)
         return d_tops
 
@@ -159,7 +159,8 @@ class Unrolled:
                 subs[sympy.Symbol(f"d_{state.name}_next")] = carry[state]
             subs[sympy.Symbol(f"d_{cell.output_state.name}_out")] = d_tops[t - 1]
             subs.update(self._adjoint_substitution(adjoints, subs))
-            self._record(adjoints, subs, params_at=lambda name: copy_symbol(self._layer_name(name, layer), t))
+            self._record(adjoints, subs,
+                         params_at=lambda name, t=t: copy_symbol(self._layer_name(name, layer), t))
             for state, prev_symbol in self.graph.prev_symbols.items():
                 carry[state] = scalar(adjoints.inputs.get(prev_symbol, sympy.S.Zero)).xreplace(subs)
             d_inputs[t - 1] = scalar(adjoints.inputs.get(cell.input, sympy.S.Zero)).xreplace(subs)
