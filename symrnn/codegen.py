@@ -325,10 +325,11 @@ class LayerGenerator:
         backward_lines = code.backward_setup + code.backward_step + code.backward_finish
         code.backward_params = used_names(names, backward_lines)
         code.forward_params = used_names(names, code.forward_setup + code.forward_step)
-        if not used_names(["H"], code.forward_setup[2:] + code.forward_step):
-            code.forward_setup.remove(f"H = {code.state_args[0]}.shape[1]")
-        if not used_names(["H"], backward_lines[1:]):
-            code.backward_setup.remove(f"H = {code.state_args[0]}.shape[1]")
+        size_line = f"H = {code.state_args[0]}.shape[1]"
+        for setup, lines in ((code.forward_setup, code.forward_setup + code.forward_step),
+                             (code.backward_setup, backward_lines)):
+            if not used_names(["H"], [line for line in lines if line != size_line]):
+                setup.remove(size_line)
 
     def elementwise_part(self, expr):
         """The terms of an input's adjoint that are not products with weights

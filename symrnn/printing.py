@@ -9,7 +9,7 @@ from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
-from .rules import dot, dot_t, function_rule, prev, row_sum, step
+from .rules import dot, dot_t, function_rule, prev
 
 
 class fused_dot_t(sympy.Function):
@@ -73,9 +73,6 @@ class NumPyCodePrinter(PythonCodePrinter):
 
 def numpy_code(expr, fused_products=None):
     return NumPyCodePrinter(fused_products).doprint(expr)
-
-
-__all__ = ["NumPyCodePrinter", "dot", "dot_t", "fused_dot_t", "numpy_code", "row_sum", "step"]
 
 
 class TextPrinter(StrPrinter):

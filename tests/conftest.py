@@ -5,7 +5,7 @@ import pytest
 import symrnn
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cached_module(cell, variant=None, activation=None, layers=1, output="last", loss="squared"):
     """Generated modules are pure functions of their configuration: build each once."""
     net = symrnn.network(cell, variant=variant, activation=activation, layers=layers, output=output, loss=loss)
