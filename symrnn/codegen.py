@@ -15,9 +15,9 @@ import jinja2
 import sympy
 
 from . import naming
-from .derive import reverse
+from .derive import derive_cell, reverse
 from .errors import ConfigError
-from .graph import Affine, Compute, flatten_cell
+from .graph import Affine, Compute
 from .layout import plan_groups
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
@@ -72,24 +72,12 @@ class LayerCode:
     helpers: set = field(default_factory=set)
 
 
-def step_seeds(cell):
-    """Adjoints flowing into each state: from step t+1, and for the exposed
-    state also from the output or the layer above at step t."""
-    seeds = {}
-    for state in cell.states:
-        seeds[state] = sympy.Symbol(f"d_{state.name}_next")
-    exposed = cell.output_state
-    seeds[exposed] += sympy.Symbol(f"d_{exposed.name}_out")
-    return seeds
-
-
 class LayerGenerator:
     """Builds :class:`LayerCode` for one cell from its derived adjoints."""
 
     def __init__(self, cell):
         self.cell = cell
-        self.graph = flatten_cell(cell)
-        self.adjoints = reverse(self.graph.nodes, step_seeds(cell))
+        self.graph, self.adjoints = derive_cell(cell)
         self.groups, self.slots = plan_groups(
             self.graph.nodes, self.adjoints.node_adjoint, {cell.input}
         )

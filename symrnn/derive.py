@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from . import naming
-from .graph import Affine, Compute, Total, is_param
+from .graph import Affine, Compute, Total, flatten_cell, is_param
 from .rules import ElementwiseRule, affine_vjp, function_rule
 
 
@@ -104,3 +104,27 @@ def _polynomial_vjp(expr, bar):
     """Sums, products and powers: SymPy's own ``diff`` gives each partial."""
     atoms = sorted(expr.free_symbols, key=lambda s: s.name)
     return [(a, bar * sympy.diff(expr, a)) for a in atoms if sympy.diff(expr, a) != 0]
+
+
+def step_seeds(cell):
+    """Adjoints flowing into each state at step t: ``d_s_next`` from step
+    t+1, plus ``d_s_out`` from the output or the layer above for the state
+    the cell exposes."""
+    seeds = {state: sympy.Symbol(f"d_{state.name}_next") for state in cell.states}
+    exposed = cell.output_state
+    seeds[exposed] += sympy.Symbol(f"d_{exposed.name}_out")
+    return seeds
+
+
+def derive_cell(cell):
+    """One step of ``cell`` as nodes, and its BPTT adjoint equations.
+
+        >>> from symrnn.cells import get_cell
+        >>> graph, adjoints = derive_cell(get_cell("rnn"))
+        >>> adjoints.equations
+        [(d_a, d_a_next + d_a_out), (d_pre_a, d_a*(1 - a**2))]
+        >>> adjoints.inputs[graph.prev_symbols[graph.states[0]]]  # becomes d_a_next at t-1
+        dot_t(w_a, d_pre_a)
+    """
+    graph = flatten_cell(cell)
+    return graph, reverse(graph.nodes, step_seeds(cell))

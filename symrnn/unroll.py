@@ -19,8 +19,7 @@ cost (:meth:`nested_cost`) must equal.
 import sympy
 
 from . import naming
-from .codegen import step_seeds
-from .derive import reverse
+from .derive import reverse, step_seeds
 from .errors import ConfigError
 from .graph import Affine, Compute, Total, flatten_cell
 from .network import COST, TARGET, TOP, head_nodes

@@ -1,8 +1,7 @@
 import sympy
 
 from symrnn.cells import get_cell
-from symrnn.codegen import step_seeds
-from symrnn.derive import reverse
+from symrnn.derive import reverse, step_seeds
 from symrnn.graph import flatten_cell
 
 

@@ -30,7 +30,7 @@ def test_an_item_in_a_padded_batch_equals_the_item_alone(lstm):
     lengths = np.array([5, 2, 4])
     outputs, _ = lstm.forward(params, x, lengths)
     loss, grads = lstm.loss_and_grad(params, x, y, lengths)
-    loss_alone, grads_alone = lstm.loss_and_grad(params, x[:2, 1:2], y[:2, 1:2])
+    _, grads_alone = lstm.loss_and_grad(params, x[:2, 1:2], y[:2, 1:2])
     outputs_alone, _ = lstm.forward(params, x[:2, 1:2])
     np.testing.assert_allclose(outputs[:2, 1], outputs_alone[:, 0], rtol=1e-12)
     assert np.all(outputs[2:, 1] == 0), "no output past an item's length"
