@@ -79,9 +79,10 @@ def _layer_forward(layer_params, inputs, h0):
     r_seq = [None] * T
     v_G_seq = [None] * T
     g_seq = [None] * T
-    h_seq = [None] * T
-    h_prev = h0
+    h_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
+    h_hist[0] = h0
     for t in range(T):
+        h_prev = h_hist[t]
         u_z = proj_x[t, :, :H]
         proj_h_prev = h_prev @ w_h_prev_all.T
         u_Z = proj_h_prev[:, :H]
@@ -96,25 +97,24 @@ def _layer_forward(layer_params, inputs, h0):
         u_G = v_G @ w_G.T
         pre_g = u_G + u_g
         g = np.tanh(pre_g, out=pre_g)
-        h = g*z + h_prev*(1 - z)
+        h = h_hist[t + 1]
+        np.add(g*z, h_prev*(1 - z), out=h)
         z_seq[t] = z
         r_seq[t] = r
         v_G_seq[t] = v_G
         g_seq[t] = g
-        h_seq[t] = h
-        h_prev = h
     cache = {
-        "inputs": inputs,
-        "h0": h0,
         "z": z_seq,
         "r": r_seq,
         "v_G": v_G_seq,
         "g": g_seq,
-        "h": h_seq,
+        "h": h_hist,
+        "inputs": inputs,
+        "h0": h0,
         "w_x_all": w_x_all,
         "w_h_prev_all": w_h_prev_all,
     }
-    return np.stack(h_seq), cache
+    return h_hist[1:], cache
 
 
 def _layer_backward(layer_params, cache, d_h_out_seq):
@@ -134,14 +134,14 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     r_seq = cache["r"]
     v_G_seq = cache["v_G"]
     g_seq = cache["g"]
-    h_seq = cache["h"]
+    h_hist = cache["h"]
     d_slots = np.empty((T, B, 3 * H), dtype=inputs.dtype)
     d_h_next = np.zeros_like(h0)
     for t in reversed(range(T)):
         z = z_seq[t]
         r = r_seq[t]
         g = g_seq[t]
-        h_prev = h_seq[t - 1] if t else h0
+        h_prev = h_hist[t]
         d_h_out = d_h_out_seq[t]
         d_pre_z = d_slots[t, :, :H]
         d_pre_r = d_slots[t, :, H:2 * H]
@@ -161,7 +161,7 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     grads["w_z"], grads["w_r"], grads["w_g"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 3)
     grads["b_z"], grads["b_r"], grads["b_g"] = np.split(d_x_all.sum(axis=0), 3)
     d_h_prev_all = d_slots_2d[:, :2 * H]
-    grads["w_Z"], grads["w_R"] = np.split(d_h_prev_all.T @ np.stack([h0] + h_seq[:-1]).reshape(T * B, -1), 2)
+    grads["w_Z"], grads["w_R"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 2)
     d_v_G_all = d_slots_2d[:, 2 * H:3 * H]
     grads["w_G"] = d_v_G_all.T @ np.stack(v_G_seq).reshape(T * B, -1)
     d_inputs = (d_slots_2d[:, :3 * H] @ w_x_all).reshape(T, B, -1)

@@ -82,9 +82,10 @@ def _layer_forward(layer_params, inputs, h0):
     r_seq = [None] * T
     u_G_seq = [None] * T
     g_seq = [None] * T
-    h_seq = [None] * T
-    h_prev = h0
+    h_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
+    h_hist[0] = h0
     for t in range(T):
+        h_prev = h_hist[t]
         u_z = proj_x[t, :, H:2 * H]
         proj_h_prev = h_prev @ w_h_prev_all.T + b_h_prev_all
         u_Z = proj_h_prev[:, :H]
@@ -98,25 +99,24 @@ def _layer_forward(layer_params, inputs, h0):
         u_G = proj_h_prev[:, 2 * H:3 * H]
         pre_g = r*u_G + u_g
         g = np.tanh(pre_g, out=pre_g)
-        h = g*(1 - z) + h_prev*z
+        h = h_hist[t + 1]
+        np.add(g*(1 - z), h_prev*z, out=h)
         z_seq[t] = z
         r_seq[t] = r
         u_G_seq[t] = u_G
         g_seq[t] = g
-        h_seq[t] = h
-        h_prev = h
     cache = {
-        "inputs": inputs,
-        "h0": h0,
         "z": z_seq,
         "r": r_seq,
         "u_G": u_G_seq,
         "g": g_seq,
-        "h": h_seq,
+        "h": h_hist,
+        "inputs": inputs,
+        "h0": h0,
         "w_x_all": w_x_all,
         "w_h_prev_all": w_h_prev_all,
     }
-    return np.stack(h_seq), cache
+    return h_hist[1:], cache
 
 
 def _layer_backward(layer_params, cache, d_h_out_seq):
@@ -135,7 +135,7 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     r_seq = cache["r"]
     u_G_seq = cache["u_G"]
     g_seq = cache["g"]
-    h_seq = cache["h"]
+    h_hist = cache["h"]
     d_slots = np.empty((T, B, 4 * H), dtype=inputs.dtype)
     d_h_next = np.zeros_like(h0)
     for t in reversed(range(T)):
@@ -143,7 +143,7 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
         r = r_seq[t]
         u_G = u_G_seq[t]
         g = g_seq[t]
-        h_prev = h_seq[t - 1] if t else h0
+        h_prev = h_hist[t]
         d_h_out = d_h_out_seq[t]
         d_pre_g = d_slots[t, :, :H]
         d_pre_z = d_slots[t, :, H:2 * H]
@@ -164,7 +164,7 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     grads["w_g"], grads["w_z"], grads["w_r"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 3)
     grads["b_g"], grads["b_z"], grads["b_r"] = np.split(d_x_all.sum(axis=0), 3)
     d_h_prev_all = d_slots_2d[:, H:4 * H]
-    grads["w_Z"], grads["w_R"], grads["w_G"] = np.split(d_h_prev_all.T @ np.stack([h0] + h_seq[:-1]).reshape(T * B, -1), 3)
+    grads["w_Z"], grads["w_R"], grads["w_G"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 3)
     grads["b_G"] = d_slots_2d[:, 3 * H:4 * H].sum(axis=0)
     d_inputs = (d_slots_2d[:, :3 * H] @ w_x_all).reshape(T, B, -1)
     return d_inputs, grads, (d_h_next,)

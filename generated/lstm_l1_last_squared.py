@@ -88,48 +88,52 @@ def _layer_forward(layer_params, inputs, c0, h0):
     g_seq = [None] * T
     o_seq = [None] * T
     tanh_c_seq = [None] * T
-    c_seq = [None] * T
-    h_seq = [None] * T
-    c_prev, h_prev = c0, h0
+    c_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
+    c_hist[0] = c0
+    h_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
+    h_hist[0] = h0
     proj_h_prev = np.empty((B, 4 * H), dtype=inputs.dtype)
+    proj_x_gates = proj_x.reshape(T, B, 4, H).transpose(0, 2, 1, 3)
+    proj_h_prev_gates = proj_h_prev.reshape(B, 4, H).transpose(1, 0, 2)
+    pre_all_seq = np.empty((T, 4, B, H), dtype=inputs.dtype)
     for t in range(T):
+        c_prev, h_prev = c_hist[t], h_hist[t]
         np.matmul(h_prev, w_h_prev_all.T, out=proj_h_prev)
-        pre_all = proj_x[t]
-        pre_all += proj_h_prev
-        pre_f = pre_all[:, :H]
+        pre_all = pre_all_seq[t]
+        np.add(proj_x_gates[t], proj_h_prev_gates, out=pre_all)
+        pre_f = pre_all[0]
         f = _sigmoid(pre_f, out=pre_f)
-        pre_i = pre_all[:, H:2 * H]
+        pre_i = pre_all[1]
         i = _sigmoid(pre_i, out=pre_i)
-        pre_g = pre_all[:, 2 * H:3 * H]
+        pre_g = pre_all[2]
         g = np.tanh(pre_g, out=pre_g)
-        pre_o = pre_all[:, 3 * H:4 * H]
+        pre_o = pre_all[3]
         o = _sigmoid(pre_o, out=pre_o)
-        c = c_prev*f + g*i
+        c = c_hist[t + 1]
+        np.add(c_prev*f, g*i, out=c)
         tanh_c = np.tanh(c)
-        h = o*tanh_c
+        h = h_hist[t + 1]
+        np.multiply(o, tanh_c, out=h)
         f_seq[t] = f
         i_seq[t] = i
         g_seq[t] = g
         o_seq[t] = o
         tanh_c_seq[t] = tanh_c
-        c_seq[t] = c
-        h_seq[t] = h
-        c_prev, h_prev = c, h
     cache = {
-        "inputs": inputs,
-        "c0": c0,
-        "h0": h0,
         "f": f_seq,
         "i": i_seq,
         "g": g_seq,
         "o": o_seq,
         "tanh_c": tanh_c_seq,
-        "c": c_seq,
-        "h": h_seq,
+        "c": c_hist,
+        "h": h_hist,
+        "inputs": inputs,
+        "c0": c0,
+        "h0": h0,
         "w_x_all": w_x_all,
         "w_h_prev_all": w_h_prev_all,
     }
-    return np.stack(h_seq), cache
+    return h_hist[1:], cache
 
 
 def _layer_backward(layer_params, cache, d_h_out_seq):
@@ -150,8 +154,8 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     g_seq = cache["g"]
     o_seq = cache["o"]
     tanh_c_seq = cache["tanh_c"]
-    c_seq = cache["c"]
-    h_seq = cache["h"]
+    c_hist = cache["c"]
+    h_hist = cache["h"]
     d_slots = np.empty((T, B, 4 * H), dtype=inputs.dtype)
     d_c_next = np.zeros_like(c0)
     d_h_next = np.zeros_like(h0)
@@ -161,7 +165,7 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
         g = g_seq[t]
         o = o_seq[t]
         tanh_c = tanh_c_seq[t]
-        c_prev = c_seq[t - 1] if t else c0
+        c_prev = c_hist[t]
         d_h_out = d_h_out_seq[t]
         d_pre_f = d_slots[t, :, :H]
         d_pre_i = d_slots[t, :, H:2 * H]
@@ -186,7 +190,7 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     grads["w_f"], grads["w_i"], grads["w_g"], grads["w_o"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 4)
     grads["b_f"], grads["b_i"], grads["b_g"], grads["b_o"] = np.split(d_x_all.sum(axis=0), 4)
     d_h_prev_all = d_slots_2d[:, :4 * H]
-    grads["w_F"], grads["w_I"], grads["w_G"], grads["w_O"] = np.split(d_h_prev_all.T @ np.stack([h0] + h_seq[:-1]).reshape(T * B, -1), 4)
+    grads["w_F"], grads["w_I"], grads["w_G"], grads["w_O"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 4)
     d_inputs = (d_slots_2d[:, :4 * H] @ w_x_all).reshape(T, B, -1)
     return d_inputs, grads, (d_c_next, d_h_next,)
 

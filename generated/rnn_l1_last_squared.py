@@ -46,22 +46,22 @@ def _layer_forward(layer_params, inputs, a0):
     T, B, _ = inputs.shape
     H = a0.shape[1]
     proj_x = (inputs.reshape(T * B, -1) @ w_x.T + b_a).reshape(T, B, -1)
-    a_seq = [None] * T
-    a_prev = a0
+    a_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
+    a_hist[0] = a0
     proj_a_prev = np.empty((B, H), dtype=inputs.dtype)
     for t in range(T):
+        a_prev = a_hist[t]
         np.matmul(a_prev, w_a.T, out=proj_a_prev)
         pre_a = proj_x[t]
         pre_a += proj_a_prev
-        a = np.tanh(pre_a, out=pre_a)
-        a_seq[t] = a
-        a_prev = a
+        a = a_hist[t + 1]
+        np.tanh(pre_a, out=a)
     cache = {
+        "a": a_hist,
         "inputs": inputs,
         "a0": a0,
-        "a": a_seq,
     }
-    return np.stack(a_seq), cache
+    return a_hist[1:], cache
 
 
 def _layer_backward(layer_params, cache, d_a_out_seq):
@@ -76,11 +76,11 @@ def _layer_backward(layer_params, cache, d_a_out_seq):
     T, B, _ = inputs.shape
     a0 = cache["a0"]
     H = a0.shape[1]
-    a_seq = cache["a"]
+    a_hist = cache["a"]
     d_slots = np.empty((T, B, H), dtype=inputs.dtype)
     d_a_next = np.zeros_like(a0)
     for t in reversed(range(T)):
-        a = a_seq[t]
+        a = a_hist[t + 1]
         d_a_out = d_a_out_seq[t]
         d_pre_a = d_slots[t, :, :H]
         d_a = d_a_next + d_a_out
@@ -92,7 +92,7 @@ def _layer_backward(layer_params, cache, d_a_out_seq):
     grads["w_x"] = d_x_all.T @ inputs.reshape(T * B, -1)
     grads["b_a"] = d_x_all.sum(axis=0)
     d_a_prev_all = d_slots_2d[:, :H]
-    grads["w_a"] = d_a_prev_all.T @ np.stack([a0] + a_seq[:-1]).reshape(T * B, -1)
+    grads["w_a"] = d_a_prev_all.T @ a_hist[:-1].reshape(T * B, -1)
     d_inputs = (d_slots_2d[:, :H] @ w_x).reshape(T, B, -1)
     return d_inputs, grads, (d_a_next,)
 

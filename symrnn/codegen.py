@@ -161,28 +161,27 @@ class LayerGenerator:
         stored = self.needed_values()
         for symbol in stored:
             code.forward_setup.append(f"{symbol.name}_seq = [None] * T")
-        for state in self.cell.states:
-            code.forward_setup.append(f"{state.name}_seq = [None] * T")
+        # Each state's values of all steps, its initial value first: step t
+        # reads [t] and writes [t + 1], and the layer's output is [1:].
+        for state, initial in zip(self.cell.states, code.state_args):
+            code.forward_setup += [f"{state.name}_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)",
+                                   f"{state.name}_hist[0] = {initial}"]
         prevs = ", ".join(p.name for p in self.graph.prev_symbols.values())
-        code.forward_setup.append(f"{prevs} = {', '.join(code.state_args)}")
+        code.forward_step.append(f"{prevs} = {', '.join(f'{s.name}_hist[t]' for s in self.cell.states)}")
         emitted = set()
         self.uses = self.use_counts()
         self.fused = self.fused_sums()
-        for loop_index in self.fused:
-            group = self.groups[loop_index]
-            width = "H" if len(group.members) == 1 else f"{len(group.members)} * H"
-            code.forward_setup.append(f"proj_{group.label} = np.empty((B, {width}), dtype=inputs.dtype)")
+        for loop_index, (hoisted, _, name) in self.fused.items():
+            code.forward_setup += self.fused_sum_setup(self.groups[loop_index], hoisted, name)
         for node in self.graph.nodes:
             code.forward_step += self.forward_node_lines(node, emitted)
         code.forward_step += [f"{s.name}_seq[t] = {s.name}" for s in stored]
-        code.forward_step += [f"{s.name}_seq[t] = {s.name}" for s in self.cell.states]
-        states = ", ".join(s.name for s in self.cell.states)
-        code.forward_step.append(f"{prevs} = {states}")
-        cached = ["inputs", *code.state_args]
-        cached += [f"{s.name}_seq" for s in stored + list(self.cell.states)]
-        cached += [self.weights_var(g) for g in self.groups if len(g.members) > 1]
-        code.forward_cache = [(name.removesuffix("_seq"), name) for name in cached]
-        code.forward_result = f"np.stack({code.exposed}_seq)"
+        cached = [(s.name, f"{s.name}_seq") for s in stored]
+        cached += [(s.name, f"{s.name}_hist") for s in self.cell.states]
+        cached += [(name, name) for name in ["inputs", *code.state_args]]
+        cached += [(self.weights_var(g),) * 2 for g in self.groups if len(g.members) > 1]
+        code.forward_cache = cached
+        code.forward_result = f"{code.exposed}_hist[1:]"
 
     def use_counts(self):
         """How many nodes of the step read each symbol."""
@@ -219,13 +218,30 @@ class LayerGenerator:
         return fused
 
     def fused_sum_lines(self, loop_group, hoisted, name, arg):
-        """The sum is made in place in the hoisted projection, which nothing
-        else reads, so a step allocates no new array for its pre-activations."""
+        """One product per step into a buffer allocated once, added to the
+        hoisted projection. With several members the sum is stored gate-major,
+        (n, B, H) per step, so that each member's values are contiguous: the
+        elementwise work on them runs about twice as fast as on column slices."""
         product = f"proj_{loop_group.label}"
         lines = [f"np.matmul({arg}, {self.weights_var(loop_group)}.T, out={product})"]
         if loop_group.has_bias:
             lines.append(f"{product} += {self.bias_var(loop_group)}")
-        return lines + [f"{name} = proj_{hoisted.label}[t]", f"{name} += {product}"]
+        if len(loop_group.members) == 1:
+            return lines + [f"{name} = proj_{hoisted.label}[t]", f"{name} += {product}"]
+        return lines + [f"{name} = {name}_seq[t]",
+                        f"np.add(proj_{hoisted.label}_gates[t], {product}_gates, out={name})"]
+
+    def fused_sum_setup(self, loop_group, hoisted, name):
+        n = len(loop_group.members)
+        width = "H" if n == 1 else f"{n} * H"
+        lines = [f"proj_{loop_group.label} = np.empty((B, {width}), dtype=inputs.dtype)"]
+        if n > 1:
+            lines += [
+                f"proj_{hoisted.label}_gates = proj_{hoisted.label}.reshape(T, B, {n}, H).transpose(0, 2, 1, 3)",
+                f"proj_{loop_group.label}_gates = proj_{loop_group.label}.reshape(B, {n}, H).transpose(1, 0, 2)",
+                f"{name}_seq = np.empty((T, {n}, B, H), dtype=inputs.dtype)",
+            ]
+        return lines
 
     def forward_node_lines(self, node, emitted):
         for loop_index, (hoisted, pres, name) in self.fused.items():
@@ -237,7 +253,7 @@ class LayerGenerator:
                 return self.fused_sum_lines(loop_group, hoisted, name, node.arg.name)
             if isinstance(node, Compute) and node.out in pres:
                 k = pres.index(node.out)
-                return [] if len(pres) == 1 else [f"{node.out.name} = {name}[:, {cols(k, k + 1)}]"]
+                return [] if len(pres) == 1 else [f"{node.out.name} = {name}[{k}]"]
         if isinstance(node, Affine):
             group = self.group_of(node)
             lines = []
@@ -253,10 +269,13 @@ class LayerGenerator:
                 index = f"[:, {cols(k, k + 1)}]"
             return lines + [f"{node.out.name} = proj_{group.label}{index}"]
         self._note_helpers(node.expr)
+        name = node.out.name
+        if node.out in self.cell.states:
+            return [f"{name} = {name}_hist[t + 1]", self.write_into(name, node.expr)]
         if self.computes_in_place(node):
-            rule = function_rule(node.expr)
-            return [f"{node.out.name} = {rule.numpy_inplace.format(node.expr.args[0].name)}"]
-        return [f"{node.out.name} = {numpy_code(node.expr)}"]
+            arg = node.expr.args[0].name
+            return [f"{name} = {function_rule(node.expr).numpy_out.format(arg, arg)}"]
+        return [f"{name} = {numpy_code(node.expr)}"]
 
     def computes_in_place(self, node):
         """An elementwise function may overwrite its argument when the argument
@@ -295,7 +314,7 @@ class LayerGenerator:
         for symbol in self.needed_values():
             code.backward_setup.append(f"{symbol.name}_seq = cache[\"{symbol.name}\"]")
         for state in self.cell.states:
-            code.backward_setup.append(f"{state.name}_seq = cache[\"{state.name}\"]")
+            code.backward_setup.append(f"{state.name}_hist = cache[\"{state.name}\"]")
         if width:
             sizes = "H" if width == 1 else f"{width} * H"
             code.backward_setup.append(f"d_slots = np.empty((T, B, {sizes}), dtype=inputs.dtype)")
@@ -352,10 +371,11 @@ class LayerGenerator:
         read = self.read_in_loop()
         for node in self.graph.nodes:
             if node.out in read:
-                step.append(f"{node.out.name} = {node.out.name}_seq[t]")
+                where = "_hist[t + 1]" if node.out in self.cell.states else "_seq[t]"
+                step.append(f"{node.out.name} = {node.out.name}{where}")
         for prev_symbol, state in self.prev_of.items():
             if prev_symbol in read:
-                step.append(f"{prev_symbol.name} = {state.name}_seq[t - 1] if t else {state.name}0")
+                step.append(f"{prev_symbol.name} = {state.name}_hist[t]")
         if self.cell.input in read:
             step.append(f"{self.cell.input.name} = inputs[t]")
         step.append(f"d_{code.exposed}_out = d_{code.exposed}_out_seq[t]")
@@ -389,6 +409,9 @@ class LayerGenerator:
         """Code computing ``rhs`` into the existing array ``target``: its last
         product or sum goes straight there rather than through a temporary."""
         fused = self.fuse(rhs)
+        rule = function_rule(rhs)
+        if isinstance(rule, ElementwiseRule):
+            return rule.numpy_out.format(self.print(rhs.args[0]), target)
         if isinstance(fused, (dot_t, fused_dot_t)):
             operand, weights = self.print(fused).split(" @ ")
             return f"np.matmul({operand}, {weights}, out={target})"
@@ -408,7 +431,7 @@ class LayerGenerator:
             return "inputs.reshape(T * B, -1)"
         if arg in self.prev_of:
             state = self.prev_of[arg].name
-            return f"np.stack([{state}0] + {state}_seq[:-1]).reshape(T * B, -1)"
+            return f"{state}_hist[:-1].reshape(T * B, -1)"
         return f"np.stack({arg.name}_seq).reshape(T * B, -1)"
 
     def backward_after_loop(self, elementwise_params, x_local):

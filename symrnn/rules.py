@@ -106,14 +106,14 @@ class ElementwiseRule:
     ``derivative(y, u)`` is dy/du, in terms of the output ``y`` where the
     function allows so that backward reuses stored forward values.
     ``numpy`` is the expression template for generated code (``{0}`` is the
-    argument) and ``numpy_inplace`` the same computed into the argument's own
-    array; ``helper`` is source code the generated module must define.
+    argument) and ``numpy_out`` the same written into an existing array
+    ``{1}``; ``helper`` is source code the generated module must define.
     """
 
     function: type
     derivative: Callable
     numpy: str
-    numpy_inplace: str
+    numpy_out: str
     helper: str = ""
     definition: Callable | None = None  # in SymPy's elementary functions, if not one itself
 
@@ -130,12 +130,12 @@ SIGMOID_HELPER = '''def _sigmoid(z, out=None):
 '''
 
 ELEMENTWISE = {
-    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})", "np.tanh({0}, out={0})"),
-    "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", "_sigmoid({0}, out={0})",
+    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})", "np.tanh({0}, out={1})"),
+    "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", "_sigmoid({0}, out={1})",
                                SIGMOID_HELPER, lambda u: 1 / (1 + sympy.exp(-u))),
-    "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)", "np.maximum({0}, 0.0, out={0})",
+    "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)", "np.maximum({0}, 0.0, out={1})",
                             definition=lambda u: sympy.Max(u, 0)),
-    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={0})"),
+    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={1})"),
 }
 
 RULE_BY_FUNCTION = {rule.function: rule for rule in ELEMENTWISE.values()}
