@@ -79,10 +79,10 @@ def _layer_forward(layer_params, inputs, c0, h0):
     b_o = layer_params["b_o"]
     T, B, _ = inputs.shape
     H = c0.shape[1]
-    w_x_all = np.concatenate([w_f, w_i, w_g, w_o])
-    b_x_all = np.concatenate([b_f, b_i, b_g, b_o])
+    w_x_all = np.concatenate([w_f, w_i, w_o, w_g])
+    b_x_all = np.concatenate([b_f, b_i, b_o, b_g])
     proj_x = (inputs.reshape(T * B, -1) @ w_x_all.T + b_x_all).reshape(T, B, -1)
-    w_h_prev_all = np.concatenate([w_F, w_I, w_G, w_O])
+    w_h_prev_all = np.concatenate([w_F, w_I, w_O, w_G])
     f_seq = [None] * T
     i_seq = [None] * T
     g_seq = [None] * T
@@ -101,14 +101,10 @@ def _layer_forward(layer_params, inputs, c0, h0):
         np.matmul(h_prev, w_h_prev_all.T, out=proj_h_prev)
         pre_all = pre_all_seq[t]
         np.add(proj_x_gates[t], proj_h_prev_gates, out=pre_all)
-        pre_f = pre_all[0]
-        f = _sigmoid(pre_f, out=pre_f)
-        pre_i = pre_all[1]
-        i = _sigmoid(pre_i, out=pre_i)
-        pre_g = pre_all[2]
+        _sigmoid(pre_all[:3], out=pre_all[:3])
+        f, i, o = pre_all[:3]
+        pre_g = pre_all[3]
         g = np.tanh(pre_g, out=pre_g)
-        pre_o = pre_all[3]
-        o = _sigmoid(pre_o, out=pre_o)
         c = c_hist[t + 1]
         np.add(c_prev*f, g*i, out=c)
         tanh_c = np.tanh(c)
@@ -169,8 +165,8 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
         d_h_out = d_h_out_seq[t]
         d_pre_f = d_slots[t, :, :H]
         d_pre_i = d_slots[t, :, H:2 * H]
-        d_pre_g = d_slots[t, :, 2 * H:3 * H]
-        d_pre_o = d_slots[t, :, 3 * H:4 * H]
+        d_pre_o = d_slots[t, :, 2 * H:3 * H]
+        d_pre_g = d_slots[t, :, 3 * H:4 * H]
         d_h = d_h_next + d_h_out
         d_tanh_c = d_h*o
         d_c = d_c_next + d_tanh_c*(1 - tanh_c**2)
@@ -187,10 +183,10 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     d_slots_2d = d_slots.reshape(T * B, -1)
     grads = {}
     d_x_all = d_slots_2d[:, :4 * H]
-    grads["w_f"], grads["w_i"], grads["w_g"], grads["w_o"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 4)
-    grads["b_f"], grads["b_i"], grads["b_g"], grads["b_o"] = np.split(d_x_all.sum(axis=0), 4)
+    grads["w_f"], grads["w_i"], grads["w_o"], grads["w_g"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 4)
+    grads["b_f"], grads["b_i"], grads["b_o"], grads["b_g"] = np.split(d_x_all.sum(axis=0), 4)
     d_h_prev_all = d_slots_2d[:, :4 * H]
-    grads["w_F"], grads["w_I"], grads["w_G"], grads["w_O"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 4)
+    grads["w_F"], grads["w_I"], grads["w_O"], grads["w_G"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 4)
     d_inputs = (d_slots_2d[:, :4 * H] @ w_x_all).reshape(T, B, -1)
     return d_inputs, grads, (d_c_next, d_h_next,)
 

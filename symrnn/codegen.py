@@ -171,6 +171,7 @@ class LayerGenerator:
         emitted = set()
         self.uses = self.use_counts()
         self.fused = self.fused_sums()
+        self.runs = self.activation_runs()
         for loop_index, (hoisted, _, name) in self.fused.items():
             code.forward_setup += self.fused_sum_setup(self.groups[loop_index], hoisted, name)
         for node in self.graph.nodes:
@@ -243,7 +244,37 @@ class LayerGenerator:
             ]
         return lines
 
+    def activation_runs(self):
+        """Neighbouring gates of a fused sum that share an activation function:
+        one in-place call over their block of the gate-major store.
+
+        Returns {node symbol: lines}, with an empty list for nodes the run covers.
+        """
+        consumers = {n.expr.args[0]: n for n in self.graph.nodes
+                     if isinstance(n, Compute) and self.computes_in_place(n)}
+        runs = {}
+        for _, pres, name in self.fused.values():
+            nodes = [consumers.get(p) for p in pres]
+            k = 0
+            while k < len(nodes):
+                end = k + 1
+                while (nodes[k] is not None and end < len(nodes) and nodes[end] is not None
+                       and type(nodes[end].expr) is type(nodes[k].expr)):
+                    end += 1
+                if end - k > 1:
+                    block = f"{name}[{k or ''}:{end}]"
+                    rule = function_rule(nodes[k].expr)
+                    self._note_helpers(nodes[k].expr)
+                    runs[nodes[k].out] = [rule.numpy_out.format(block, block),
+                                          f"{', '.join(n.out.name for n in nodes[k:end])} = {block}"]
+                    runs.update({n.out: [] for n in nodes[k + 1:end]})
+                    runs.update({p: [] for p in pres[k:end]})
+                k = end
+        return runs
+
     def forward_node_lines(self, node, emitted):
+        if node.out in self.runs:
+            return self.runs[node.out]
         for loop_index, (hoisted, pres, name) in self.fused.items():
             loop_group = self.groups[loop_index]
             if node in hoisted.members or (node in loop_group.members and loop_index in emitted):

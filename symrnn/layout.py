@@ -16,7 +16,8 @@ contiguous, which makes each group's part of the buffer a view.
 import itertools
 from dataclasses import dataclass
 
-from .graph import Affine
+from .graph import Affine, Compute
+from .rules import function_rule
 
 MAX_SEARCHED_SLOTS = 7  # 7! orders at most; past that, groups are split instead
 
@@ -45,13 +46,17 @@ class Group:
 def plan_groups(nodes, node_adjoint, hoistable):
     """Groups of affine nodes with a slot order making each contiguous.
 
+    Among such orders the one with the fewest changes of activation function
+    between neighbouring slots is taken (the LSTM's f, i, o, g), so that one
+    call applies a function to neighbouring pre-activations at once.
+
     Returns ``(groups, slots)`` where ``slots`` lists the adjoint symbols in
     buffer order and each group's members are sorted by slot.
     """
     affine = [n for n in nodes if isinstance(n, Affine) and n.out in node_adjoint]
     groups = _group_by_arg(affine, node_adjoint)
     slots = list(dict.fromkeys(node_adjoint[n.out] for n in affine))
-    order = _contiguous_order(slots, groups, node_adjoint)
+    order = _contiguous_order(slots, groups, node_adjoint, _activation_of(nodes))
     if order is None:
         order = slots
         groups = [part for g in groups for part in _contiguous_runs(g, order, node_adjoint)]
@@ -84,14 +89,26 @@ def _is_contiguous(group, position, node_adjoint):
     return places == list(range(places[0], places[0] + len(places)))
 
 
-def _contiguous_order(slots, groups, node_adjoint):
+def _activation_of(nodes):
+    """Adjoint symbol name of a pre-activation -> the function applied to it."""
+    functions = {}
+    for node in nodes:
+        if isinstance(node, Compute) and function_rule(node.expr) is not None:
+            functions[f"d_{node.expr.args[0]}"] = type(node.expr).__name__
+    return lambda slot: functions.get(slot.name)
+
+
+def _contiguous_order(slots, groups, node_adjoint, activation):
     if len(slots) > MAX_SEARCHED_SLOTS:
         return None
+    best = None
     for order in itertools.permutations(slots):
         position = {s: k for k, s in enumerate(order)}
         if all(_is_contiguous(g, position, node_adjoint) for g in groups):
-            return list(order)
-    return None
+            changes = sum(activation(a) != activation(b) for a, b in zip(order, order[1:]))
+            if best is None or changes < best[0]:
+                best = (changes, list(order))
+    return None if best is None else best[1]
 
 
 def _contiguous_runs(group, order, node_adjoint):
