@@ -53,6 +53,13 @@ def test_products_independent_of_the_recurrence_are_outside_the_loop():
     assert "d_x_all.T @ inputs.reshape(T * B, -1)" in ast.unparse(backward)
 
 
+def test_lstm_gates_sharing_sigmoid_are_activated_by_one_call():
+    source = symrnn.render(symrnn.network("lstm"))
+    assert "w_x_all = np.concatenate([w_f, w_i, w_o, w_g])" in source  # f, i, o, then g
+    assert "_sigmoid(pre_all[:3], out=pre_all[:3])" in source
+    assert source.count("_sigmoid(") == 2  # the call above and the helper's definition
+
+
 def test_module_docstring_and_parameter_table():
     module = symrnn.load_module(symrnn.network("gru", variant="pytorch"))
     assert "g = tanh(w_g·x + b_g + r*(w_G·h[t-1] + b_G))" in module.__doc__
