@@ -111,6 +111,9 @@ def main(argv=None):
     except SymrnnError as error:
         print(f"symrnn: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into a reader that stopped early (| head)
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -41,6 +41,12 @@ def cols(start, stop):
     return f"{times_h(start)}:{times_h(stop)}"
 
 
+def python_tuple(items):
+    """Source text of a tuple of strings: ("H", "D"), ("H",)."""
+    items = [f'"{item}"' for item in items]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
 def sum_rows(text, expr):
     """Code summing an expression over the batch (rows)."""
     operand = text if isinstance(expr, sympy.Symbol) else f"({text})"
@@ -659,6 +665,7 @@ def render(network):
     generator.backward()
     head = head_code(network)
     cell_lines, head_lines = network_equations(network)
+    layers = range(1, network.layers + 1)
     template = _environment().get_template("module.py.j2")
     return template.render(
         **_output_mode_code(network),
@@ -666,10 +673,12 @@ def render(network):
         network=network,
         cell_lines=cell_lines,
         head_lines=head_lines,
-        params=network.param_shapes(),
-        cell_params=[p.name for p in network.cell.parameters],
-        layer_params=[[full for _, full in network.layer_params(l)] for l in range(1, network.layers + 1)],
-        initial_states=[network.initial_states(l) for l in range(1, network.layers + 1)],
+        params={name: python_tuple(shape) for name, shape in network.param_shapes().items()},
+        cell_params=python_tuple(p.name for p in network.cell.parameters),
+        layer_params=[python_tuple(full for _, full in network.layer_params(l)) for l in layers],
+        initial_states=[python_tuple(network.initial_states(l)) for l in layers],
+        initial_state_names=[name for l in layers for name in network.initial_states(l)],
+        cost={"squared": "squared-error", "xent": "softmax cross-entropy"}[network.loss],
         layer=generator.code,
         head=head,
         helpers=sorted(generator.code.helpers | head.helpers),

@@ -28,7 +28,7 @@ def test_generate_writes_a_module(tmp_path, capsys):
                  "--loss", "xent", "-o", str(path)]) == 0
     assert "wrote" in capsys.readouterr().out
     assert "(reset after the recurrent product)" in path.read_text()
-    assert '"w_G_l2": ("H", "H", )' in path.read_text()
+    assert '"w_G_l2": ("H", "H")' in path.read_text()
 
 
 @pytest.mark.parametrize("args,message", [

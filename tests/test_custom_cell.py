@@ -60,7 +60,7 @@ def test_custom_cell_unrolled_gradient_equals_sympy_diff(name):
 def test_peephole_weights_are_vectors_summed_per_step():
     net = symrnn.network(peephole_lstm())
     source = symrnn.render(net)
-    assert '"b_pf": ("H", )' in source
+    assert '"b_pf": ("H",)' in source
     assert "g_b_pf += " in source  # elementwise parameter: accumulated inside the loop
     module = symrnn.load_module(net)
     params = module.init_params(2, 3, 1)
