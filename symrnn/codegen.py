@@ -616,6 +616,14 @@ def _environment():
     )
 
 
+def module_summary(network):
+    """The first line of a module's docstring."""
+    layers = f"{network.layers} layer{'s' if network.layers > 1 else ''}"
+    outputs = "one output per item, at its last step" if network.output == "last" else "an output at every step"
+    cost = {"squared": "squared-error", "xent": "softmax cross-entropy"}[network.loss]
+    return f"{network.cell.description}: {layers}, {outputs}, {cost} cost."
+
+
 def network_equations(network):
     """Plain-text equations of the whole network for the module docstring."""
     cell_lines = network.cell.equations_text()
@@ -678,7 +686,7 @@ def render(network):
         layer_params=[python_tuple(full for _, full in network.layer_params(l)) for l in layers],
         initial_states=[python_tuple(network.initial_states(l)) for l in layers],
         initial_state_names=[name for l in layers for name in network.initial_states(l)],
-        cost={"squared": "squared-error", "xent": "softmax cross-entropy"}[network.loss],
+        summary=module_summary(network),
         layer=generator.code,
         head=head,
         helpers=sorted(generator.code.helpers | head.helpers),
