@@ -147,7 +147,8 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
         d_pre_z = d_slots[t, :, :H]
         d_pre_r = d_slots[t, :, H:2 * H]
         d_pre_g = d_slots[t, :, 2 * H:3 * H]
-        d_h = d_h_next + d_h_out
+        d_h_next += d_h_out
+        d_h = d_h_next
         d_g = d_h*z
         np.multiply(d_g, 1 - g**2, out=d_pre_g)
         d_v_G = d_pre_g @ w_G

@@ -150,7 +150,8 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
         d_pre_z = d_slots[t, :, H:2 * H]
         d_pre_r = d_slots[t, :, 2 * H:3 * H]
         d_u_G = d_slots[t, :, 3 * H:4 * H]
-        d_h = d_h_next + d_h_out
+        d_h_next += d_h_out
+        d_h = d_h_next
         d_g = d_h*(1 - z)
         np.multiply(d_g, 1 - g**2, out=d_pre_g)
         np.multiply(d_pre_g, r, out=d_u_G)

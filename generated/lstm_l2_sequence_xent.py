@@ -191,9 +191,11 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
         d_pre_i = d_slots[t, :, H:2 * H]
         d_pre_o = d_slots[t, :, 2 * H:3 * H]
         d_pre_g = d_slots[t, :, 3 * H:4 * H]
-        d_h = d_h_next + d_h_out
+        d_h_next += d_h_out
+        d_h = d_h_next
         d_tanh_c = d_h*o
-        d_c = d_c_next + d_tanh_c*(1 - tanh_c**2)
+        d_c_next += d_tanh_c*(1 - tanh_c**2)
+        d_c = d_c_next
         d_o = d_h*tanh_c
         np.multiply(d_o*o, 1 - o, out=d_pre_o)
         d_g = d_c*i

@@ -84,7 +84,8 @@ def _layer_backward(layer_params, cache, d_a_out_seq):
         a = a_hist[t + 1]
         d_a_out = d_a_out_seq[t]
         d_pre_a = d_slots[t, :, :H]
-        d_a = d_a_next + d_a_out
+        d_a_next += d_a_out
+        d_a = d_a_next
         np.multiply(d_a, 1 - a**2, out=d_pre_a)
         np.matmul(d_pre_a, w_a, out=d_a_next)
     d_slots_2d = d_slots.reshape(T * B, -1)

@@ -423,8 +423,19 @@ class LayerGenerator:
         for k, slot in enumerate(self.slots):
             if slot in defined:
                 step.append(f"{slot.name} = d_slots[t, :, {cols(k, k + 1)}]")
+        # The carried adjoints are buffers of their own, so the next step's are
+        # written into them, unless a state's adjoint is its carry itself.
+        seeds = {sympy.Symbol(f"d_{s.name}_next") for s in self.cell.states}
+        in_place = not seeds & set(self.adjoints.node_adjoint.values())
+        accumulating = self.accumulating_states() if in_place else {}
         for lhs, rhs in self.adjoints.equations:
-            step.append(self.slot_assignment(lhs, rhs) if lhs in self.slots else f"{lhs.name} = {self.print(rhs)}")
+            if lhs in accumulating:
+                carry = accumulating[lhs]
+                step += [f"{carry.name} += {self.print(rhs - carry)}", f"{lhs.name} = {carry.name}"]
+            elif lhs in self.slots:
+                step.append(self.slot_assignment(lhs, rhs))
+            else:
+                step.append(f"{lhs.name} = {self.print(rhs)}")
         for k, slot in enumerate(self.slots):
             if slot not in defined:
                 step.append(f"d_slots[t, :, {cols(k, k + 1)}] = {slot.name}")
@@ -433,10 +444,6 @@ class LayerGenerator:
             step.append(f"g_{name} += {sum_rows(self.print(total), total)}")
         if x_local != 0:
             step.append(f"d_inputs[t] = {self.print(x_local)}")
-        # The carried adjoints are buffers of their own, so the next step's are
-        # written into them, unless a state's adjoint is its carry itself.
-        seeds = {sympy.Symbol(f"d_{s.name}_next") for s in self.cell.states}
-        in_place = not seeds & set(self.adjoints.node_adjoint.values())
         for state, prev_symbol in self.graph.prev_symbols.items():
             expr = self.adjoints.inputs.get(prev_symbol, sympy.S.Zero)
             carry = f"d_{state.name}_next"
@@ -444,6 +451,22 @@ class LayerGenerator:
                 step.append(f"{carry} = np.zeros_like({carry})")
             else:
                 step.append(self.write_into(carry, expr) if in_place else f"{carry} = {self.print(expr)}")
+
+    def accumulating_states(self):
+        """{d_s: d_s_next} for states whose adjoint d_s = d_s_next + ... can be
+        summed into the carry's own buffer. The buffer is overwritten by the
+        carry to step t-1, so no carry written after it may read d_s."""
+        order = list(self.graph.prev_symbols.items())
+        carries = [sympy.sympify(self.adjoints.inputs.get(p, 0)) for _, p in order]
+        result = {}
+        for j, (state, _) in enumerate(order):
+            adjoint, carry = self.adjoints.node_adjoint.get(state), sympy.Symbol(f"d_{state.name}_next")
+            later = set().union(*(e.free_symbols for e in carries[j + 1:]))
+            equation = dict(self.adjoints.equations).get(adjoint)
+            if (equation is not None and adjoint not in self.slots and adjoint not in later
+                    and carry in sympy.Add.make_args(equation)):
+                result[adjoint] = carry
+        return result
 
     def write_into(self, target, rhs):
         """Code computing ``rhs`` into the existing array ``target``: its last
