@@ -58,9 +58,6 @@ class StepGraph:
     def states(self):
         return self.cell.states
 
-    def node(self, symbol):
-        return next(n for n in self.nodes if n.out == symbol)
-
 
 def is_param(symbol):
     return isinstance(symbol, sympy.Symbol) and symbol.name.startswith(("w_", "b_"))

@@ -59,3 +59,13 @@ def test_bad_unroll_requests():
         Unrolled(symrnn.network("rnn"), 0)
     with pytest.raises(ConfigError, match="softmax"):
         Unrolled(symrnn.network("rnn", loss="xent"), 2)
+
+
+def test_total_derivative_of_the_shared_weight_is_the_sum_over_copies():
+    """With every copy set to the one shared weight, the summed copy gradients
+    are the total derivative of the cost with respect to that weight."""
+    unrolled = Unrolled(symrnn.network("rnn", output="sequence"), 2)
+    shared = unrolled.identify_copies(unrolled.nested_cost())
+    for param in ("w_x", "w_a", "b_a", "w_y"):
+        total = unrolled.identify_copies(unrolled.expand(unrolled.gradient(param)))
+        assert sympy.expand(total - sympy.diff(shared, sympy.Symbol(param))) == 0
