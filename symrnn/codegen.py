@@ -47,6 +47,12 @@ def python_tuple(items):
     return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
 
 
+def helpers_of(expr):
+    """Source of the helper functions (such as ``_sigmoid``) that ``expr`` calls."""
+    rules = (function_rule(sub) for sub in sympy.preorder_traversal(expr))
+    return {rule.helper for rule in rules if rule is not None and rule.helper}
+
+
 def sum_rows(text, expr):
     """Code summing an expression over the batch (rows)."""
     operand = text if isinstance(expr, sympy.Symbol) else f"({text})"
@@ -331,10 +337,7 @@ class LayerGenerator:
         return next(g for g in self.groups if node in g.members)
 
     def _note_helpers(self, expr):
-        for sub in sympy.preorder_traversal(expr):
-            rule = function_rule(sub)
-            if rule is not None and getattr(rule, "helper", ""):
-                self.code.helpers.add(rule.helper)
+        self.code.helpers |= helpers_of(expr)
 
     # --- backward ---------------------------------------------------------
 
@@ -574,10 +577,7 @@ def head_code(network):
     helpers = set()
 
     def show(expr):
-        for sub in sympy.preorder_traversal(expr):
-            rule = function_rule(sub)
-            if rule is not None and getattr(rule, "helper", ""):
-                helpers.add(rule.helper)
+        helpers.update(helpers_of(expr))
         return numpy_code(expr)
 
     forward = []

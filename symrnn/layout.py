@@ -105,7 +105,7 @@ def _contiguous_order(slots, groups, node_adjoint, activation):
     for order in itertools.permutations(slots):
         position = {s: k for k, s in enumerate(order)}
         if all(_is_contiguous(g, position, node_adjoint) for g in groups):
-            changes = sum(activation(a) != activation(b) for a, b in zip(order, order[1:]))
+            changes = sum(activation(a) != activation(b) for a, b in itertools.pairwise(order))
             if best is None or changes < best[0]:
                 best = (changes, list(order))
     return None if best is None else best[1]
