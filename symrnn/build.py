@@ -1,4 +1,8 @@
-"""The committed modules in ``generated/``: rebuild them, or check they are current."""
+"""The committed files in ``generated/``: rebuild them, or check they are current.
+
+Each kind of artifact has one producer, a function returning ``{file name:
+bytes}``; :data:`PRODUCERS` lists them. Adding an artifact kind adds one entry.
+"""
 
 from pathlib import Path
 
@@ -19,19 +23,30 @@ def committed_networks():
     ]
 
 
+def module_files():
+    """The NumPy module of every committed network."""
+    return {f"{net.module_name}.py": render(net).encode("utf-8") for net in committed_networks()}
+
+
+PRODUCERS = (module_files,)
+
+
 def expected_files():
-    """File name -> text the generator produces now."""
-    return {f"{net.module_name}.py": render(net) for net in committed_networks()}
+    """File name -> bytes the generators produce now."""
+    files = {}
+    for producer in PRODUCERS:
+        files.update(producer())
+    return files
 
 
 def build(out_dir="generated"):
-    """Write every committed module into ``out_dir``; returns the paths."""
+    """Write every committed file into ``out_dir``; returns the paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, text in expected_files().items():
+    for name, data in expected_files().items():
         path = out / name
-        path.write_text(text, encoding="utf-8")
+        path.write_bytes(data)
         paths.append(path)
     return paths
 
@@ -40,12 +55,13 @@ def check(out_dir="generated"):
     """Raise :class:`BuildCheckError` naming each file that is stale or missing."""
     out = Path(out_dir)
     problems = []
-    for name, text in expected_files().items():
+    expected = expected_files()
+    for name, data in expected.items():
         path = out / name
         if not path.exists():
             problems.append(f"{path}: missing")
-        elif path.read_text(encoding="utf-8") != text:
+        elif path.read_bytes() != data:
             problems.append(f"{path}: differs from what the generator produces now")
     if problems:
         raise BuildCheckError("stale generated files (run `symrnn build`):\n  " + "\n  ".join(problems))
-    return sorted(expected_files())
+    return sorted(expected)
