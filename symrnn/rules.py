@@ -116,6 +116,7 @@ class ElementwiseRule:
     numpy_out: str
     helper: str = ""
     definition: Callable | None = None  # in SymPy's elementary functions, if not one itself
+    latex: str = ""  # its name in derivations, e.g. r"\tanh"
 
 
 SIGMOID_HELPER = '''def _sigmoid(z, out=None):
@@ -130,12 +131,13 @@ SIGMOID_HELPER = '''def _sigmoid(z, out=None):
 '''
 
 ELEMENTWISE = {
-    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})", "np.tanh({0}, out={1})"),
+    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})", "np.tanh({0}, out={1})",
+                           latex=r"\tanh"),
     "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", "_sigmoid({0}, out={1})",
-                               SIGMOID_HELPER, lambda u: 1 / (1 + sympy.exp(-u))),
+                               SIGMOID_HELPER, lambda u: 1 / (1 + sympy.exp(-u)), latex=r"\sigma"),
     "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)", "np.maximum({0}, 0.0, out={1})",
-                            definition=lambda u: sympy.Max(u, 0)),
-    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={1})"),
+                            definition=lambda u: sympy.Max(u, 0), latex=r"\operatorname{relu}"),
+    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={1})", latex=r"\exp"),
 }
 
 RULE_BY_FUNCTION = {rule.function: rule for rule in ELEMENTWISE.values()}
