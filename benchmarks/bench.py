@@ -1,0 +1,552 @@
+"""Benchmark: symrnn's generated modules against hand-written NumPy, the
+matrix-product bound and (where installed) PyTorch.
+
+What is measured
+----------------
+For each size (small, medium, large) x cell (rnn, lstm, gru) x dtype (float64,
+float32): wall time (``time.perf_counter``) of one forward + backward pass of
+a one-layer network with a linear output layer at every step
+(``output="sequence"``), for
+
+* ``gen``: the module symrnn generates for the cell, called through its public
+  ``forward``/``backward`` (input checks and output mask included: that is
+  what a user pays);
+* ``hand``: a hand-written NumPy implementation of the same cell, written as
+  an experienced NumPy programmer would: the input projections of all steps as
+  one matrix product with the biases added once; per step one fused recurrent
+  product for the gates that share the previous state, added gate-major into a
+  preallocated (T, G, B, H) store so each gate is contiguous; one activation
+  call per run of gates; states written in place; one fused product per step
+  backward; every weight gradient as one large product after the loop. Its
+  sigmoid is the textbook ``1 / (1 + exp(-z))`` computed in place (four calls),
+  its tanh ``np.tanh``.
+
+Before timing, each hand-written cell is checked at float64 to give the
+generated module's outputs and gradients (every parameter, x, initial states);
+the script exits with status 1 if one does not.
+
+Figures (medians over the repeats; both implementations interleaved):
+
+* ``ratio`` = gen / hand;
+* ``bound``: every matrix product of forward + backward (the hand-written
+  layout; the generated code does the same products) timed alone with
+  ``np.matmul`` at its shape and operand layout, in the same run; ``frac`` =
+  bound / measured time (1.0: nothing but the products costs time);
+* ``peak``: peak bytes allocated during forward + backward (tracemalloc sees
+  NumPy's allocations), against ``need``: the bytes backpropagation must keep
+  or return: the forward values the chain rule reads (the hand-written
+  cache, without x), the outputs and the gradients.
+
+``torch``: PyTorch's CPU nn.RNN/nn.LSTM/nn.GRU (+ nn.Linear head) forward +
+backward at the same sizes and dtype, when torch is importable (it is not a
+dependency of symrnn). Its GRU is PyTorch's form (reset after the product).
+
+Also timed: deriving and generating (rendering) every built-in configuration
+of ``symrnn.cli.verification_matrix()``.
+
+The machine is shared and has few cores: OpenBLAS threads wait for each other,
+so one busy process can slow the products a lot. Compare ratios measured in
+one run; rerun when the CPU-busy line is high.
+
+Run from the repository root::
+
+    python benchmarks/bench.py                       # all sizes, cells, dtypes
+    python benchmarks/bench.py --sizes medium --cells lstm --repeats 31
+    python benchmarks/bench.py --quick               # tiny sizes, CI smoke run
+"""
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+from symrnn.cells import get_cell
+from symrnn.cli import verification_matrix
+from symrnn.codegen import load_module, render
+from symrnn.network import Network
+
+SIZES = {
+    "small": {"T": 20, "B": 8, "D": 16, "H": 32, "K": 16},
+    "medium": {"T": 50, "B": 32, "D": 64, "H": 128, "K": 64},
+    "large": {"T": 100, "B": 64, "D": 256, "H": 512, "K": 256},
+}
+QUICK_SIZES = {"quick": {"T": 5, "B": 4, "D": 8, "H": 16, "K": 4}}
+CHECK_SIZES = {"T": 6, "B": 3, "D": 5, "H": 7, "K": 4}
+REPEATS = {"small": 41, "medium": 21, "large": 7, "quick": 2}
+CELLS = ("rnn", "lstm", "gru")
+DTYPES = (np.float64, np.float32)
+
+
+# --------------------------------------------------------------------------- hand-written cells
+
+
+def sigmoid(z, out):
+    """1 / (1 + exp(-z)) in place; exp overflows to inf for z < -709 (float64), giving 0."""
+    np.negative(z, out=out)
+    np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
+def head_forward(top, w_y, b_y):
+    T, B, H = top.shape
+    z = top.reshape(T * B, H) @ w_y.T
+    z += b_y
+    return z.reshape(T, B, -1)
+
+
+def head_backward(top, w_y, d_z, grads):
+    T, B, H = top.shape
+    d_z = d_z.reshape(T * B, -1)
+    grads["w_y"], grads["b_y"] = d_z.T @ top.reshape(T * B, H), d_z.sum(axis=0)
+    return (d_z @ w_y).reshape(T, B, H)
+
+
+def split_grads(grads, names, d_pre, operand):
+    """Gradients of the weights ``names`` (stacked in that order) from one product."""
+    for name, part in zip(names, np.split(d_pre.T @ operand, len(names))):
+        grads[name] = part
+
+
+class HandRNN:
+    """a = tanh(w_x·x + w_a·a[t-1] + b_a)."""
+
+    states = ("a0",)
+
+    def __init__(self, params):
+        self.p = params
+
+    def forward(self, x, a0):
+        p = self.p
+        T, B, D = x.shape
+        H = a0.shape[1]
+        pre = (x.reshape(T * B, D) @ p["w_x"].T).reshape(T, B, H)
+        pre += p["b_a"]
+        a = np.empty((T + 1, B, H), x.dtype)
+        a[0] = a0
+        rec = np.empty((B, H), x.dtype)
+        w_aT = p["w_a"].T
+        for t in range(T):
+            np.matmul(a[t], w_aT, out=rec)
+            rec += pre[t]
+            np.tanh(rec, out=a[t + 1])
+        self.cache = (x, a)
+        return head_forward(a[1:], p["w_y"], p["b_y"])
+
+    def backward(self, d_z):
+        p = self.p
+        x, a = self.cache
+        T, B, D = x.shape
+        H = a.shape[2]
+        grads = {}
+        d_out = head_backward(a[1:], p["w_y"], d_z, grads)
+        d_pre = np.empty((T, B, H), x.dtype)
+        d_a = np.zeros((B, H), x.dtype)
+        for t in reversed(range(T)):
+            d_a += d_out[t]
+            np.multiply(a[t + 1], a[t + 1], out=d_pre[t])
+            np.subtract(1, d_pre[t], out=d_pre[t])
+            d_pre[t] *= d_a
+            np.matmul(d_pre[t], p["w_a"], out=d_a)
+        d_pre = d_pre.reshape(T * B, H)
+        grads["w_x"] = d_pre.T @ x.reshape(T * B, D)
+        grads["w_a"] = d_pre.T @ a[:-1].reshape(T * B, H)
+        grads["b_a"] = d_pre.sum(axis=0)
+        grads["x"] = (d_pre @ p["w_x"]).reshape(T, B, D)
+        grads["a0"] = d_a
+        return grads
+
+
+class HandLSTM:
+    """The notes' LSTM; gates stacked f, i, o (sigmoid) then g (tanh)."""
+
+    states = ("c0", "h0")
+    gates = "fiog"
+
+    def __init__(self, params):
+        self.p = params
+        self.w_x = np.concatenate([params[f"w_{g}"] for g in self.gates])
+        self.w_h = np.concatenate([params[f"w_{g.upper()}"] for g in self.gates])
+        self.b = np.concatenate([params[f"b_{g}"] for g in self.gates])
+
+    def forward(self, x, c0, h0):
+        T, B, D = x.shape
+        H = h0.shape[1]
+        proj = x.reshape(T * B, D) @ self.w_x.T
+        proj += self.b
+        proj = proj.reshape(T, B, 4, H).transpose(0, 2, 1, 3)  # gate-major view (T, 4, B, H)
+        acts = np.empty((T, 4, B, H), x.dtype)
+        c = np.empty((T + 1, B, H), x.dtype)
+        h = np.empty((T + 1, B, H), x.dtype)
+        tanh_c = np.empty((T, B, H), x.dtype)
+        c[0], h[0] = c0, h0
+        rec = np.empty((B, 4 * H), x.dtype)
+        rec_gates = rec.reshape(B, 4, H).transpose(1, 0, 2)
+        w_hT = self.w_h.T
+        for t in range(T):
+            a = acts[t]
+            np.matmul(h[t], w_hT, out=rec)
+            np.add(rec_gates, proj[t], out=a)
+            sigmoid(a[:3], out=a[:3])
+            np.tanh(a[3], out=a[3])
+            f, i, o, g = a
+            np.multiply(f, c[t], out=c[t + 1])
+            c[t + 1] += i * g
+            np.tanh(c[t + 1], out=tanh_c[t])
+            np.multiply(o, tanh_c[t], out=h[t + 1])
+        self.cache = (x, acts, c, h, tanh_c)
+        return head_forward(h[1:], self.p["w_y"], self.p["b_y"])
+
+    def backward(self, d_z):
+        x, acts, c, h, tanh_c = self.cache
+        T, B, D = x.shape
+        H = h.shape[2]
+        grads = {}
+        d_out = head_backward(h[1:], self.p["w_y"], d_z, grads)
+        d_pre = np.empty((T, B, 4 * H), x.dtype)
+        d_c = np.zeros((B, H), x.dtype)
+        d_h = np.zeros((B, H), x.dtype)
+        for t in reversed(range(T)):
+            f, i, o, g = acts[t]
+            d_gates = d_pre[t].reshape(B, 4, H)
+            d_h += d_out[t]
+            d_c += d_h * o * (1 - tanh_c[t] * tanh_c[t])
+            np.multiply(d_c * c[t], f * (1 - f), out=d_gates[:, 0])
+            np.multiply(d_c * g, i * (1 - i), out=d_gates[:, 1])
+            np.multiply(d_h * tanh_c[t], o * (1 - o), out=d_gates[:, 2])
+            np.multiply(d_c * i, 1 - g * g, out=d_gates[:, 3])
+            d_c *= f
+            np.matmul(d_pre[t], self.w_h, out=d_h)
+        d_pre = d_pre.reshape(T * B, 4 * H)
+        split_grads(grads, [f"w_{g}" for g in self.gates], d_pre, x.reshape(T * B, D))
+        split_grads(grads, [f"w_{g.upper()}" for g in self.gates], d_pre, h[:-1].reshape(T * B, H))
+        for gate, part in zip(self.gates, np.split(d_pre.sum(axis=0), 4)):
+            grads[f"b_{gate}"] = part
+        grads["x"] = (d_pre @ self.w_x).reshape(T, B, D)
+        grads["c0"], grads["h0"] = d_c, d_h
+        return grads
+
+
+class HandGRU:
+    """The notes' GRU: g = tanh(w_g·x + w_G·(r*h[t-1]) + b_g), h = (1-z)*h[t-1] + z*g."""
+
+    states = ("h0",)
+    gates = "zrg"
+
+    def __init__(self, params):
+        self.p = params
+        self.w_x = np.concatenate([params[f"w_{g}"] for g in self.gates])
+        self.w_zr = np.concatenate([params["w_Z"], params["w_R"]])
+        self.b = np.concatenate([params[f"b_{g}"] for g in self.gates])
+
+    def forward(self, x, h0):
+        T, B, D = x.shape
+        H = h0.shape[1]
+        proj = x.reshape(T * B, D) @ self.w_x.T
+        proj += self.b
+        proj = proj.reshape(T, B, 3, H).transpose(0, 2, 1, 3)  # gate-major view (T, 3, B, H)
+        acts = np.empty((T, 3, B, H), x.dtype)  # z, r, g
+        v = np.empty((T, B, H), x.dtype)  # r * h[t-1], the operand of w_G
+        h = np.empty((T + 1, B, H), x.dtype)
+        h[0] = h0
+        rec = np.empty((B, 2 * H), x.dtype)
+        rec_gates = rec.reshape(B, 2, H).transpose(1, 0, 2)
+        rec_g = np.empty((B, H), x.dtype)
+        w_zrT, w_GT = self.w_zr.T, self.p["w_G"].T
+        for t in range(T):
+            a = acts[t]
+            np.matmul(h[t], w_zrT, out=rec)
+            np.add(rec_gates, proj[t, :2], out=a[:2])
+            sigmoid(a[:2], out=a[:2])
+            z, r, g = a
+            np.multiply(r, h[t], out=v[t])
+            np.matmul(v[t], w_GT, out=rec_g)
+            np.add(rec_g, proj[t, 2], out=g)
+            np.tanh(g, out=g)
+            np.subtract(g, h[t], out=h[t + 1])  # h = h[t-1] + z*(g - h[t-1])
+            h[t + 1] *= z
+            h[t + 1] += h[t]
+        self.cache = (x, acts, v, h)
+        return head_forward(h[1:], self.p["w_y"], self.p["b_y"])
+
+    def backward(self, d_z):
+        x, acts, v, h = self.cache
+        T, B, D = x.shape
+        H = h.shape[2]
+        w_G = self.p["w_G"]
+        grads = {}
+        d_out = head_backward(h[1:], self.p["w_y"], d_z, grads)
+        d_pre = np.empty((T, B, 3 * H), x.dtype)
+        d_h = np.zeros((B, H), x.dtype)
+        for t in reversed(range(T)):
+            z, r, g = acts[t]
+            d_gates = d_pre[t].reshape(B, 3, H)
+            d_h += d_out[t]
+            np.multiply(d_h * z, 1 - g * g, out=d_gates[:, 2])
+            d_v = d_gates[:, 2] @ w_G
+            np.multiply(d_v * h[t], r * (1 - r), out=d_gates[:, 1])
+            np.multiply(d_h * (g - h[t]), z * (1 - z), out=d_gates[:, 0])
+            d_h_prev = d_h * (1 - z)
+            d_h_prev += d_v * r
+            np.matmul(d_pre[t, :, :2 * H], self.w_zr, out=d_h)
+            d_h += d_h_prev
+        d_pre = d_pre.reshape(T * B, 3 * H)
+        split_grads(grads, ["w_z", "w_r", "w_g"], d_pre, x.reshape(T * B, D))
+        split_grads(grads, ["w_Z", "w_R"], d_pre[:, :2 * H], h[:-1].reshape(T * B, H))
+        grads["w_G"] = d_pre[:, 2 * H:].T @ v.reshape(T * B, H)
+        for gate, part in zip(self.gates, np.split(d_pre.sum(axis=0), 3)):
+            grads[f"b_{gate}"] = part
+        grads["x"] = (d_pre @ self.w_x).reshape(T, B, D)
+        grads["h0"] = d_h
+        return grads
+
+
+HAND = {"rnn": HandRNN, "lstm": HandLSTM, "gru": HandGRU}
+
+
+def products(cell, sizes):
+    """Every matrix product of forward + backward in the hand-written layout.
+
+    Rows (m, k, n, count, a, b): ``count`` products (m, k) @ (k, n); ``a``, ``b``
+    say whether that operand is a transposed view ("T") or contiguous ("N").
+    """
+    T, B, D, H, K = (sizes[k] for k in "TBDHK")
+    TB = T * B
+    head = [(TB, H, K, 1, "N", "T"), (K, TB, H, 1, "T", "N"), (TB, K, H, 1, "N", "N")]
+    G = {"rnn": H, "lstm": 4 * H, "gru": 3 * H}[cell]
+    R = {"rnn": H, "lstm": 4 * H, "gru": 2 * H}[cell]  # width of the fused recurrent product
+    rows = [
+        (TB, D, G, 1, "N", "T"),  # input projections
+        (B, H, R, T, "N", "T"),  # recurrent, per step
+        (B, R, H, T, "N", "N"),  # recurrent adjoint, per step
+        (G, TB, D, 1, "T", "N"),  # input weight gradients
+        (R, TB, H, 1, "T", "N"),  # recurrent weight gradients
+        (TB, G, D, 1, "N", "N"),  # input adjoint
+    ]
+    if cell == "gru":  # w_G·(r*h[t-1]): its own product per step, both ways
+        rows += [(B, H, H, T, "N", "T"), (B, H, H, T, "N", "N"), (H, TB, H, 1, "T", "N")]
+    return rows + head
+
+
+def operand(rows, cols, layout, dtype, rng):
+    if layout == "T":
+        return rng.standard_normal((cols, rows)).astype(dtype).T
+    return rng.standard_normal((rows, cols)).astype(dtype)
+
+
+def matmul_bound(cell, sizes, dtype, repeats):
+    """(flops, seconds) of all matrix products of forward + backward, each timed alone."""
+    rng = np.random.default_rng(0)
+    flops = seconds = 0.0
+    for m, k, n, count, a_layout, b_layout in products(cell, sizes):
+        a, b = operand(m, k, a_layout, dtype, rng), operand(k, n, b_layout, dtype, rng)
+        out = np.empty((m, n), dtype)
+        times = []
+        for _ in range(repeats + 1):  # the first is a warm-up
+            t0 = time.perf_counter()
+            for _ in range(count):
+                np.matmul(a, b, out=out)
+            times.append(time.perf_counter() - t0)
+        flops += 2 * m * k * n * count
+        seconds += statistics.median(times[1:])
+    return flops, seconds
+
+
+# --------------------------------------------------------------------------- correctness
+
+
+def make_data(module, sizes, dtype, seed=1):
+    T, B, D, H, K = (sizes[k] for k in "TBDHK")
+    rng = np.random.default_rng(seed)
+    params = module.init_params(D, H, K, seed=0, dtype=dtype)
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    d_z = rng.standard_normal((T, B, K)).astype(dtype)
+    return params, x, d_z
+
+
+def check_against_generated(cell, module):
+    """Exit with status 1 unless the hand-written cell gives the generated outputs and gradients."""
+    params, x, d_z = make_data(module, CHECK_SIZES, np.float64)
+    rng = np.random.default_rng(2)
+    hand = HAND[cell](params)
+    state0 = {name: rng.standard_normal((CHECK_SIZES["B"], CHECK_SIZES["H"])) for name in hand.states}
+    out_gen, cache = module.forward(params, x, state0=state0)
+    grads_gen = module.backward(params, cache, d_z)
+    out_hand = hand.forward(x, *state0.values())
+    grads_hand = hand.backward(d_z)
+    bad = [] if np.allclose(out_gen, out_hand, rtol=1e-10, atol=1e-12) else ["outputs"]
+    if set(grads_gen) != set(grads_hand):
+        bad.append(f"gradient names differ: {sorted(set(grads_gen) ^ set(grads_hand))}")
+    bad += [n for n in grads_gen if n in grads_hand
+            and not np.allclose(grads_gen[n], grads_hand[n], rtol=1e-10, atol=1e-12)]
+    if bad:
+        sys.exit(f"ERROR: hand-written {cell} disagrees with the generated module on: {', '.join(bad)}")
+    return len(grads_gen)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def passes(cell, module, sizes, dtype):
+    """Forward+backward callables of each implementation, and the bytes backprop must keep."""
+    params, x, d_z = make_data(module, sizes, dtype)
+    B, H = sizes["B"], sizes["H"]
+    zeros = np.zeros((B, H), dtype)
+
+    def generated():
+        return module.backward(params, module.forward(params, x)[1], d_z)
+
+    def hand():
+        impl = HAND[cell](params)
+        out = impl.forward(x, *[zeros] * len(impl.states))
+        return out, impl.backward(d_z)
+
+    impl = HAND[cell](params)
+    out = impl.forward(x, *[zeros] * len(impl.states))
+    grads = impl.backward(d_z)
+    kept = sum(a.nbytes for a in impl.cache[1:])  # the cache without x
+    need = kept + out.nbytes + sum(g.nbytes for g in grads.values())
+    return {"gen": generated, "hand": hand}, need
+
+
+def peak_bytes(run):
+    gc.collect()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    result = run()
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    del result
+    return peak
+
+
+def time_runs(runs, repeats):
+    """Median seconds of each callable, interleaved so slow drifts hit all alike."""
+    for run in runs.values():
+        run()  # warm-up
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def torch_pass(cell, sizes, dtype):
+    """A forward+backward callable of PyTorch's CPU module, or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    T, B, D, H, K = (sizes[k] for k in "TBDHK")
+    tdtype = {np.float64: torch.float64, np.float32: torch.float32}[dtype]
+    rnn = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](D, H).to(tdtype)
+    head = torch.nn.Linear(H, K).to(tdtype)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(T, B, D, generator=gen, dtype=tdtype, requires_grad=True)
+    d_z = torch.randn(T, B, K, generator=gen, dtype=tdtype)
+
+    def run():
+        out = head(rnn(x)[0])
+        out.backward(d_z)
+        return out
+
+    return run
+
+
+# --------------------------------------------------------------------------- report
+
+
+def cpu_busy(seconds=0.3):
+    """Fraction of all CPUs busy (Linux /proc/stat), else None."""
+
+    def sample():
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def generation_seconds():
+    """Seconds to derive and render every network of the verification matrix, and their count."""
+    t0 = time.perf_counter()
+    networks = verification_matrix()
+    for network in networks:
+        render(network)
+    return time.perf_counter() - t0, len(networks)
+
+
+COLUMNS = (f"{'size':<8}{'cell':<6}{'dtype':<9}{'gen ms':>9}{'hand ms':>9}{'ratio':>7}{'bound ms':>10}"
+           f"{'frac gen':>9}{'frac hand':>10}{'peak MB':>9}{'need MB':>9}{'peak/need':>10}{'torch ms':>10}")
+
+
+def bench_one(size, sizes, cell, module, dtype, repeats):
+    runs, need = passes(cell, module, sizes, dtype)
+    peak = peak_bytes(runs["gen"])
+    torch_run = torch_pass(cell, sizes, dtype)
+    if torch_run is not None:
+        runs["torch"] = torch_run
+    medians = time_runs(runs, repeats)
+    flops, bound = matmul_bound(cell, sizes, dtype, repeats)
+    gen, hand = medians["gen"], medians["hand"]
+    torch_ms = f"{medians['torch'] * 1e3:>10.2f}" if "torch" in medians else f"{'-':>10}"
+    print(f"{size:<8}{cell:<6}{np.dtype(dtype).name:<9}{gen * 1e3:>9.2f}{hand * 1e3:>9.2f}{gen / hand:>7.2f}"
+          f"{bound * 1e3:>10.2f}{bound / gen:>9.2f}{bound / hand:>10.2f}{peak / 1e6:>9.2f}{need / 1e6:>9.2f}"
+          f"{peak / need:>10.2f}{torch_ms}", flush=True)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats (CI smoke run)")
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES))
+    parser.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS))
+    parser.add_argument("--dtypes", nargs="+", choices=["float64", "float32"], default=["float64", "float32"])
+    parser.add_argument("--repeats", type=int, help="timed repeats (default per size)")
+    args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    sizes = QUICK_SIZES if args.quick else {name: SIZES[name] for name in args.sizes}
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    busy = cpu_busy()
+    if busy is not None:
+        print(f"CPUs busy with other work just before the start: {busy:.0%}")
+    seconds, count = generation_seconds()
+    print(f"derivation and generation of all {count} built-in configurations: {seconds:.2f} s")
+    modules = {cell: load_module(Network(get_cell(cell), output="sequence")) for cell in args.cells}
+    for cell, module in modules.items():
+        print(f"check: hand-written {cell} gives the generated outputs and all "
+              f"{check_against_generated(cell, module)} gradients at float64")
+    for name, dims in sizes.items():
+        print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in dims.items()))
+    print("\nforward+backward, median of repeats; ratio = gen / hand; frac = matmul bound / time")
+    print(COLUMNS)
+    print("-" * len(COLUMNS))
+    dtypes = [np.dtype(d).type for d in args.dtypes]
+    for size, dims in sizes.items():
+        repeats = args.repeats or REPEATS[size]
+        for cell, module in modules.items():
+            for dtype in dtypes:
+                bench_one(size, dims, cell, module, dtype, repeats)
+
+
+if __name__ == "__main__":
+    main()
