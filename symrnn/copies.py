@@ -1,0 +1,319 @@
+"""Which copies of which weights enter a derivative of the unrolled network.
+
+The lecture notes ask: *which weights (including copies of the same weight)
+are used in one backpropagation-through-time step when computing dC/dw^(x)?*
+In the network unrolled for T steps (:class:`symrnn.unroll.Unrolled`) every
+step's copy of every parameter is a distinct symbol, and the engine's exact
+gradient of each copy is an expression over forward values (``a_2``) and
+adjoints (``d_pre_a_3``). For dC/dθ = Σ_t dC/dθ_t every copy gets one role:
+
+``differentiated``
+    θ's own copies; their gradient terms are summed into dC/dθ.
+``chain``
+    on the chain: copies that multiply the back-propagated signal between a
+    differentiated copy and C. They appear in the adjoint expressions the
+    gradient needs as the weights of the transposed products (w^T·δ) or as
+    elementwise factors.
+``forward``
+    forward only: needed to compute activations the gradient uses (through
+    the forward values in those expressions), but on no chain.
+``unused``
+    none of the above.
+
+A copy is marked ``zero`` when its own gradient dC/d(copy) is identically 0
+for zero initial states (symrnn's default): w^(a)_1 when a_0 = 0, whose term
+is δ·a_0. Its value then does not change C, whatever its role.
+
+The roles come from the expressions: the free symbols of the gradient terms,
+followed through the definitions of adjoints (collecting the copies that
+appear in them directly: the chain) and of forward values (collecting every
+copy a value depends on: forward). Each definition's closure is computed
+once, in definition order, and shared by every parameter, so nothing is
+expanded. ``tests/test_copies.py`` checks the roles against reachability in
+the unrolled forward graph, an independent computation.
+
+Notation
+--------
+Displays use the notes' names: the copy of w_x at step 3 is ``w^(x)_3``
+(LaTeX ``w^{(x)}_{3}``); in a network of L >= 2 layers the layer follows the
+superscript in brackets, ``w^(x)[2]_3`` (``w^{(x)[2]}_{3}``); the output
+layer is ``w^(y)``, ``b^(y)``. JSON and code use the code names: ``w_x_3``,
+``w_x_l2_3``, ``w_y_3`` (:func:`symrnn.unroll.copy_symbol`).
+
+JSON schema (``symrnn copies ... --json``, :meth:`CopyTable.to_json`)
+---------------------------------------------------------------------
+::
+
+    {
+      "schema": "symrnn.copies/1",
+      "network": {"cell": "rnn", "layers": 1, "output": "last", "steps": 3},
+      "wrt": "w_x",                       # the parameter θ of dC/dθ (code name)
+      "wrt_display": "w^(x)",
+      "roles": ["differentiated", "chain", "forward", "unused"],
+      "initial_states": "zero",           # what "zero" assumes
+      "counts": {"differentiated": 3, "chain": 3, "forward": 5, "unused": 0, "zero": 1},
+      "copies": [                         # every copy of every parameter:
+        {                                 # by parameter (network order), then step
+          "copy": "w_x_1",                # code name of the copy
+          "display": "w^(x)_1",           # the notes' notation
+          "param": "w_x",                 # the parameter it copies
+          "layer": 1,                     # its layer; null for the output layer
+          "step": 1,                      # the step t that uses it
+          "role": "differentiated",       # one of "roles"
+          "zero": false,                  # dC/d(copy) == 0 for zero initial states
+          "chain_of": []                  # differentiated copies whose chain to C
+        }                                 #   this copy multiplies (code names)
+      ]
+    }
+
+Example::
+
+    >>> import symrnn
+    >>> table = copy_table(symrnn.network("rnn"), 3, "w_x")
+    >>> [(c.copy, c.role) for c in table.copies if c.param == "w_a"]
+    [('w_a_1', 'forward'), ('w_a_2', 'chain'), ('w_a_3', 'chain')]
+    >>> [c.copy for c in table.copies if c.zero]
+    ['w_a_1']
+"""
+
+import json
+from dataclasses import asdict, dataclass
+
+import sympy
+
+from . import naming
+from .errors import ConfigError
+from .unroll import Unrolled
+
+ROLES = ("differentiated", "chain", "forward", "unused")
+ROLE_LABELS = {"differentiated": "differentiated", "chain": "on the chain",
+               "forward": "forward only", "unused": "unused"}
+SCHEMA = "symrnn.copies/1"
+MAX_STEPS = 16
+
+
+# --- notation ---------------------------------------------------------------
+
+
+def param_display(param, network):
+    """The notes' name of a network parameter: ``w_x`` -> ``w^(x)``, ``w_x_l2`` -> ``w^(x)[2]``."""
+    base, layer = param_origin(param, network)
+    letter, suffix = base.split("_", 1)
+    return f"{letter}^({suffix})" + (f"[{layer}]" if layer is not None and network.layers > 1 else "")
+
+
+def param_latex(param, network):
+    """``w^{(x)}``, ``w^{(x)[2]}``: names are validated, so they are safe in LaTeX."""
+    base, layer = param_origin(param, network)
+    letter, suffix = base.split("_", 1)
+    layer_mark = f"[{layer}]" if layer is not None and network.layers > 1 else ""
+    return f"{letter}^{{({suffix}){layer_mark}}}"
+
+
+def param_origin(param, network):
+    """(cell parameter name, layer) of a network parameter; layer None for the output layer."""
+    if param in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS):
+        return param, None
+    for layer in range(1, network.layers + 1):
+        for base, name in network.layer_params(layer):
+            if name == param:
+                return base, layer
+    raise ConfigError(f"unknown parameter {param!r}; expected one of {network_parameters(network)}")
+
+
+def network_parameters(network):
+    names = [name for layer in range(1, network.layers + 1) for _, name in network.layer_params(layer)]
+    return names + [naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS]
+
+
+def check_steps(steps, limit=MAX_STEPS, what="the analysis"):
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= limit:
+        raise ConfigError(f"steps must be an integer from 1 to {limit} for {what}, got {steps!r}")
+    return steps
+
+
+# --- the result ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One copy of one parameter and its role in dC/dθ."""
+
+    copy: str
+    display: str
+    param: str
+    layer: int | None
+    step: int
+    role: str
+    zero: bool
+    chain_of: tuple = ()
+
+
+@dataclass(frozen=True)
+class CopyTable:
+    """Every copy's role in dC/d(wrt) for ``network`` unrolled ``steps`` steps."""
+
+    network: object
+    steps: int
+    wrt: str
+    copies: tuple
+
+    @property
+    def wrt_display(self):
+        return param_display(self.wrt, self.network)
+
+    def by_name(self):
+        return {c.copy: c for c in self.copies}
+
+    def counts(self):
+        counts = {role: sum(c.role == role for c in self.copies) for role in ROLES}
+        counts["zero"] = sum(c.zero for c in self.copies)
+        return counts
+
+    def to_data(self):
+        """The JSON document of the module docstring, as Python data."""
+        net = self.network
+        return {
+            "schema": SCHEMA,
+            "network": {"cell": net.cell.name, "layers": net.layers, "output": net.output, "steps": self.steps},
+            "wrt": self.wrt,
+            "wrt_display": self.wrt_display,
+            "roles": list(ROLES),
+            "initial_states": "zero",
+            "counts": self.counts(),
+            "copies": [{**asdict(c), "chain_of": list(c.chain_of)} for c in self.copies],
+        }
+
+    def to_json(self):
+        return json.dumps(self.to_data(), indent=2) + "\n"
+
+    def title(self):
+        net = self.network
+        layers = f"{net.layers} layer" + ("s" if net.layers > 1 else "")
+        return f"dC/d{self.wrt_display} for {net.cell.name}, T = {self.steps}, output {net.output}, {layers}"
+
+    def format(self):
+        """The table the ``symrnn copies`` command prints."""
+        displays = {c.copy: c.display for c in self.copies}
+        rows = [("copy", "code", "step", "role", "zero", "on the chain of")]
+        for c in self.copies:
+            rows.append((c.display, c.copy, str(c.step), ROLE_LABELS[c.role], "yes" if c.zero else "no",
+                         ", ".join(displays[d] for d in c.chain_of)))
+        widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+        lines = [self.title(), ""]
+        lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+        counts = self.counts()
+        lines += ["", ", ".join(f"{counts[r]} {ROLE_LABELS[r]}" for r in ROLES)
+                  + f"; {counts['zero']} with a gradient that is exactly 0 (zero initial states)"]
+        return "\n".join(lines) + "\n"
+
+
+# --- the analysis -------------------------------------------------------------
+
+
+class CopyAnalysis:
+    """The closures of one unrolled network, shared by every parameter.
+
+        >>> import symrnn
+        >>> analysis = CopyAnalysis(symrnn.network("rnn", output="sequence"), 2)
+        >>> [(c.copy, c.role) for c in analysis.table("w_y").copies if c.param == "w_y"]
+        [('w_y_1', 'differentiated'), ('w_y_2', 'differentiated')]
+    """
+
+    def __init__(self, network, steps):
+        self.network = network
+        self.steps = check_steps(steps)
+        self.unrolled = Unrolled(network, steps)
+        self.params = self.unrolled.parameter_names()
+        self.copy_symbols = {p: self.unrolled.copies(p) for p in self.params}
+        self._copies = {c for cs in self.copy_symbols.values() for c in cs}
+        self._forward = self._value_closures()
+        self._reach = self._adjoint_closures()
+        self.zero = self._zero_copies()
+
+    def _value_closures(self):
+        """Each forward value's copies (values are defined in forward order)."""
+        closure = {}
+        for symbol, expr in self.unrolled.values.items():
+            found = set()
+            for s in expr.free_symbols:
+                if s in self._copies:
+                    found.add(s)
+                elif s in closure:
+                    found |= closure[s]
+            closure[symbol] = frozenset(found)
+        return closure
+
+    def _adjoint_closures(self):
+        """Each adjoint's (chain copies, forward copies); adjoints are defined
+        after the adjoints they read."""
+        self._adjoint_reach = {}
+        for symbol, expr in self.unrolled.adjoint_values.items():
+            self._adjoint_reach[symbol] = self.reach(expr)
+        return self._adjoint_reach
+
+    def reach(self, expr):
+        """(copies on the chain, copies needed forward) of an engine expression."""
+        chain, forward = set(), set()
+        for s in expr.free_symbols:
+            if s in self._copies:
+                chain.add(s)
+            elif s in self._forward:
+                forward |= self._forward[s]
+            elif s in self._adjoint_reach:
+                chain |= self._adjoint_reach[s][0]
+                forward |= self._adjoint_reach[s][1]
+            else:
+                assert not s.name.startswith("d_"), f"adjoint {s} read before it is defined"
+        return frozenset(chain), frozenset(forward)
+
+    def _zero_copies(self):
+        """Copies whose gradient is identically 0 when every initial state is 0,
+        by propagating zeros through the definitions in order."""
+        zero = set(self.unrolled.initial.values())
+        for table in (self.unrolled.values, self.unrolled.adjoint_values):
+            for symbol, expr in table.items():
+                if _vanishes(expr, zero):
+                    zero.add(symbol)
+        return frozenset(c for c in self._copies if _vanishes(self.unrolled.copy_gradient(c), zero))
+
+    def check_param(self, wrt):
+        if wrt not in self.params:
+            raise ConfigError(f"unknown parameter {wrt!r} for cell {self.network.cell.name!r} with "
+                              f"{self.network.layers} layer(s); expected one of: {', '.join(self.params)}")
+        return wrt
+
+    def table(self, wrt):
+        """The :class:`CopyTable` of dC/d(wrt)."""
+        self.check_param(wrt)
+        differentiated = self.copy_symbols[wrt]
+        term_chain = {d: self.reach(self.unrolled.copy_gradient(d))[0] for d in differentiated}
+        chain, forward = set(), set()
+        for d in differentiated:
+            reach_chain, reach_forward = self.reach(self.unrolled.copy_gradient(d))
+            chain |= reach_chain
+            forward |= reach_forward
+        rows = []
+        for param in self.params:
+            _, layer = param_origin(param, self.network)
+            for t, c in zip(self._steps_of(param), self.copy_symbols[param]):
+                role = ("differentiated" if param == wrt else "chain" if c in chain
+                        else "forward" if c in forward else "unused")
+                chain_of = tuple(d.name for d in differentiated if c in term_chain[d])
+                rows.append(Copy(c.name, f"{param_display(param, self.network)}_{t}", param, layer, t, role,
+                                 c in self.zero, chain_of))
+        return CopyTable(self.network, self.steps, wrt, tuple(rows))
+
+    def _steps_of(self, param):
+        prefix = len(param) + 1
+        return [int(c.name[prefix:]) for c in self.copy_symbols[param]]
+
+
+def _vanishes(expr, zero):
+    hit = expr.free_symbols & zero
+    return expr == 0 or (bool(hit) and expr.xreplace({s: sympy.S.Zero for s in hit}) == 0)
+
+
+def copy_table(network, steps, wrt):
+    """Every copy's role in dC/d(wrt): ``copy_table(symrnn.network("rnn"), 3, "w_x")``."""
+    return CopyAnalysis(network, steps).table(wrt)
