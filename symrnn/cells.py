@@ -16,17 +16,22 @@ the built-in cells below are written exactly as a user would write their own::
     ['w_f', 'w_F', 'b_f', 'w_h']
 """
 
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import sympy
 
 from . import naming
 from .errors import CellError, ConfigError
-from .rules import ACTIVATIONS, dot, function_rule, known_function_names, prev, sigmoid
+from .rules import ACTIVATIONS, dot, function_rule, known_function_names, prev
 
 CELL_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
+# A description reaches docstrings of generated code and LaTeX: no quotes,
+# backslashes, braces or other characters special to either.
+DESCRIPTION_PATTERN = re.compile(r"[A-Za-z0-9 ,.;:()\[\]/+\-'=*!?]{0,200}\Z")
 
 
 def vectors(names):
@@ -64,6 +69,9 @@ class Cell:
         if not isinstance(name, str) or not CELL_NAME_PATTERN.match(name):
             raise CellError(f"invalid cell name {name!r}: expected lowercase letters, digits, '_'")
         self.name = name
+        if not isinstance(description, str) or not DESCRIPTION_PATTERN.match(description):
+            raise CellError(f"invalid description {description!r}: expected at most 200 letters, digits, "
+                            "spaces and the punctuation , . ; : ( ) [ ] / + - ' = * ! ?")
         self.description = description
         self.input = _check_symbol(input, "input")
         self.states = tuple(_check_symbol(s, "state") for s in states)
@@ -84,9 +92,9 @@ class Cell:
         weights and elementwise parameters, as the notes list them."""
         kinds, order = {}, []
         rank = {"input": 0, "hidden": 1, None: 2}
-        for _, rhs in self.equations:
+        for lhs, rhs in self.equations:
             known = len(kinds)
-            _collect_parameters(rhs, self, kinds)
+            _collect_parameters(rhs, self, kinds, lhs)
             new = list(kinds)[known:]
             order += sorted(new, key=lambda name: rank[kinds[name]])
         return tuple(Param(name, kinds[name]) for name in order)
@@ -121,6 +129,15 @@ def _is_param(symbol):
     return symbol.name.startswith(("w_", "b_"))
 
 
+def _error(message, equation=None, symbol=None, use=None):
+    """A CellError that also says where: the equation (its left side), the
+    symbol at fault and how it is used there ('use', 'prev', 'lhs', 'matrix',
+    'elementwise' or 'declared'), so that a cell file can point at the line."""
+    error = CellError(message)
+    error.where = (equation, symbol, use)
+    return error
+
+
 def _validate(cell):
     defined = set()
     names = {cell.input.name} | {s.name for s in cell.states}
@@ -128,15 +145,17 @@ def _validate(cell):
         raise CellError(f"cell {cell.name!r}: the input and states must have distinct names")
     for lhs, rhs in cell.equations:
         if lhs == cell.input:
-            raise CellError(f"cell {cell.name!r}: the input {lhs} cannot be assigned")
+            raise _error(f"cell {cell.name!r}: the input {lhs} cannot be assigned", lhs, lhs, "lhs")
         if lhs in defined:
-            raise CellError(f"cell {cell.name!r}: {lhs} is assigned twice")
+            raise _error(f"cell {cell.name!r}: {lhs} is assigned twice", lhs, lhs, "lhs")
         _check_expression(rhs, cell, defined, lhs)
         defined.add(lhs)
     for state in cell.states:
         if state not in defined:
-            raise CellError(f"cell {cell.name!r}: state {state} is never updated (no equation for it)")
+            raise _error(f"cell {cell.name!r}: state {state} is never updated (no equation for it)",
+                         None, state, "declared")
     cell.parameters  # noqa: B018 - checks shape consistency of every parameter
+    _check_influence(cell)
 
 
 def _check_expression(expr, cell, defined, lhs):
@@ -144,29 +163,33 @@ def _check_expression(expr, cell, defined, lhs):
     if isinstance(expr, sympy.Symbol):
         if _is_param(expr):
             naming.check_param_name(expr.name)
-        elif expr != cell.input and expr not in defined:
+        elif expr == cell.input:
+            raise _error(f"{where}: the input {expr} may only be the whole operand of a weight, "
+                         f"as in dot(w, {expr}) (w^(.) {expr} in a cell file)", lhs, expr, "use")
+        elif expr not in defined:
             if expr in cell.states or expr == lhs:
-                raise CellError(
+                raise _error(
                     f"{where}: {expr} is used before it is computed at this step "
-                    f"(a cycle within one step?); write prev({expr}) for its previous value"
-                )
-            raise CellError(f"{where}: undeclared name {expr}")
+                    f"(a cycle within one step?); write prev({expr}) ({expr}[t-1] in a cell file) "
+                    "for its previous value", lhs, expr, "use")
+            raise _error(f"{where}: undeclared name {expr}", lhs, expr, "use")
         return
     if isinstance(expr, sympy.Number):
         if not expr.is_finite or not expr.is_real:
-            raise CellError(f"{where}: the constant {expr} is not a finite real number")
+            raise _error(f"{where}: the constant {expr} is not a finite real number", lhs)
         return
     if isinstance(expr, prev):
         (state,) = expr.args
         if state not in cell.states:
-            raise CellError(f"{where}: prev({state}) refers to something that is not a state")
+            raise _error(f"{where}: prev({state}) refers to something that is not a state", lhs, state, "prev")
         return
     if isinstance(expr, dot):
         weight, arg = expr.args
         if not (isinstance(weight, sympy.Symbol) and weight.name.startswith("w_")):
-            raise CellError(f"{where}: the first argument of dot must be a weight 'w_...', got {weight}")
+            raise _error(f"{where}: the first argument of dot must be a weight 'w_...', got {weight}", lhs)
         naming.check_param_name(weight.name)
-        _check_expression(arg, cell, defined, lhs)
+        if arg != cell.input:
+            _check_expression(arg, cell, defined, lhs)
         return
     if isinstance(expr, (sympy.Add, sympy.Mul)):
         for arg in expr.args:
@@ -175,133 +198,123 @@ def _check_expression(expr, cell, defined, lhs):
     if isinstance(expr, sympy.Pow):
         base, exponent = expr.args
         if not exponent.is_Integer:
-            raise CellError(f"{where}: only integer powers are supported, got {expr}")
+            raise _error(f"{where}: only integer powers are supported, got {expr}", lhs)
         _check_expression(base, cell, defined, lhs)
         return
     if isinstance(expr, sympy.Function) and function_rule(expr) is not None and len(expr.args) == 1:
         _check_expression(expr.args[0], cell, defined, lhs)
         return
     if isinstance(expr, sympy.Function):
-        raise CellError(
+        raise _error(
             f"{where}: the function {type(expr).__name__} has no derivative rule; "
-            f"known functions: {', '.join(known_function_names())}"
+            f"known functions: {', '.join(known_function_names())}", lhs
         )
-    raise CellError(f"{where}: unsupported expression {expr} ({type(expr).__name__})")
+    raise _error(f"{where}: unsupported expression {expr} ({type(expr).__name__})", lhs)
 
 
-def _collect_parameters(expr, cell, kinds):
+def _check_influence(cell):
+    """Everything a cell computes must reach its output state, and every state
+    must be read at the next step: otherwise a gradient is identically zero
+    (or an initial state is unused), which is a mistake in the cell."""
+    rhs_of = dict(cell.equations)
+    reached, read_prev, todo = set(), set(), [cell.output_state]
+    while todo:
+        vector = todo.pop()
+        if vector in reached or vector not in rhs_of:
+            reached.add(vector)
+            continue
+        reached.add(vector)
+        rhs = rhs_of[vector]
+        for node in sympy.preorder_traversal(rhs):
+            if isinstance(node, prev):
+                read_prev.add(node.args[0])
+                todo.append(node.args[0])
+        todo += [s for s in rhs.free_symbols if not _is_param(s)]
+    for lhs, _ in cell.equations:
+        if lhs not in reached:
+            raise _error(f"cell {cell.name!r}: {lhs} is computed but never used: it does not influence "
+                         f"the output state {cell.output_state}", lhs, lhs, "lhs")
+    if cell.input not in reached:
+        raise _error(f"cell {cell.name!r}: the input {cell.input} does not influence the output state "
+                     f"{cell.output_state}", None, cell.input, "declared")
+    for state in cell.states:
+        if state not in read_prev:
+            raise _error(f"cell {cell.name!r}: state {state} is never read at the next step (no "
+                         f"prev({state}), {state}[t-1] in a cell file, reaches the output state "
+                         f"{cell.output_state}); a value not carried across steps is not a state",
+                         None, state, "declared")
+
+
+def _collect_parameters(expr, cell, kinds, lhs):
     """Record each parameter's use, matrix (with its fan-in) or elementwise."""
     if isinstance(expr, dot):
         weight, arg = expr.args
         fan_in = "input" if arg == cell.input else "hidden"
-        _record_use(kinds, weight.name, fan_in, cell)
-        _collect_parameters(arg, cell, kinds)
+        _record_use(kinds, weight.name, fan_in, cell, lhs)
+        _collect_parameters(arg, cell, kinds, lhs)
     elif isinstance(expr, sympy.Symbol) and _is_param(expr):
-        _record_use(kinds, expr.name, None, cell)
+        _record_use(kinds, expr.name, None, cell, lhs)
     else:
         for arg in expr.args:
-            _collect_parameters(arg, cell, kinds)
+            _collect_parameters(arg, cell, kinds, lhs)
 
 
-def _record_use(kinds, name, fan_in, cell):
+def _record_use(kinds, name, fan_in, cell, lhs):
     if name in kinds and kinds[name] != fan_in:
         shapes = {None: "an elementwise vector", "input": "a matrix on the input",
                   "hidden": "a matrix on a hidden vector"}
-        raise CellError(
+        raise _error(
             f"cell {cell.name!r}: parameter {name} is used with two incompatible shapes: "
-            f"{shapes[kinds[name]]} and {shapes[fan_in]}"
+            f"{shapes[kinds[name]]} and {shapes[fan_in]}",
+            lhs, sympy.Symbol(name), "elementwise" if fan_in is None else "matrix",
         )
     kinds.setdefault(name, fan_in)
 
 
 # --------------------------------------------------------------------------
-# Built-in cells: data, written the way a user writes a cell.
+# Built-in cells: cell files shipped in symrnn/cell_files/, read by the same
+# parser as a user's own (symrnn.cellfile).
 # --------------------------------------------------------------------------
 
+CELL_FILES = Path(__file__).resolve().parent / "cell_files"
 
-def _gate(g, weights_x, weights_h, bias, x, h_prev):
-    return g(dot(weights_x, x) + dot(weights_h, h_prev) + bias)
+
+def builtin_file(stem):
+    """The path of a built-in cell's file, e.g. ``builtin_file("lstm")``."""
+    return CELL_FILES / f"{stem}.cell"
+
+
+def _builtin(stem):
+    from .cellfile import load_cell
+
+    return load_cell(builtin_file(stem))
 
 
 def rnn(activation="tanh"):
     """Vanilla RNN of the notes: a_t = g(w^(x) x_t + w^(a) a_{t-1} + b^(a))."""
     if activation not in ACTIVATIONS:
         raise ConfigError(f"unknown activation {activation!r}; expected one of {sorted(ACTIVATIONS)}")
-    x, a = vectors("x a")
-    w_x, w_a, b_a = parameters("w_x w_a b_a")
-    g = ACTIVATIONS[activation]
-    return Cell(
-        "rnn" if activation == "tanh" else f"rnn_{activation}",
-        input=x,
-        states=[a],
-        equations=[(a, _gate(g, w_x, w_a, b_a, x, prev(a)))],
-        description=f"vanilla RNN, activation {activation}",
-    )
+    return _builtin("rnn" if activation == "tanh" else f"rnn_{activation}")
 
 
 def lstm():
     """LSTM of the notes: gates f, i, o (sigmoid), candidate g (tanh)."""
-    x, c, h, f, i, g, o = vectors("x c h f i g o")
-    w_f, w_F, b_f, w_i, w_I, b_i = parameters("w_f w_F b_f w_i w_I b_i")
-    w_g, w_G, b_g, w_o, w_O, b_o = parameters("w_g w_G b_g w_o w_O b_o")
-    h1 = prev(h)
-    return Cell(
-        "lstm",
-        input=x,
-        states=[c, h],
-        equations=[
-            (f, _gate(sigmoid, w_f, w_F, b_f, x, h1)),
-            (i, _gate(sigmoid, w_i, w_I, b_i, x, h1)),
-            (g, _gate(sympy.tanh, w_g, w_G, b_g, x, h1)),
-            (o, _gate(sigmoid, w_o, w_O, b_o, x, h1)),
-            (c, f * prev(c) + i * g),
-            (h, o * sympy.tanh(c)),
-        ],
-        description="LSTM (forget, input, output gates; cell unit c; hidden state h)",
-    )
+    return _builtin("lstm")
 
 
 def gru():
     """GRU of the notes: reset applied to h_{t-1} before the recurrent product."""
-    x, h, z, r, g = vectors("x h z r g")
-    w_z, w_Z, b_z, w_r, w_R, b_r, w_g, w_G, b_g = parameters("w_z w_Z b_z w_r w_R b_r w_g w_G b_g")
-    h1 = prev(h)
-    return Cell(
-        "gru",
-        input=x,
-        states=[h],
-        equations=[
-            (z, _gate(sigmoid, w_z, w_Z, b_z, x, h1)),
-            (r, _gate(sigmoid, w_r, w_R, b_r, x, h1)),
-            (g, _gate(sympy.tanh, w_g, w_G, b_g, x, r * h1)),
-            (h, (1 - z) * h1 + z * g),
-        ],
-        description="GRU as in the notes (reset before the recurrent product)",
-    )
+    return _builtin("gru")
 
 
 def gru_pytorch():
     """GRU as PyTorch and cuDNN compute it: reset applied after the recurrent
     product, which has its own bias b^(G); the update gate keeps h_{t-1}."""
-    x, h, z, r, g = vectors("x h z r g")
-    w_z, w_Z, b_z, w_r, w_R, b_r = parameters("w_z w_Z b_z w_r w_R b_r")
-    w_g, w_G, b_g, b_G = parameters("w_g w_G b_g b_G")
-    h1 = prev(h)
-    return Cell(
-        "gru_pytorch",
-        input=x,
-        states=[h],
-        equations=[
-            (z, _gate(sigmoid, w_z, w_Z, b_z, x, h1)),
-            (r, _gate(sigmoid, w_r, w_R, b_r, x, h1)),
-            (g, sympy.tanh(dot(w_g, x) + b_g + r * (dot(w_G, h1) + b_G))),
-            (h, (1 - z) * g + z * h1),
-        ],
-        description="GRU as in PyTorch/cuDNN (reset after the recurrent product)",
-    )
+    return _builtin("gru_pytorch")
 
 
-# The registry: cell name -> variant -> builder. Adding a cell touches only this.
+# The registry: cell name -> variant -> builder. Adding a cell touches only
+# this and one file in cell_files/.
 CELLS = {
     "rnn": {"default": rnn},
     "lstm": {"default": lstm},
@@ -312,7 +325,9 @@ CELLS = {
 def get_cell(name, variant=None, activation=None):
     """A built-in cell by name, e.g. ``get_cell("gru", variant="pytorch")``."""
     if name not in CELLS:
-        raise ConfigError(f"unknown cell {name!r}; expected one of {sorted(CELLS)}")
+        hint = f" (did you mean the file '{name}.cell'?)" if _is_file(f"{name}.cell") else ""
+        raise ConfigError(f"unknown cell {name!r}; expected one of {sorted(CELLS)} "
+                          f"or the path of a cell file ending in .cell{hint}")
     variants = CELLS[name]
     variant = variant or next(iter(variants))
     if variant not in variants:
@@ -323,3 +338,42 @@ def get_cell(name, variant=None, activation=None):
             raise ConfigError(f"cell {name!r} has fixed activations; --activation applies to 'rnn' only")
         return builder(activation)
     return builder()
+
+
+def is_cell_path(spec):
+    """Whether ``spec`` names a cell file rather than a built-in cell: a path
+    object, or text ending in ``.cell`` or containing a path separator."""
+    if isinstance(spec, os.PathLike):
+        return True
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    return isinstance(spec, str) and (spec.endswith(".cell") or any(sep in spec for sep in separators))
+
+
+def resolve_cell(spec, variant=None, activation=None):
+    """The one place a cell is looked up: a :class:`Cell` as is, a built-in
+    cell's name, or the path of a cell file (see :mod:`symrnn.cellfile`).
+
+    >>> resolve_cell("gru", variant="pytorch").name
+    'gru_pytorch'
+    >>> resolve_cell(builtin_file("lstm")).states
+    (c, h)
+    """
+    if isinstance(spec, Cell) or is_cell_path(spec):
+        if variant is not None or activation is not None:
+            raise ConfigError("variant and activation apply to built-in cells given by name; "
+                              "a cell file or Cell defines its own equations")
+        if isinstance(spec, Cell):
+            return spec
+        from .cellfile import load_cell
+
+        return load_cell(spec)
+    if not isinstance(spec, str):
+        raise ConfigError(f"expected a cell name, a cell file path or a Cell, got {spec!r}")
+    return get_cell(spec, variant, activation)
+
+
+def _is_file(path):
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False

@@ -23,3 +23,13 @@ class InputError(SymrnnError):
 
 class BuildCheckError(SymrnnError):
     """A committed generated file differs from what the generator writes now."""
+
+
+class CellFileError(CellError):
+    """A cell file is malformed. The message starts with ``file:line:column:``,
+    says what was found and what was expected, and shows the line with a caret.
+    """
+
+    def __init__(self, reason, *, path="<text>", line=1, column=1, excerpt=""):
+        self.reason, self.path, self.line, self.column = reason, path, line, column
+        super().__init__(f"{path}:{line}:{column}: {reason}" + (f"\n{excerpt}" if excerpt else ""))

@@ -1,0 +1,685 @@
+"""Cell files: a cell written as text in the notes' notation, and its printer.
+
+A cell file describes one cell; the built-in cells are such files
+(``symrnn/cell_files/*.cell``). The minimal gated unit, for example::
+
+    # MGU: one forget gate that also resets the candidate's recurrent input
+    cell mgu
+    description minimal gated unit
+    input x
+    state h
+    f = sigmoid(w^(f) x + w^(F) h[t-1] + b^(f))
+    g = tanh(w^(g) x + w^(G) (f * h[t-1]) + b^(g))
+    h = (1 - f) * h[t-1] + f * g
+
+The language, line by line (``#`` starts a comment; blank lines are ignored):
+
+* ``cell NAME`` first: lowercase letters, digits and ``_`` (``gru_pytorch``).
+* then the declarations, in any order, each at most once except ``state``:
+  ``description TEXT`` (the rest of the line: letters, digits, spaces and
+  ``, . ; : ( ) [ ] / + - ' = * ! ?``), ``input NAME`` (exactly one),
+  ``state NAME, NAME ...`` (one or more lines, in order), and optionally
+  ``output NAME``, the state the layer above reads (default: the last state).
+* then the equations ``NAME = EXPRESSION`` in the order they are computed.
+  A name assigned here and not declared as a state is an intermediate (a gate).
+
+Expressions, from loosest to tightest binding::
+
+    sum      := product (('+' | '-') product)*
+    product  := signed (('*' | '⊙') signed)*          elementwise product
+    signed   := '-' signed | matvec
+    matvec   := WEIGHT ['·'] matvec | power            w^(f) x is the product w·x
+    power    := atom ['^' INTEGER]                     integer powers 1..16
+    atom     := INTEGER | NAME | NAME '[t-1]' | PARAM
+              | FUNCTION '(' sum ')' | '(' sum ')'
+
+* Vectors (input, states, gates) are a lowercase letter and up to 15 lowercase
+  letters or digits (:mod:`symrnn.naming`); ``h[t-1]`` is a state's value at
+  the previous step.
+* Parameters are written as in the notes, ``w^(f)``, ``w^(F)``, ``b^(f)`` (or
+  as their code names ``w_f``, ``w_F``, ``b_f``). A weight ``w^(...)`` directly
+  followed by an operand is a matrix product: ``w^(G) (r * h[t-1])``; it takes
+  one operand, so ``w^(f) x * y`` is (w·x) ⊙ y. Written alone, a parameter is
+  an elementwise vector: ``b^(p) * c[t-1]`` (a peephole), ``w^(u) * h[t-1]``
+  (IndRNN). The input may only be the whole operand of a weight: ``w^(x) x``.
+* Functions are those of the derivative-rule table of :mod:`symrnn.rules`
+  plus ``identity`` (:data:`FUNCTIONS`). Constants are integers.
+
+The parser is a hand-written tokenizer and recursive-descent parser that
+builds SymPy objects directly; user text never reaches ``eval``, ``exec`` or
+SymPy's parsers. Every name is checked against :mod:`symrnn.naming`'s patterns.
+Sizes are bounded (:data:`MAX_FILE_CHARS`, :data:`MAX_LINE_CHARS`,
+:data:`MAX_DEPTH`, :data:`MAX_DIGITS`, :data:`MAX_EXPONENT`). Any mistake is a
+:class:`~symrnn.errors.CellFileError` whose message starts with
+``file:line:column:`` and shows the line::
+
+    >>> parse_cell("cell c\\ninput x\\nstate h\\nh = tanh(w^(x) x + q)\\n", path="c.cell")
+    Traceback (most recent call last):
+    ...
+    symrnn.errors.CellFileError: c.cell:4:20: cell 'c', equation for h: undeclared name q
+        h = tanh(w^(x) x + q)
+                           ^
+
+:func:`format_cell` prints any cell in the language; parsing its text gives
+the same cell again.
+"""
+
+import re
+import unicodedata
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy
+
+from . import naming
+from .cells import CELL_NAME_PATTERN, DESCRIPTION_PATTERN, Cell
+from .errors import CellError, CellFileError, ConfigError
+from .rules import ACTIVATIONS, ELEMENTWISE, ROW_FUNCTIONS, dot, prev
+
+MAX_FILE_CHARS = 65536
+MAX_LINE_CHARS = 400
+MAX_DEPTH = 32
+MAX_DIGITS = 9
+MAX_CONSTANT = 10**MAX_DIGITS - 1
+MAX_EXPONENT = 16
+
+# Every function a cell file may call: the rule table's, and identity.
+FUNCTIONS = {
+    **{name: rule.function for name, rule in ELEMENTWISE.items()},
+    **{name: rule.function for name, rule in ROW_FUNCTIONS.items()},
+    **ACTIVATIONS,
+}
+FUNCTION_NAMES = {function: name for name, function in FUNCTIONS.items() if isinstance(function, type)}
+
+KEYWORDS = ("cell", "description", "input", "state", "output")
+OPERATORS = {"=": "=", "+": "+", "-": "-", "*": "*", "\u2299": "*", "\u00b7": "\u00b7",
+             "(": "(", ")": ")", "[": "[", "]": "]", ",": ",", "^": "^"}
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SUPERSCRIPT = re.compile(r"\^\(([A-Za-z0-9_]*)\)")
+DESCRIPTION_LINE = re.compile(r"[ \t]*description(?=[ \t#]|\Z)")
+
+
+# --------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------
+
+
+def load_cell(path):
+    """The cell of the file at ``path``.
+
+    >>> from symrnn.cells import builtin_file
+    >>> load_cell(builtin_file("gru")).equations[-1]
+    (h, g*z + (1 - z)*prev(h))
+    """
+    shown = str(path)
+    try:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"cell file {shown!r} does not exist")
+        if not path.is_file():
+            raise ConfigError(f"cell file {shown!r} is not a regular file")
+        with path.open("rb") as stream:
+            data = stream.read(4 * MAX_FILE_CHARS + 1)
+    except PermissionError:
+        raise ConfigError(f"cell file {shown!r} cannot be read: permission denied") from None
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"cell file {shown!r} cannot be read: {error}") from None
+    return parse_cell(data, path=shown)
+
+
+def parse_cell(text, path="<text>"):
+    """The cell described by ``text`` (str, or bytes in UTF-8); ``path`` names
+    it in error messages.
+
+    >>> parse_cell("cell t\\ninput x\\nstate h\\nh = relu(w^(x) x + w^(u) * h[t-1])").parameters
+    (Param(name='w_x', fan_in='input'), Param(name='w_u', fan_in=None))
+    """
+    return _Parser(_decode(text, path), path).cell()
+
+
+def _decode(text, path):
+    if isinstance(text, bytes):
+        if len(text) > 4 * MAX_FILE_CHARS:
+            raise CellFileError(f"the file is larger than {MAX_FILE_CHARS} characters", path=path)
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            before = text[:error.start]
+            line = before.count(b"\n") + 1
+            column = len(before.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")) + 1
+            raise CellFileError(f"the file is not UTF-8 text: byte 0x{text[error.start]:02x} is invalid",
+                                path=path, line=line, column=column) from None
+    if not isinstance(text, str):
+        raise ConfigError(f"a cell file's text must be str or bytes, got {type(text).__name__}")
+    if len(text) > MAX_FILE_CHARS:
+        raise CellFileError(f"the file is larger than {MAX_FILE_CHARS} characters", path=path)
+    return text
+
+
+@dataclass
+class _Token:
+    kind: str  # 'name', 'param', 'int', 'op' or 'end'
+    text: str  # as written ('w^(f)'); for 'op' the operator ('⊙' reads as '*')
+    column: int
+    value: object = None  # a param's code name ('w_f') or an int's value
+
+    def shown(self):
+        if self.kind == "end":
+            return "end of line"
+        return {"name": f"name '{self.text}'", "int": f"number {self.text}"}.get(self.kind, f"'{self.text}'")
+
+
+@dataclass
+class _Equation:
+    lhs: sympy.Symbol
+    line: int
+    column: int
+    rhs: sympy.Expr = None
+    uses: list = field(default_factory=list)  # (name, column, how): how a name is used where
+
+
+def _describe_character(char):
+    if " " <= char <= "~":
+        return repr(char)
+    name = unicodedata.name(char, "a control character" if unicodedata.category(char)[0] == "C" else "")
+    described = f"{char!a} (U+{ord(char):04X} {name})".replace(" )", ")")
+    if unicodedata.category(char).startswith("L"):
+        described += "; cell files are ASCII, is it a look-alike of a Latin letter?"
+    return described
+
+
+class _Parser:
+    def __init__(self, text, path):
+        self.path = path
+        self.lines = text.split("\n")
+        self.line_no = 0
+        self.name = self.description = self.input = self.output = None  # (value, line, column)
+        self.states = []  # (name, line, column)
+        self.equations = []
+        self.depth = 0
+
+    # -- errors -------------------------------------------------------------
+
+    def fail(self, reason, column=1, line=None):
+        line = self.line_no if line is None else line
+        source = self.lines[line - 1] if 1 <= line <= len(self.lines) else ""
+        raise CellFileError(reason, path=self.path, line=line, column=column, excerpt=_excerpt(source, column))
+
+    def expected(self, what, token):
+        self.fail(f"expected {what}, found {token.shown()}", token.column)
+
+    # -- the file -----------------------------------------------------------
+
+    def cell(self):
+        for number, line in enumerate(self.lines, 1):
+            self.line_no, line = number, line.removesuffix("\r")
+            if len(line) > MAX_LINE_CHARS:
+                self.fail(f"the line is longer than {MAX_LINE_CHARS} characters", MAX_LINE_CHARS + 1)
+            self.statement(line)
+        return self.build()
+
+    def statement(self, line):
+        match = DESCRIPTION_LINE.match(line)
+        if match:
+            self.begin("description", len(line) - len(line.lstrip(" \t")) + 1)
+            return self.read_description(line, match.end())
+        self.tokens, self.pos = _tokenize(line, self.fail), 0
+        first = self.tokens[0]
+        if first.kind == "end":
+            return
+        if first.kind == "name" and first.text in KEYWORDS:
+            if self.tokens[1].text == "=" and self.tokens[1].kind == "op":
+                self.fail(f"'{first.text}' is a keyword of cell files, not a vector name", first.column)
+            self.begin(first.text, first.column)
+            self.next()
+            getattr(self, f"read_{first.text}")(first)
+            self.expect_end("end of line")
+        else:
+            self.begin("equation", first.column)
+            self.read_equation()
+            self.expect_end("an operator or end of line")
+
+    def begin(self, kind, column):
+        if self.name is None and kind != "cell":
+            self.fail("expected 'cell NAME' as the first statement of a cell file", column)
+        if kind not in ("equation", "cell") and self.equations:
+            self.fail(f"'{kind}' after the equations: declarations come first "
+                      f"(before line {self.equations[0].line})", column)
+
+    def once(self, attribute, keyword, column):
+        previous = getattr(self, attribute)
+        if previous is not None:
+            self.fail(f"a second '{keyword}' line (the first is line {previous[1]})", column)
+
+    def read_cell(self, keyword):
+        self.once("name", "cell", keyword.column)
+        token = self.next()
+        if token.kind not in ("name", "param") or not CELL_NAME_PATTERN.match(token.text):
+            self.expected("a cell name (a lowercase letter, then up to 31 lowercase letters, digits or '_')", token)
+        self.name = (token.text, self.line_no, token.column)
+
+    def read_description(self, line, start):
+        self.once("description", "description", start)
+        text = line[start:].split("#", 1)[0]
+        column = start + len(text) - len(text.lstrip()) + 1
+        text = text.strip()
+        if not text:
+            self.fail("expected the description text after 'description'", column)
+        for offset, char in enumerate(text):
+            if offset >= 200 or not DESCRIPTION_PATTERN.match(char):
+                what = "more than 200 characters" if offset >= 200 else f"the character {_describe_character(char)}"
+                self.fail(f"{what} in the description: expected letters, digits, spaces and "
+                          "the punctuation , . ; : ( ) [ ] / + - ' = * ! ?", column + offset)
+        self.description = (text, self.line_no, column)
+
+    def read_input(self, keyword):
+        self.once("input", "input", keyword.column)
+        self.input = self.declare(self.next(), "input")
+
+    def read_state(self, keyword):
+        self.states.append(self.declare(self.next(), "state"))
+        while self.peek_op(","):
+            self.next()
+            self.states.append(self.declare(self.next(), "state"))
+
+    def read_output(self, keyword):
+        self.once("output", "output", keyword.column)
+        token = self.next()
+        self.output = (self.vector_name(token, "output state"), self.line_no, token.column)
+
+    def declare(self, token, role):
+        name = self.vector_name(token, role)
+        for other, line, _ in [self.input, *self.states] if self.input else self.states:
+            if other == name:
+                self.fail(f"{name} is already declared on line {line}", token.column)
+        return (name, self.line_no, token.column)
+
+    def vector_name(self, token, role="vector"):
+        if token.kind == "param":
+            self.fail(f"{token.text} is a parameter; expected a {role} name (e.g. h)", token.column)
+        if token.kind != "name":
+            self.expected(f"a {role} name", token)
+        if token.text in KEYWORDS or token.text in FUNCTIONS:
+            kind = "keyword of cell files" if token.text in KEYWORDS else "function"
+            self.fail(f"'{token.text}' is a {kind} and cannot name a {role}", token.column)
+        try:
+            return naming.check_vector_name(token.text, role)
+        except CellError as error:
+            self.fail(str(error), token.column)
+
+    # -- equations ----------------------------------------------------------
+
+    def read_equation(self):
+        token = self.next()
+        if token.kind == "param":
+            self.fail(f"{token.text} is a parameter: parameters are learned, not computed; "
+                      "expected a vector name before '='", token.column)
+        name = self.vector_name(token)
+        if self.input and name == self.input[0]:
+            self.fail(f"the input {name} cannot be assigned", token.column)
+        for equation in self.equations:
+            if equation.lhs.name == name:
+                self.fail(f"{name} is assigned twice (first on line {equation.line})", token.column)
+        equation = _Equation(sympy.Symbol(name), self.line_no, token.column)
+        self.equations.append(equation)
+        if not self.peek_op("="):
+            self.expected("'=' after the name of the vector computed", self.peek())
+        self.next()
+        start = self.peek().column
+        equation.rhs = self.sum()
+        problem = _size_problem(equation.rhs)
+        if problem:
+            self.fail(problem, start)
+
+    def use(self, name, column, how):
+        self.equations[-1].uses.append((name, column, how))
+
+    @contextmanager
+    def nested(self):
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                self.fail(f"the expression is nested more than {MAX_DEPTH} levels deep", self.peek().column)
+            yield
+        finally:
+            self.depth -= 1
+
+    def sum(self):
+        with self.nested():
+            value = self.product()
+            while self.peek_op("+", "-"):
+                sign = self.next().text
+                term = self.product()
+                value = value + term if sign == "+" else value - term
+            return value
+
+    def product(self):
+        value = self.signed()
+        while self.peek_op("*"):
+            self.next()
+            value = value * self.signed()
+        return value
+
+    def signed(self):
+        if self.peek_op("-"):
+            self.next()
+            with self.nested():
+                return -self.signed()
+        return self.matvec()
+
+    def matvec(self):
+        token, after = self.peek(), self.tokens[min(self.pos + 1, len(self.tokens) - 1)]
+        explicit = after.kind == "op" and after.text == "\u00b7"
+        if token.kind != "param" or not (explicit or _starts_operand(after)):
+            return self.power()
+        if token.value.startswith("b_"):
+            self.fail(f"{token.text} is a bias: only a weight w^(...) multiplies a vector as a matrix; "
+                      f"write {token.text} * ... for an elementwise product", token.column)
+        self.next()
+        if explicit:
+            self.next()
+        self.use(token.value, token.column, "matrix")
+        known = len(self.equations[-1].uses)
+        with self.nested():
+            operand = self.matvec()
+        uses = self.equations[-1].uses
+        if isinstance(operand, sympy.Symbol) and len(uses) == known + 1:
+            uses[-1] = (*uses[-1][:2], "operand")
+        return dot(sympy.Symbol(token.value), operand)
+
+    def power(self):
+        base = self.atom()
+        if not self.peek_op("^"):
+            return base
+        self.next()
+        token = self.next()
+        if token.kind != "int" or not 1 <= token.value <= MAX_EXPONENT:
+            self.expected(f"an integer exponent from 1 to {MAX_EXPONENT}", token)
+        if base.is_Number and abs(base) > 1 and abs(int(base)).bit_length() * token.value > 64:
+            self.fail(f"the constant {base}^{token.value} is too large", token.column)
+        return base**token.value
+
+    def atom(self):
+        token = self.next()
+        if token.kind == "int":
+            return sympy.Integer(token.value)
+        if token.kind == "param":
+            self.use(token.value, token.column, "elementwise")
+            return sympy.Symbol(token.value)
+        if token.kind == "op" and token.text == "(":
+            value = self.sum()
+            self.expect(")", f"')' to close the '(' at column {token.column}")
+            return value
+        if token.kind != "name":
+            self.expected("a vector, parameter, number, function call or '('", token)
+        if self.peek_op("("):
+            return self.call(token)
+        if token.text in FUNCTIONS:
+            self.expected(f"'(' after the function {token.text}", self.peek())
+        if self.peek_op("["):
+            return self.previous(token)
+        self.use(self.vector_name(token), token.column, "use")
+        return sympy.Symbol(token.text)
+
+    def call(self, token):
+        if token.text not in FUNCTIONS:
+            self.fail(f"unknown function {token.text!r}: it has no derivative rule; "
+                      f"the functions are {', '.join(sorted(FUNCTIONS))}", token.column)
+        opening = self.next()
+        argument = self.sum()
+        self.expect(")", f"')' to close {token.text}( at column {opening.column}")
+        return FUNCTIONS[token.text](argument)
+
+    def previous(self, token):
+        name = self.vector_name(token)
+        self.next()
+        wanted = f"{name}[t-1], a state's value at the previous step (write {name} for this step's value)"
+        for kind, text in (("name", "t"), ("op", "-"), ("int", "1"), ("op", "]")):
+            found = self.next()
+            if found.kind != kind or found.text != text:
+                self.expected(wanted, found)
+        self.use(name, token.column, "prev")
+        return prev(sympy.Symbol(name))
+
+    # -- tokens -------------------------------------------------------------
+
+    def peek(self):
+        return self.tokens[self.pos]
+
+    def next(self):
+        token = self.tokens[self.pos]
+        self.pos = min(self.pos + 1, len(self.tokens) - 1)
+        return token
+
+    def peek_op(self, *texts):
+        token = self.peek()
+        return token.kind == "op" and token.text in texts
+
+    def expect(self, text, what):
+        token = self.next()
+        if token.kind != "op" or token.text != text:
+            self.expected(what, token)
+
+    def expect_end(self, what):
+        token = self.peek()
+        if token.kind != "end":
+            operator = what != "end of line" and token.kind in ("name", "int")
+            hint = "; an elementwise product needs '*'" if operator else ""
+            self.fail(f"expected {what}, found {token.shown()}{hint}", token.column)
+
+    # -- the cell -----------------------------------------------------------
+
+    def build(self):
+        last = len(self.lines)
+        if self.name is None:
+            self.line_no = 1
+            self.fail("expected 'cell NAME' as the first statement, found the end of the file")
+        name, line, column = self.name
+        if self.input is None:
+            self.fail("the cell declares no input: add a line such as 'input x'", column, line)
+        if not self.states:
+            self.fail("the cell declares no state: add a line such as 'state h'", column, line)
+        states = [sympy.Symbol(s) for s, _, _ in self.states]
+        output = None
+        if self.output is not None:
+            output = sympy.Symbol(self.output[0])
+            if output not in states:
+                self.fail(f"the output {output} is not a state; the states are {', '.join(map(str, states))}",
+                          self.output[2], self.output[1])
+        try:
+            return Cell(name, input=sympy.Symbol(self.input[0]), states=states, output_state=output,
+                        equations=[(e.lhs, e.rhs) for e in self.equations],
+                        description=self.description[0] if self.description else "")
+        except CellError as error:
+            problem = error
+        line, column = self.locate(getattr(problem, "where", (None, None, None)), (line, column))
+        self.fail(str(problem), column, min(line, last))
+
+    def locate(self, where, fallback):
+        """(line, column) of a cell error's equation and symbol."""
+        equation, symbol, how = where
+        name = getattr(symbol, "name", None)
+        if equation is None:
+            for declared, line, column in [self.input, *self.states]:
+                if declared == name:
+                    return line, column
+            return fallback
+        record = next((e for e in self.equations if e.lhs == equation), None)
+        if record is None:
+            return fallback
+        if how == "lhs":
+            return record.line, record.column
+        columns = [c for n, c, h in record.uses if n == name and h == how]
+        columns = columns or [c for n, c, _ in record.uses if n == name] or [record.column]
+        return record.line, columns[0]
+
+
+def _starts_operand(token):
+    return token.kind in ("name", "param") or (token.kind == "op" and token.text == "(")
+
+
+def _tokenize(line, fail):
+    tokens, i = [], 0
+    while i < len(line):
+        char = line[i]
+        if char in " \t":
+            i += 1
+        elif char == "#":
+            break
+        elif char.isascii() and (char.isalpha() or char == "_"):
+            i = _word(line, i, tokens, fail)
+        elif char.isascii() and char.isdigit():
+            end = i
+            while end < len(line) and line[end].isascii() and line[end].isdigit():
+                end += 1
+            if end - i > MAX_DIGITS:
+                fail(f"the number {line[i:i + 12]}... has more than {MAX_DIGITS} digits", i + 1)
+            if end < len(line) and line[end] == ".":
+                fail("only integer constants are allowed", end + 1)
+            tokens.append(_Token("int", line[i:end], i + 1, int(line[i:end])))
+            i = end
+        elif char in OPERATORS:
+            tokens.append(_Token("op", OPERATORS[char], i + 1))
+            i += 1
+        else:
+            fail(f"unexpected character {_describe_character(char)}", i + 1)
+    tokens.append(_Token("end", "", len(line) + 1))
+    return tokens
+
+
+def _word(line, i, tokens, fail):
+    """A name at ``line[i]``: a vector or function name, or a parameter
+    ``w^(f)`` / ``w_f``; returns the index after it."""
+    word = IDENT.match(line, i).group()
+    end = i + len(word)
+    superscript = SUPERSCRIPT.match(line, end) if word in ("w", "b") else None
+    if word in ("w", "b") and line.startswith("^(", end) and superscript is None:
+        fail(f"expected {word}^(...) with letters or digits inside the parentheses", end + 1)
+    if superscript:
+        name, end = f"{word}_{superscript.group(1)}", superscript.end()
+    elif word.startswith(("w_", "b_")):
+        name = word
+    else:
+        tokens.append(_Token("name", word, i + 1))
+        return end
+    try:
+        naming.check_param_name(name)
+    except CellError as error:
+        fail(f"{line[i:end]} is not a valid parameter: {error}", i + 1)
+    tokens.append(_Token("param", line[i:end], i + 1, name))
+    return end
+
+
+def _size_problem(expr):
+    """Why an equation's constants or powers are too large to print or
+    generate, if they are (SymPy folds ``999999999 * 999999999``)."""
+    for node in sympy.preorder_traversal(expr):
+        if node.is_Number and (not node.is_Integer or abs(node) > MAX_CONSTANT):
+            return f"the constant {node} is too large: at most {MAX_DIGITS} digits"
+        if node.is_Pow and not (node.exp.is_Integer and 1 <= node.exp <= MAX_EXPONENT):
+            return f"the power {node.exp} is out of range: integer powers 1 to {MAX_EXPONENT}"
+    return None
+
+
+def _excerpt(line, column):
+    """The line (shown in ASCII, at most 100 characters) and a caret under ``column``."""
+    shown = "".join(c if " " <= c <= "~" else " " if c == "\t" else "?" for c in line)
+    start = max(0, min(column - 1 - 60, len(shown) - 100))
+    prefix = "..." if start > 0 else ""
+    window = prefix + shown[start:start + 100] + ("..." if len(shown) > start + 100 else "")
+    return f"    {window}\n    {' ' * (len(prefix) + column - 1 - start)}^"
+
+
+# --------------------------------------------------------------------------
+# Printing
+# --------------------------------------------------------------------------
+
+# Binding strength of printed forms (see the grammar in the module docstring).
+SUM, PRODUCT, MATVEC, POWER, ATOM = range(5)
+
+
+def format_cell(cell):
+    """The text of ``cell`` in the cell-file language; parsing it gives the
+    same cell.
+
+    >>> from symrnn.cells import get_cell
+    >>> print(format_cell(get_cell("rnn", activation="relu")))
+    cell rnn_relu
+    description vanilla RNN, activation relu
+    input x
+    state a
+    a = relu(w^(x) x + w^(a) a[t-1] + b^(a))
+    <BLANKLINE>
+    """
+    lines = [f"cell {cell.name}"]
+    if cell.description:
+        lines.append(f"description {cell.description}")
+    lines += [f"input {cell.input}", f"state {', '.join(map(str, cell.states))}"]
+    if cell.output_state != cell.states[-1]:
+        lines.append(f"output {cell.output_state}")
+    lines += [f"{lhs} = {format_expression(rhs)}" for lhs, rhs in cell.equations]
+    return "\n".join(lines) + "\n"
+
+
+def format_expression(expr):
+    """One right-hand side in the cell-file language."""
+    return _print(expr)[0]
+
+
+def _print(expr):
+    """(text, binding strength) of ``expr``."""
+    if isinstance(expr, sympy.Symbol):
+        name = expr.name
+        return (f"{name[0]}^({naming.param_suffix(name)})" if name.startswith(("w_", "b_")) else name), ATOM
+    if expr.is_Integer:
+        return str(expr), ATOM if expr >= 0 else PRODUCT
+    if isinstance(expr, prev):
+        return f"{expr.args[0]}[t-1]", ATOM
+    if isinstance(expr, dot):
+        weight, arg = expr.args
+        operand = f"({_print(arg)[0]})" if arg.is_Number else _operand(arg, MATVEC)
+        return f"{_print(weight)[0]} {operand}", MATVEC
+    if isinstance(expr, sympy.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        return f"{_operand(expr.base, ATOM)}^{expr.exp}", POWER
+    if isinstance(expr, sympy.Mul):
+        return _print_product(expr), PRODUCT
+    if isinstance(expr, sympy.Add):
+        return _print_sum(expr), SUM
+    if type(expr) in FUNCTION_NAMES and len(expr.args) == 1:
+        return f"{FUNCTION_NAMES[type(expr)]}({_print(expr.args[0])[0]})", ATOM
+    raise CellError(f"{expr} ({type(expr).__name__}) cannot be written in a cell file")
+
+
+def _operand(expr, strength):
+    text, own = _print(expr)
+    return text if own >= strength else f"({text})"
+
+
+def _print_product(expr):
+    coefficient, factors = expr.as_coeff_mul()
+    if not coefficient.is_Integer:
+        raise CellError(f"the constant {coefficient} in {expr} cannot be written in a cell file")
+    text = " * ".join(_operand(factor, MATVEC) for factor in factors)
+    if coefficient == -1:
+        return f"-{text}"
+    return text if coefficient == 1 else f"{coefficient} * {text}"
+
+
+def _print_sum(expr):
+    terms = sorted(expr.args, key=_term_order)
+    text = _print(terms[0])[0]
+    for term in terms[1:]:
+        if term.could_extract_minus_sign():
+            text += f" - {_print(-term)[0]}"
+        else:
+            text += f" + {_print(term)[0]}"
+    return text
+
+
+def _term_order(term):
+    """As the notes write a pre-activation: input products, recurrent
+    products, the rest; SymPy's own order within each group."""
+    if isinstance(term, dot):
+        return 1 if term.has(prev) else 0
+    return 2
