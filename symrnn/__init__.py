@@ -8,9 +8,10 @@
     ['b_f', 'b_g', 'b_i']
 """
 
-from .cells import CELLS, Cell, get_cell, parameters, vectors
+from .cellfile import format_cell, load_cell, parse_cell
+from .cells import CELLS, Cell, get_cell, parameters, resolve_cell, vectors
 from .codegen import load_module, render, write_module
-from .errors import BuildCheckError, CellError, ConfigError, InputError, SymrnnError
+from .errors import BuildCheckError, CellError, CellFileError, ConfigError, InputError, SymrnnError
 from .network import Network
 from .rules import dot, identity, prev, relu, sigmoid
 
@@ -19,20 +20,25 @@ __all__ = [
     "BuildCheckError",
     "Cell",
     "CellError",
+    "CellFileError",
     "ConfigError",
     "InputError",
     "Network",
     "SymrnnError",
     "dot",
+    "format_cell",
     "generate",
     "get_cell",
     "identity",
+    "load_cell",
     "load_module",
     "network",
     "parameters",
+    "parse_cell",
     "prev",
     "relu",
     "render",
+    "resolve_cell",
     "sigmoid",
     "vectors",
     "write_module",
@@ -41,11 +47,9 @@ __all__ = [
 
 def network(cell, *, variant=None, activation=None, layers=1, output="last", loss="squared",
             out_activation=None):
-    """A :class:`Network` from a built-in cell name or a :class:`Cell`."""
-    if isinstance(cell, str):
-        cell = get_cell(cell, variant, activation)
-    elif variant is not None or activation is not None:
-        raise ConfigError("variant and activation apply to built-in cells given by name")
+    """A :class:`Network` from a built-in cell name, a cell file's path
+    (``"mgu.cell"``, see :mod:`symrnn.cellfile`) or a :class:`Cell`."""
+    cell = resolve_cell(cell, variant, activation)
     return Network(cell, layers=layers, output=output, loss=loss, out_activation=out_activation)
 
 
