@@ -2,9 +2,11 @@
 
 import argparse
 import sys
+import textwrap
 
 from . import build as build_module
-from .cells import CELLS, get_cell
+from .cellfile import format_cell
+from .cells import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .codegen import write_module
 from .errors import SymrnnError
 from .network import LOSSES, OUTPUT_ACTIVATIONS, OUTPUT_MODES, Network
@@ -13,7 +15,8 @@ from .verify import format_table, verify_network
 
 
 def _add_network_options(parser, cell_required=True):
-    parser.add_argument("cell", nargs=None if cell_required else "?", help=f"cell name: {', '.join(CELLS)}")
+    parser.add_argument("cell", nargs=None if cell_required else "?",
+                        help=f"a built-in cell ({', '.join(CELLS)}) or a cell file (a path ending in .cell)")
     parser.add_argument("--variant", help="cell variant (gru: notes, pytorch)")
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), help="activation g of the rnn cell")
     parser.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
@@ -25,7 +28,7 @@ def _add_network_options(parser, cell_required=True):
 
 
 def _network(args):
-    cell = get_cell(args.cell, args.variant, args.activation)
+    cell = resolve_cell(args.cell, args.variant, args.activation)
     return Network(cell, layers=args.layers, output=args.output, loss=args.loss,
                    out_activation=args.out_activation)
 
@@ -65,12 +68,23 @@ def cmd_verify(args):
 
 
 def cmd_cells(args):
-    for name, variants in CELLS.items():
-        for variant in variants:
-            cell = get_cell(name, variant)
-            print(f"{name} --variant {variant}" if len(variants) > 1 else name, f"- {cell.description}")
-            for line in cell.equations_text():
-                print(f"    {line}")
+    if args.cell is None:
+        for name, variants in CELLS.items():
+            for variant in variants:
+                cell = get_cell(name, variant)
+                print(f"{name} --variant {variant}" if len(variants) > 1 else name, f"- {cell.description}")
+                for line in cell.equations_text():
+                    print(f"    {line}")
+        return 0
+    cell = resolve_cell(args.cell, args.variant, args.activation)
+    if not is_cell_path(args.cell):  # a built-in cell: its file, as shipped
+        print(builtin_file(cell.name).read_text(encoding="utf-8"), end="")
+        return 0
+    shapes = {"input": "matrix H x D", "hidden": "matrix H x H", None: "vector H"}
+    params = ", ".join(f"{p.name} ({shapes[p.fan_in]})" for p in cell.parameters)
+    print(f"# {args.cell}: a valid cell file")
+    print("\n".join(textwrap.wrap(params, 100, initial_indent="# parameters: ", subsequent_indent="#   ")))
+    print(format_cell(cell), end="")
     return 0
 
 
@@ -98,8 +112,13 @@ def parser():
     _add_network_options(ver, cell_required=False)
     ver.set_defaults(run=cmd_verify)
 
-    cells = sub.add_parser("cells", help="list the built-in cells and their equations",
-                           description="List the built-in cells and their equations.")
+    cells = sub.add_parser("cells", help="list the built-in cells, or show or check one cell file",
+                           description=("List the built-in cells and their equations; with a cell name, print "
+                                        "its shipped cell file; with a path to a .cell file, check the file "
+                                        "and print it in canonical form with its parameters."))
+    cells.add_argument("cell", nargs="?", help="a built-in cell name, or a cell file (a path ending in .cell)")
+    cells.add_argument("--variant", help="cell variant (gru: notes, pytorch)")
+    cells.add_argument("--activation", choices=sorted(ACTIVATIONS), help="activation g of the rnn cell")
     cells.set_defaults(run=cmd_cells)
     return top
 
