@@ -1,9 +1,92 @@
 import pytest
 import sympy
 
-from symrnn.cells import CELLS, Cell, get_cell, parameters, vectors
-from symrnn.errors import CellError, ConfigError
-from symrnn.rules import dot, prev, sigmoid
+from symrnn.cells import CELLS, Cell, builtin_file, get_cell, parameters, resolve_cell, vectors
+from symrnn.errors import CellError, CellFileError, ConfigError
+from symrnn.rules import ACTIVATIONS, dot, prev, sigmoid
+
+# --------------------------------------------------------------------------
+# The built-in cells as they were written in Python before they became cell
+# files: the files must give exactly these cells (same equations in the same
+# order, names, output state), so generated/ does not change.
+# --------------------------------------------------------------------------
+
+
+def _gate(g, weights_x, weights_h, bias, x, h_prev):
+    return g(dot(weights_x, x) + dot(weights_h, h_prev) + bias)
+
+
+def reference_rnn(activation="tanh"):
+    x, a = vectors("x a")
+    w_x, w_a, b_a = parameters("w_x w_a b_a")
+    return Cell("rnn" if activation == "tanh" else f"rnn_{activation}", input=x, states=[a],
+                equations=[(a, _gate(ACTIVATIONS[activation], w_x, w_a, b_a, x, prev(a)))],
+                description=f"vanilla RNN, activation {activation}")
+
+
+def reference_lstm():
+    x, c, h, f, i, g, o = vectors("x c h f i g o")
+    w_f, w_F, b_f, w_i, w_I, b_i = parameters("w_f w_F b_f w_i w_I b_i")
+    w_g, w_G, b_g, w_o, w_O, b_o = parameters("w_g w_G b_g w_o w_O b_o")
+    h1 = prev(h)
+    return Cell("lstm", input=x, states=[c, h], equations=[
+        (f, _gate(sigmoid, w_f, w_F, b_f, x, h1)),
+        (i, _gate(sigmoid, w_i, w_I, b_i, x, h1)),
+        (g, _gate(sympy.tanh, w_g, w_G, b_g, x, h1)),
+        (o, _gate(sigmoid, w_o, w_O, b_o, x, h1)),
+        (c, f * prev(c) + i * g),
+        (h, o * sympy.tanh(c)),
+    ], description="LSTM (forget, input, output gates; cell unit c; hidden state h)")
+
+
+def reference_gru():
+    x, h, z, r, g = vectors("x h z r g")
+    w_z, w_Z, b_z, w_r, w_R, b_r, w_g, w_G, b_g = parameters("w_z w_Z b_z w_r w_R b_r w_g w_G b_g")
+    h1 = prev(h)
+    return Cell("gru", input=x, states=[h], equations=[
+        (z, _gate(sigmoid, w_z, w_Z, b_z, x, h1)),
+        (r, _gate(sigmoid, w_r, w_R, b_r, x, h1)),
+        (g, _gate(sympy.tanh, w_g, w_G, b_g, x, r * h1)),
+        (h, (1 - z) * h1 + z * g),
+    ], description="GRU as in the notes (reset before the recurrent product)")
+
+
+def reference_gru_pytorch():
+    x, h, z, r, g = vectors("x h z r g")
+    w_z, w_Z, b_z, w_r, w_R, b_r = parameters("w_z w_Z b_z w_r w_R b_r")
+    w_g, w_G, b_g, b_G = parameters("w_g w_G b_g b_G")
+    h1 = prev(h)
+    return Cell("gru_pytorch", input=x, states=[h], equations=[
+        (z, _gate(sigmoid, w_z, w_Z, b_z, x, h1)),
+        (r, _gate(sigmoid, w_r, w_R, b_r, x, h1)),
+        (g, sympy.tanh(dot(w_g, x) + b_g + r * (dot(w_G, h1) + b_G))),
+        (h, (1 - z) * g + z * h1),
+    ], description="GRU as in PyTorch/cuDNN (reset after the recurrent product)")
+
+
+def cell_data(cell):
+    """Everything that makes a cell: two cells with equal data are the same cell."""
+    return (cell.name, cell.description, cell.input, cell.states, cell.output_state,
+            [(lhs, sympy.srepr(rhs)) for lhs, rhs in cell.equations], cell.parameters)
+
+
+REFERENCES = [
+    *[(("rnn", None, activation), lambda a=activation: reference_rnn(a)) for activation in ACTIVATIONS],
+    (("lstm", None, None), reference_lstm),
+    (("gru", "notes", None), reference_gru),
+    (("gru", "pytorch", None), reference_gru_pytorch),
+]
+
+
+@pytest.mark.parametrize("spec,reference", REFERENCES, ids=[str(spec) for spec, _ in REFERENCES])
+def test_builtin_files_give_exactly_the_python_cells(spec, reference):
+    assert cell_data(get_cell(*spec)) == cell_data(reference())
+
+
+def test_every_activation_has_a_cell_file():
+    for activation in ACTIVATIONS:
+        assert builtin_file("rnn" if activation == "tanh" else f"rnn_{activation}").is_file()
+    assert get_cell("rnn").name == "rnn" and get_cell("rnn", activation="tanh").name == "rnn"
 
 
 def test_builtin_parameters_follow_the_notes():
@@ -79,6 +162,54 @@ def test_vector_names_are_checked(name):
 def test_parameter_names_are_checked(name):
     with pytest.raises(CellError):
         parameters(name)
+
+
+@pytest.mark.parametrize("equations,states,message", [
+    ([(f, sigmoid(dot(w_f, x))), (h, sympy.tanh(dot(w_F, x)) + prev(h))], (h,), "f is computed but never used"),
+    ([(h, sympy.tanh(dot(w_f, x) + x + prev(h)))], (h,), "the input x may only be the whole operand"),
+    ([(h, sympy.tanh(dot(w_f, x + prev(h))))], (h,), "the input x may only be the whole operand"),
+    ([(h, sympy.tanh(b_f * prev(h)))], (h,), "the input x does not influence the output state h"),
+    ([(h, sympy.tanh(dot(w_f, x)))], (h,), "state h is never read at the next step"),
+    ([(q, sigmoid(dot(w_f, x))), (h, sympy.tanh(dot(w_F, x)) + prev(h))], (q, h), "q is computed but never used"),
+    ([(q, sigmoid(dot(w_f, x) + prev(q))), (h, sympy.tanh(dot(w_F, x)) + prev(h))], (q, h), "q is computed but"),
+])
+def test_cells_whose_parts_do_not_all_matter_are_rejected(equations, states, message):
+    with pytest.raises(CellError, match=message) as info:
+        make(equations, states)
+    assert info.value.where is not None  # a cell file uses it to point at the line
+
+
+@pytest.mark.parametrize("description", ['quote """ ends a docstring', "back\\slash", "per%cent", "x" * 201,
+                                         "new\nline", "brace {", 7])
+def test_descriptions_are_checked(description):
+    with pytest.raises(CellError, match="invalid description"):
+        Cell("test", input=x, states=[h], equations=[(h, sympy.tanh(dot(w_f, x) + prev(h)))],
+             description=description)
+
+
+def test_resolve_cell_takes_a_name_a_file_or_a_cell(tmp_path):
+    lstm = resolve_cell("lstm")
+    assert resolve_cell(lstm) is lstm
+    assert cell_data(resolve_cell(str(builtin_file("lstm")))) == cell_data(lstm)
+    assert cell_data(resolve_cell(builtin_file("gru_pytorch"))) == cell_data(get_cell("gru", "pytorch"))
+    with pytest.raises(ConfigError, match="variant and activation apply to built-in cells"):
+        resolve_cell(builtin_file("lstm"), variant="pytorch")
+    with pytest.raises(ConfigError, match="does not exist"):
+        resolve_cell(str(tmp_path / "mgu.cell"))
+    with pytest.raises(ConfigError, match="not a regular file"):
+        resolve_cell(str(tmp_path) + "/")
+    with pytest.raises(ConfigError, match="expected a cell name"):
+        resolve_cell(3)
+    (tmp_path / "bad.cell").write_text("cell bad\ninput x\nstate h\nh = tanh(\n")
+    with pytest.raises(CellFileError, match="bad.cell:4:10: expected"):
+        resolve_cell(tmp_path / "bad.cell")
+
+
+def test_an_unknown_name_suggests_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mgu.cell").write_text("")
+    with pytest.raises(ConfigError, match="did you mean the file 'mgu.cell'"):
+        get_cell("mgu")
 
 
 def test_equation_sides_must_be_sympy():
