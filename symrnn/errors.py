@@ -33,3 +33,7 @@ class CellFileError(CellError):
     def __init__(self, reason, *, path="<text>", line=1, column=1, excerpt=""):
         self.reason, self.path, self.line, self.column = reason, path, line, column
         super().__init__(f"{path}:{line}:{column}: {reason}" + (f"\n{excerpt}" if excerpt else ""))
+
+
+class LatexError(SymrnnError):
+    """pdflatex could not compile a derivation; the message holds LaTeX's errors."""

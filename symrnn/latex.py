@@ -1,0 +1,207 @@
+"""LaTeX for derivations: a SymPy printer in the notes' notation, and line
+breaking so that no displayed line runs off the page.
+
+The printer writes products of vectors with ``\\odot`` (vector units) or by
+juxtaposition (scalar units), ``w \\cdot v`` for the matrix-vector product,
+``{w}^{\\top}`` for the transposed one, and every parenthesis as a fixed-size
+``\\bigl( \\bigr)`` pair. It marks with :data:`BREAK` the places where a line
+may end (before a sum's operator, between a product's factors, at any depth);
+fixed-size parentheses keep every piece between breaks valid LaTeX on a line
+of its own, so :func:`break_lines` can cut long expressions anywhere.
+"""
+
+import re
+
+import sympy
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+
+from .notation import AdjointOf
+from .rules import RULE_BY_FUNCTION
+
+BREAK = "\x00"
+
+# Width budget of one displayed line, in the units of :func:`estimate_width`
+# (about one math-italic letter). A4 with 2 cm margins at 11 pt holds ~80.
+LINE_WIDTH = 62
+
+
+class NotesLatexPrinter(LatexPrinter):
+    """Prints derivation expressions; every symbol must have a name in ``names``."""
+
+    def __init__(self, names, units="scalar"):
+        super().__init__({"mul_symbol": None})
+        self.names = names
+        self.vector_units = units == "vector"
+
+    def _print_Symbol(self, symbol, style="plain"):
+        name = self.names.get(symbol)
+        if name is None:
+            raise AssertionError(f"no LaTeX name for symbol {symbol}")  # internal: every symbol is named
+        if isinstance(name, AdjointOf):
+            return rf"\delta\bigl[{self._print(name.expr)}\bigr]"
+        if isinstance(name, sympy.Function):
+            return self._print(name)
+        if isinstance(name, sympy.Basic):  # an intermediate stands for a compound expression
+            return self._add_parens(self._print(name))
+        return name
+
+    def _add_parens(self, s):
+        return rf"\bigl({s}\bigr)"
+
+    def _add_parens_lspace(self, s):
+        return rf"\bigl( {s}\bigr)"
+
+    def _print_Add(self, expr, order=None):
+        # positive terms first: the notes write y-hat - y, not -y + y-hat
+        terms = sorted(self._as_ordered_terms(expr, order=order), key=lambda t: t.could_extract_minus_sign())
+        pieces = []
+        for i, term in enumerate(terms):
+            if term.could_extract_minus_sign():
+                pieces.append(("-" if i == 0 else BREAK + " - ") + self._term(-term))
+            else:
+                pieces.append(("" if i == 0 else BREAK + " + ") + self._term(term))
+        return "".join(pieces)
+
+    def _term(self, term):
+        return self.parenthesize(term, PRECEDENCE["Add"], strict=True) if term.is_Add else self._print(term)
+
+    def _print_Mul(self, expr):
+        coefficient, factors = expr.as_coeff_mul()
+        if any(f.is_Pow and f.exp.is_negative for f in factors):
+            return super()._print_Mul(expr)
+        if not expr.is_commutative:
+            factors = expr.args[1:] if coefficient != 1 else expr.args
+        else:  # parameters first, as in w^(a) a_{t-1}
+            factors = sorted(sympy.Mul(*factors).as_ordered_factors() if len(factors) > 1 else factors,
+                             key=lambda f: not (f.is_Symbol and f.name.startswith(("w_", "b_"))))
+        joiner = BREAK + (r" \odot " if self.vector_units and expr.is_commutative else r" \, ")
+        body = joiner.join(self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in factors)
+        if coefficient == 1:
+            return body
+        if coefficient == -1:
+            return "-" + body
+        return self._print(coefficient) + r" \, " + body
+
+    def _print_Rational(self, expr):
+        if expr.q == 1:
+            return str(expr.p)
+        sign = "-" if expr.p < 0 else ""
+        return rf"{sign}\tfrac{{{abs(expr.p)}}}{{{expr.q}}}"
+
+    def _print_Function(self, expr, exp=None):
+        # f^{2}(u) rather than {f(u)}^{2}: no brace may span a line break
+        rule = RULE_BY_FUNCTION.get(type(expr))
+        name = rule.latex if rule is not None else rf"\operatorname{{{type(expr).__name__}}}"
+        power = "" if exp is None else f"^{{{exp}}}"
+        return rf"{name}{power}\bigl({self._print(expr.args[0])}\bigr)"
+
+    def _print_tanh(self, expr, exp=None):
+        return self._print_Function(expr, exp)
+
+    def _print_exp(self, expr, exp=None):
+        return self._print_Function(expr, exp)
+
+    def _print_dot(self, expr):
+        weight, vector = expr.args
+        product = r" \cdot " if self.vector_units else r" \, "
+        return self._print(weight) + product + self._factor(vector)
+
+    def _print_dot_t(self, expr):
+        weight, adjoint = expr.args
+        return rf"{{{self._print(weight)}}}^{{\top}} \cdot {self._factor(adjoint)}"
+
+    def _print_outer(self, expr):
+        left, right = expr.args
+        return rf"{self._factor(left)} \, {{{self._factor(right)}}}^{{\top}}"
+
+    def _factor(self, expr):
+        return self.parenthesize(expr, PRECEDENCE["Mul"], strict=False)
+
+
+def latex(expr, names, units="scalar"):
+    """``expr`` in the notes' notation, with :data:`BREAK` marks."""
+    return NotesLatexPrinter(names, units).doprint(expr)
+
+
+def unmarked(text):
+    """LaTeX without break marks (for a short expression kept on one line)."""
+    return text.replace(BREAK, "")
+
+
+# --- widths and line breaking ------------------------------------------------
+
+_COMMAND = re.compile(r"\\([A-Za-z]+|.)")
+_WIDTH_OF_COMMAND = {"left": 0, "right": 0, "bigl": 0.4, "bigr": 0.4, "quad": 2, "qquad": 4, ",": 0.3,
+                     "top": 0.8, "odot": 1.6, "cdot": 1.2, "delta": 1, "sigma": 1, "partial": 1,
+                     "tanh": 3, "exp": 2.5, "hat": 0, "sum": 2, "limits": 0, "operatorname": 0,
+                     "tfrac": 0, "dfrac": 0, "Bigl": 0.5, "Bigr": 0.5, "mathbf": 0, "text": 0, "Big": 0.5}
+
+
+def estimate_width(text):
+    """Rough rendered width of inline LaTeX ``text`` in letters: scripts count
+    0.7, a fraction its wider part, binary operators with their spacing."""
+    width, i = 0.0, 0
+    while i < len(text):
+        char = text[i]
+        if char in "^_":
+            group, i = _group(text, i + 1)
+            width += 0.7 * estimate_width(group)
+            continue
+        if text.startswith(("\\dfrac", "\\tfrac", "\\frac"), i):
+            scale = 0.75 if text.startswith("\\tfrac", i) else 1.0
+            numerator, i = _group(text, text.index("frac", i) + 4)
+            denominator, i = _group(text, i)
+            width += scale * max(estimate_width(numerator), estimate_width(denominator)) + 0.6
+            continue
+        if char == "\\":
+            match = _COMMAND.match(text, i)
+            width += _WIDTH_OF_COMMAND.get(match.group(1), 1.0)
+            i = match.end()
+            continue
+        if char in "{} " + BREAK:
+            i += 1
+            continue
+        width += 2.2 if char in "+-=" else 1.0
+        i += 1
+    return width
+
+
+def _group(text, i):
+    """The braced group (or single character) starting at ``text[i]``."""
+    if text[i] != "{":
+        if text[i] == "\\":
+            match = _COMMAND.match(text, i)
+            return match.group(0), match.end()
+        return text[i], i + 1
+    depth, j = 0, i
+    while True:
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i + 1:j], j + 1
+        j += 1
+
+
+def break_lines(text, first_width=LINE_WIDTH, width=LINE_WIDTH):
+    """Split marked ``text`` into lines that fit, at :data:`BREAK` marks;
+    when a line must end, at the least nested mark on it (the latest of those),
+    so that sums break before their factors' insides do."""
+    pieces = text.split(BREAK)
+    depths, depth = [], 0
+    for piece in pieces[:-1]:
+        depth += piece.count(r"\bigl") - piece.count(r"\bigr")
+        depths.append(depth)
+    lines, start, budget = [], 0, first_width
+    while start < len(pieces):
+        end = start + 1
+        while end < len(pieces) and estimate_width("".join(pieces[start:end + 1])) <= budget:
+            end += 1
+        if end == len(pieces):
+            lines.append("".join(pieces[start:]))
+            break
+        marks = range(start + 1, end)  # a mark before piece i lies at depths[i - 1]
+        cut = min(marks, key=lambda i: (depths[i - 1], -i)) if marks else end
+        lines.append("".join(pieces[start:cut]))
+        pieces[cut] = pieces[cut].lstrip()
+        start, budget = cut, width
+    return lines

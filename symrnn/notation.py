@@ -1,0 +1,197 @@
+"""The notes' notation: one place that says how every symbol of a derivation
+is written in LaTeX.
+
+Rules (after the lecture notes):
+
+* the input is ``x_t``; a vector named ``a`` (the vanilla RNN's state) is
+  ``a_t``; every other vector ``v`` of a cell is ``a^{(v)}_t``, as the notes
+  write the LSTM's ``a^{(f)}_t``, ``a^{(c)}_t`` and ``a^{(h)}_t``;
+* the pre-activation a gate's function is applied to is ``z^{(v)}_t``
+  (``z_t`` for ``a``);
+* a parameter ``w_F`` is ``w^{(F)}``, ``b_a`` is ``b^{(a)}``; the output layer
+  is ``w^{(y)}``, ``b^{(y)}``, its output ``\\hat{y}_t`` and the target ``y_t``;
+* in a stack of L >= 2 layers, layer l's quantities carry ``[l]`` after their
+  superscript: ``a^{(h)[2]}_t``, ``w^{(x)[2]}``; layer l's input is layer
+  l-1's output state;
+* **copies**: the copy of a parameter that step k uses carries k as a
+  subscript: ``w^{(x)}_{2}`` is the copy of w^(x) used at step 2;
+* ``\\delta q`` is the adjoint of q: the total derivative of C with respect to
+  q, through every path from q to C.
+
+Symbols at a concrete step k are those of :class:`symrnn.unroll.Unrolled`
+(``f_3``, ``w_x_3``, ``h0``); symbols at a generic step are named ``f@t``,
+``h@t-1`` and belong to derivations only. Internal intermediates (``tanh_c``,
+``v_G``) are written as their defining expression.
+
+    >>> from symrnn.network import Network
+    >>> from symrnn.cells import get_cell
+    >>> notation = Notation(Network(get_cell("lstm")), steps=2)
+    >>> notation.names[sympy.Symbol("f_2")], notation.names[sympy.Symbol("w_F_1")]
+    ('a^{\\\\left(f\\\\right)}_{2}', 'w^{\\\\left(F\\\\right)}_{1}')
+"""
+
+from dataclasses import dataclass
+
+import sympy
+
+from . import naming
+from .graph import Compute, flatten_cell
+from .network import TARGET
+from .rules import dot
+from .unroll import copy_symbol
+
+GENERIC_TIMES = ("t-1", "t", "t+1")
+
+
+@dataclass(frozen=True)
+class AdjointOf:
+    """The adjoint of an intermediate written as an expression: the printer
+    writes ``\\delta[expr]``."""
+
+    expr: sympy.Expr
+
+
+def _paren(text):
+    return rf"\left({text}\right)"
+
+
+def _superscript(parts):
+    return "^{" + "".join(parts) + "}" if parts else ""
+
+
+def generic_symbol(name, time):
+    """The symbol of ``name`` at a generic step: ``f@t``."""
+    return sympy.Symbol(f"{name}@{time}")
+
+
+def step_symbol(name, time):
+    """The symbol of ``name`` at a step: ``f@t`` for a generic time, else
+    :class:`~symrnn.unroll.Unrolled`'s ``f_3``."""
+    return generic_symbol(name, time) if isinstance(time, str) else sympy.Symbol(f"{name}_{time}")
+
+
+def shift(time, by):
+    """``t`` shifted by ``by`` steps: ('t', -1) -> 't-1', (3, 1) -> 4."""
+    if not isinstance(time, str):
+        return time + by
+    base = {"t-1": -1, "t": 0, "t+1": 1}[time] + by
+    return "t" if base == 0 else f"t{base:+d}"
+
+
+class Notation:
+    """LaTeX names of the symbols of ``network``'s derivations up to ``steps``.
+
+    :attr:`names` maps each symbol to its LaTeX text, or, for an internal
+    intermediate, to the SymPy expression it stands for (the printer writes
+    that expression in its place).
+    """
+
+    def __init__(self, network, steps):
+        self.network, self.cell = network, network.cell
+        self.graph = flatten_cell(network.cell)
+        self.names = {}
+        times = list(range(1, steps + 1)) + list(GENERIC_TIMES)
+        for layer in range(1, network.layers + 1):
+            self._add_parameters(layer, steps)
+            for time in times:
+                self._add_step(layer, time)
+            for state in self.cell.states:
+                initial = naming.layer_name(naming.initial_state_name(state.name), layer, network.layers)
+                self.names[sympy.Symbol(initial)] = self.vector(state.name, layer, 0)
+        self._add_output_layer(steps)
+        for symbol in list(self.names):
+            self.names[sympy.Symbol(naming.adjoint_name(symbol.name))] = self._adjoint_text(symbol)
+
+    # --- how names are written ---------------------------------------------------
+
+    def _layer_part(self, layer):
+        return [f"[{layer}]"] if self.network.layers > 1 else []
+
+    def vector(self, name, layer, time):
+        """``a^{(f)[l]}_{t}``; the input of layer l >= 2 is layer l-1's output."""
+        if name == self.cell.input.name:
+            if layer == 1:
+                return rf"x_{{{time}}}"
+            return self.vector(self.cell.output_state.name, layer - 1, time)
+        gate = [] if name == "a" else [_paren(name)]
+        return "a" + _superscript(gate + self._layer_part(layer)) + f"_{{{time}}}"
+
+    def pre_activation(self, name, layer, time):
+        gate = [] if name == "a" else [_paren(name)]
+        return "z" + _superscript(gate + self._layer_part(layer)) + f"_{{{time}}}"
+
+    def parameter(self, name, layer=1, copy=None):
+        """``w^{(x)}``, or the copy used at step ``copy``: ``w^{(x)}_{2}``."""
+        letter, suffix = name.split("_", 1)
+        output_layer = name in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)
+        text = letter + _superscript([_paren(suffix)] + ([] if output_layer else self._layer_part(layer)))
+        return text if copy is None else text + f"_{{{copy}}}"
+
+    def _adjoint_text(self, symbol):
+        name = self.names[symbol]
+        return r"\delta " + name if isinstance(name, str) else AdjointOf(name)
+
+    # --- the symbols -------------------------------------------------------------
+
+    def _add_parameters(self, layer, steps):
+        for param in self.cell.parameters:
+            name = naming.layer_name(param.name, layer, self.network.layers)
+            self.names[sympy.Symbol(name)] = self.parameter(param.name, layer)
+            for k in range(1, steps + 1):
+                self.names[copy_symbol(name, k)] = self.parameter(param.name, layer, k)
+
+    def _layer_symbol(self, name, layer, time):
+        return step_symbol(naming.layer_name(name, layer, self.network.layers), time)
+
+    def _add_step(self, layer, time):
+        vectors = {self.cell.input.name, *(s.name for s in self.cell.states),
+                   *(lhs.name for lhs, _ in self.cell.equations)}
+        for name in sorted(vectors - {self.cell.input.name}):
+            self.names[self._layer_symbol(name, layer, time)] = self.vector(name, layer, time)
+        self.names[step_symbol(self.cell.input.name, time)] = self.vector(self.cell.input.name, 1, time)
+        for node in self.graph.nodes:
+            name = node.out.name
+            if name in vectors:
+                continue
+            symbol = self._layer_symbol(name, layer, time)
+            if name.startswith("pre_") and name[4:] in vectors:
+                self.names[symbol] = self.pre_activation(name[4:], layer, time)
+            elif isinstance(node, Compute):
+                self.names[symbol] = self.at_step(node.expr, layer, time)
+            else:  # an affine map w·v (+ b) used as a value, as the PyTorch GRU's w^(G)·h + b^(G)
+                value = dot(node.weight, node.arg) + (node.bias if node.bias is not None else 0)
+                self.names[symbol] = self.at_step(value, layer, time)
+
+    def at_step(self, expr, layer, time):
+        """A cell expression with its symbols at ``time`` in ``layer``
+        (previous states at ``time - 1``; parameters stay shared)."""
+        subs = {}
+        for symbol in expr.free_symbols:
+            if isinstance(symbol, sympy.Dummy):
+                continue  # a placeholder the caller fills in
+            prev_of = next((s for s, p in self.graph.prev_symbols.items() if p == symbol), None)
+            if prev_of is not None:
+                subs[symbol] = self.state_at(prev_of.name, layer, shift(time, -1))
+            elif symbol == self.cell.input:  # layer l's input is layer l-1's output
+                subs[symbol] = step_symbol(symbol.name, time) if layer == 1 else \
+                    self.state_at(self.cell.output_state.name, layer - 1, time)
+            elif symbol.name.startswith(("w_", "b_")):
+                subs[symbol] = sympy.Symbol(naming.layer_name(symbol.name, layer, self.network.layers))
+            else:
+                subs[symbol] = self._layer_symbol(symbol.name, layer, time)
+        return expr.xreplace(subs)
+
+    def state_at(self, name, layer, time):
+        """A state's symbol at ``time``; at step 0 its initial value ``h0``."""
+        if time == 0:
+            return sympy.Symbol(naming.layer_name(naming.initial_state_name(name), layer, self.network.layers))
+        return self._layer_symbol(name, layer, time)
+
+    def _add_output_layer(self, steps):
+        for name in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS):
+            self.names[sympy.Symbol(name)] = self.parameter(name)
+            for k in range(1, steps + 1):
+                self.names[copy_symbol(name, k)] = self.parameter(name, copy=k)
+        for time in list(range(1, steps + 1)) + list(GENERIC_TIMES):
+            self.names[step_symbol("y_pre", time)] = rf"\hat{{y}}_{{{time}}}"
+            self.names[step_symbol(TARGET.name, time)] = rf"y_{{{time}}}"
