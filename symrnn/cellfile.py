@@ -26,7 +26,7 @@ The language, line by line (``#`` starts a comment; blank lines are ignored):
 Expressions, from loosest to tightest binding::
 
     sum      := product (('+' | '-') product)*
-    product  := signed (('*' | '⊙') signed)*          elementwise product
+    product  := '-' product | signed (('*' | '⊙') signed)*     elementwise product
     signed   := '-' signed | matvec
     matvec   := WEIGHT ['·'] matvec | power            w^(f) x is the product w·x
     power    := atom ['^' INTEGER]                     integer powers 1..16
@@ -96,7 +96,9 @@ KEYWORDS = ("cell", "description", "input", "state", "output")
 OPERATORS = {"=": "=", "+": "+", "-": "-", "*": "*", "\u2299": "*", "\u00b7": "\u00b7",
              "(": "(", ")": ")", "[": "[", "]": "]", ",": ",", "^": "^"}
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+IDENT_CHARS = re.compile(r"[A-Za-z0-9_]*")
 SUPERSCRIPT = re.compile(r"\^\(([A-Za-z0-9_]*)\)")
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 DESCRIPTION_LINE = re.compile(r"[ \t]*description(?=[ \t#]|\Z)")
 
 
@@ -154,7 +156,7 @@ def _decode(text, path):
         raise ConfigError(f"a cell file's text must be str or bytes, got {type(text).__name__}")
     if len(text) > MAX_FILE_CHARS:
         raise CellFileError(f"the file is larger than {MAX_FILE_CHARS} characters", path=path)
-    return text
+    return text.removeprefix("\ufeff")  # a byte-order mark some editors write
 
 
 @dataclass
@@ -207,7 +209,8 @@ class _Parser:
         raise CellFileError(reason, path=self.path, line=line, column=column, excerpt=_excerpt(source, column))
 
     def expected(self, what, token):
-        self.fail(f"expected {what}, found {token.shown()}", token.column)
+        hint = "; an elementwise product needs '*'" if ")" in what and token.kind in ("name", "int", "param") else ""
+        self.fail(f"expected {what}, found {token.shown()}{hint}", token.column)
 
     # -- the file -----------------------------------------------------------
 
@@ -216,6 +219,9 @@ class _Parser:
             self.line_no, line = number, line.removesuffix("\r")
             if len(line) > MAX_LINE_CHARS:
                 self.fail(f"the line is longer than {MAX_LINE_CHARS} characters", MAX_LINE_CHARS + 1)
+            control = CONTROL.search(line)
+            if control:  # refused everywhere, comments included
+                self.fail(f"unexpected character {_describe_character(control.group())}", control.start() + 1)
             self.statement(line)
         return self.build()
 
@@ -282,6 +288,8 @@ class _Parser:
         while self.peek_op(","):
             self.next()
             self.states.append(self.declare(self.next(), "state"))
+        if self.peek().kind != "end":
+            self.expected("',' between states, or end of line", self.peek())
 
     def read_output(self, keyword):
         self.once("output", "output", keyword.column)
@@ -355,6 +363,10 @@ class _Parser:
             return value
 
     def product(self):
+        if self.peek_op("-"):  # a leading minus negates the whole product, as SymPy holds -a*b
+            self.next()
+            with self.nested():
+                return -self.product()
         value = self.signed()
         while self.peek_op("*"):
             self.next()
@@ -464,7 +476,7 @@ class _Parser:
     def expect_end(self, what):
         token = self.peek()
         if token.kind != "end":
-            operator = what != "end of line" and token.kind in ("name", "int")
+            operator = what != "end of line" and token.kind in ("name", "int", "param")
             hint = "; an elementwise product needs '*'" if operator else ""
             self.fail(f"expected {what}, found {token.shown()}{hint}", token.column)
 
@@ -510,9 +522,10 @@ class _Parser:
             return fallback
         if how == "lhs":
             return record.line, record.column
-        columns = [c for n, c, h in record.uses if n == name and h == how]
+        columns = [c for n, c, h in record.uses if n == name and (h == how or how in ("matrix", "elementwise"))]
         columns = columns or [c for n, c, _ in record.uses if n == name] or [record.column]
-        return record.line, columns[0]
+        # a parameter's conflicting use is its later one; anything else is wrong where first used
+        return record.line, (columns[-1] if how in ("matrix", "elementwise") else columns[0])
 
 
 def _starts_operand(token):
@@ -534,7 +547,7 @@ def _tokenize(line, fail):
             while end < len(line) and line[end].isascii() and line[end].isdigit():
                 end += 1
             if end - i > MAX_DIGITS:
-                fail(f"the number {line[i:i + 12]}... has more than {MAX_DIGITS} digits", i + 1)
+                fail(f"the number {line[i:min(end, i + 12)]}... has more than {MAX_DIGITS} digits", i + 1)
             if end < len(line) and line[end] == ".":
                 fail("only integer constants are allowed", end + 1)
             tokens.append(_Token("int", line[i:end], i + 1, int(line[i:end])))
@@ -555,7 +568,11 @@ def _word(line, i, tokens, fail):
     end = i + len(word)
     superscript = SUPERSCRIPT.match(line, end) if word in ("w", "b") else None
     if word in ("w", "b") and line.startswith("^(", end) and superscript is None:
-        fail(f"expected {word}^(...) with letters or digits inside the parentheses", end + 1)
+        bad = IDENT_CHARS.match(line, end + 2).end()  # the first character that is not part of a name
+        if bad < len(line) and not " " <= line[bad] <= "~":
+            fail(f"unexpected character {_describe_character(line[bad])}", bad + 1)
+        found = repr(line[bad]) if bad < len(line) else "end of line"
+        fail(f"expected {word}^(...) with letters or digits inside the parentheses, found {found}", bad + 1)
     if superscript:
         name, end = f"{word}_{superscript.group(1)}", superscript.end()
     elif word.startswith(("w_", "b_")):
@@ -632,7 +649,7 @@ def _print(expr):
     if isinstance(expr, sympy.Symbol):
         name = expr.name
         return (f"{name[0]}^({naming.param_suffix(name)})" if name.startswith(("w_", "b_")) else name), ATOM
-    if expr.is_Integer:
+    if expr.is_Integer and abs(expr) <= MAX_CONSTANT:
         return str(expr), ATOM if expr >= 0 else PRODUCT
     if isinstance(expr, prev):
         return f"{expr.args[0]}[t-1]", ATOM
@@ -640,7 +657,7 @@ def _print(expr):
         weight, arg = expr.args
         operand = f"({_print(arg)[0]})" if arg.is_Number else _operand(arg, MATVEC)
         return f"{_print(weight)[0]} {operand}", MATVEC
-    if isinstance(expr, sympy.Pow) and expr.exp.is_Integer and expr.exp > 0:
+    if isinstance(expr, sympy.Pow) and expr.exp.is_Integer and 1 <= expr.exp <= MAX_EXPONENT:
         return f"{_operand(expr.base, ATOM)}^{expr.exp}", POWER
     if isinstance(expr, sympy.Mul):
         return _print_product(expr), PRODUCT
@@ -657,8 +674,9 @@ def _operand(expr, strength):
 
 
 def _print_product(expr):
-    coefficient, factors = expr.as_coeff_mul()
-    if not coefficient.is_Integer:
+    coefficient, rest = expr.as_coeff_Mul()  # the literal leading number only, as SymPy stores it
+    factors = sympy.Mul.make_args(rest)
+    if not coefficient.is_Integer or abs(coefficient) > MAX_CONSTANT:
         raise CellError(f"the constant {coefficient} in {expr} cannot be written in a cell file")
     text = " * ".join(_operand(factor, MATVEC) for factor in factors)
     if coefficient == -1:
@@ -680,6 +698,7 @@ def _print_sum(expr):
 def _term_order(term):
     """As the notes write a pre-activation: input products, recurrent
     products, the rest; SymPy's own order within each group."""
-    if isinstance(term, dot):
-        return 1 if term.has(prev) else 0
+    core = term.as_coeff_Mul()[1]
+    if isinstance(core, dot):
+        return 1 if core.has(prev) else 0
     return 2
