@@ -1,7 +1,10 @@
 """Cells as data: a cell is its list of equations over vectors and parameters.
 
-A cell is written with SymPy symbols and the primitives of :mod:`symrnn.rules`;
-the built-in cells below are written exactly as a user would write their own::
+A cell is written with SymPy symbols and the primitives of :mod:`symrnn.rules`,
+or as text in a cell file (:mod:`symrnn.cellfile`); the built-in cells are
+cell files shipped in ``symrnn/cell_files/``, read by the same parser as a
+user's own. :func:`resolve_cell` is the one place a name, a file or a Cell
+becomes a Cell. In Python::
 
     >>> from symrnn.cells import Cell, vectors, parameters
     >>> from symrnn.rules import dot, prev, sigmoid
@@ -139,6 +142,8 @@ def _error(message, equation=None, symbol=None, use=None):
 
 
 def _validate(cell):
+    """Names, the order of computation within a step, parameter shapes, and
+    that every part of the cell matters."""
     defined = set()
     names = {cell.input.name} | {s.name for s in cell.states}
     if len(names) != len(cell.states) + 1:
