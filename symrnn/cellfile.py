@@ -12,12 +12,15 @@ A cell file describes one cell; the built-in cells are such files
     g = tanh(w^(g) x + w^(G) (f * h[t-1]) + b^(g))
     h = (1 - f) * h[t-1] + f * g
 
-The language, line by line (``#`` starts a comment; blank lines are ignored):
+The language, line by line (``#`` starts a comment; blank lines are ignored;
+outside comments the text is ASCII, and control characters are refused
+everywhere):
 
 * ``cell NAME`` first: lowercase letters, digits and ``_`` (``gru_pytorch``).
 * then the declarations, in any order, each at most once except ``state``:
-  ``description TEXT`` (the rest of the line: letters, digits, spaces and
-  ``, . ; : ( ) [ ] / + - ' = * ! ?``), ``input NAME`` (exactly one),
+  ``description TEXT`` (the rest of the line up to a comment: letters,
+  digits, spaces and ``, . ; : ( ) [ ] / + - ' = * ! ?``; it goes into
+  generated docstrings), ``input NAME`` (exactly one),
   ``state NAME, NAME ...`` (one or more lines, in order), and optionally
   ``output NAME``, the state the layer above reads (default: the last state).
 * then the equations ``NAME = EXPRESSION`` in the order they are computed.
@@ -44,6 +47,11 @@ Expressions, from loosest to tightest binding::
   (IndRNN). The input may only be the whole operand of a weight: ``w^(x) x``.
 * Functions are those of the derivative-rule table of :mod:`symrnn.rules`
   plus ``identity`` (:data:`FUNCTIONS`). Constants are integers.
+* A cell must make sense as a whole (:class:`symrnn.cells.Cell` checks it and
+  the error points at the line): names are declared or computed before they
+  are used within a step (``h`` before it is computed is a cycle: write
+  ``h[t-1]``), every state is updated and read as ``h[t-1]``, every gate and
+  the input influence the output state, and a parameter keeps one shape.
 
 The parser is a hand-written tokenizer and recursive-descent parser that
 builds SymPy objects directly; user text never reaches ``eval``, ``exec`` or
@@ -60,8 +68,10 @@ Sizes are bounded (:data:`MAX_FILE_CHARS`, :data:`MAX_LINE_CHARS`,
         h = tanh(w^(x) x + q)
                            ^
 
-:func:`format_cell` prints any cell in the language; parsing its text gives
-the same cell again.
+:func:`format_cell` prints a cell in the language. Parsing the text of a
+parsed cell gives exactly that cell again; for a cell built in Python it gives
+the same equations up to SymPy's arrangement of products (SymPy may hold
+``-1*2*(a + b)``, which a parser builds as ``-2*(a + b)``).
 """
 
 import re
@@ -237,6 +247,8 @@ class _Parser:
         if first.kind == "name" and first.text in KEYWORDS:
             if self.tokens[1].text == "=" and self.tokens[1].kind == "op":
                 self.fail(f"'{first.text}' is a keyword of cell files, not a vector name", first.column)
+            if first.text == "description":  # not followed by a space: the text is read raw, above
+                self.expected("a space, then the description text", self.tokens[1])
             self.begin(first.text, first.column)
             self.next()
             getattr(self, f"read_{first.text}")(first)
@@ -268,8 +280,8 @@ class _Parser:
     def read_description(self, line, start):
         self.once("description", "description", start)
         text = line[start:].split("#", 1)[0]
-        column = start + len(text) - len(text.lstrip()) + 1
-        text = text.strip()
+        column = start + len(text) - len(text.lstrip(" \t")) + 1
+        text = text.strip(" \t")
         if not text:
             self.fail("expected the description text after 'description'", column)
         for offset, char in enumerate(text):
