@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .cells import get_cell
 from .codegen import render
+from .derivation import Derivation, compile_pdf
 from .errors import BuildCheckError
 from .network import Network
 
@@ -28,7 +29,24 @@ def module_files():
     return {f"{net.module_name}.py": render(net).encode("utf-8") for net in committed_networks()}
 
 
-PRODUCERS = (module_files,)
+# The derivations for lecture notes: (cell, variant, parameters) at T = 3.
+DERIVATIONS = (("rnn", None, ["w_x", "w_a"]), ("lstm", None, ["w_f", "w_F"]), ("gru", "notes", ["w_z", "w_Z"]))
+DERIVATION_STEPS = 3
+
+
+def derivation_files():
+    """Each derivation as a standalone LaTeX document and its PDF."""
+    files = {}
+    for cell, variant, wrt in DERIVATIONS:
+        derivation = Derivation(Network(get_cell(cell, variant)), DERIVATION_STEPS, wrt=wrt)
+        tex = derivation.document()
+        stem = f"derivation_{derivation.file_stem}"
+        files[f"{stem}.tex"] = tex.encode("utf-8")
+        files[f"{stem}.pdf"], _ = compile_pdf(tex)
+    return files
+
+
+PRODUCERS = (module_files, derivation_files)
 
 
 def expected_files():

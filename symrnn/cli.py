@@ -88,6 +88,78 @@ def cmd_cells(args):
     return 0
 
 
+def cmd_copies(args):
+    from .copies import CopyAnalysis
+
+    analysis = CopyAnalysis(_network(args), args.steps)
+    table = analysis.table(args.wrt or analysis.params[0])
+    if args.svg or args.tikz:
+        from .pictures import tikz, svg
+
+        for path, render in ((args.svg, svg), (args.tikz, tikz)):
+            if path:
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write(render(table))
+                print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
+    print(table.to_json() if args.json else table.format(), end="")
+    return 0
+
+
+def _add_copy_commands(sub):
+    """``copies``: which copies of which weights enter dC/dθ (symrnn.copies)."""
+    cop = sub.add_parser("copies", help="which copies of which weights enter dC/dθ of the unrolled network",
+                         description=("The role of every step's copy of every parameter in dC/dθ of the network "
+                                      "unrolled for T steps: differentiated, on the chain, forward only, unused; "
+                                      "and whether its gradient is exactly 0 for zero initial states."))
+    _add_network_options(cop)
+    cop.add_argument("--steps", "-T", type=int, default=3, help="sequence length T (default 3)")
+    cop.add_argument("--wrt", help="the parameter θ, code name like w_x (default: the cell's first parameter)")
+    cop.add_argument("--json", action="store_true", help="print JSON (schema: symrnn.copies module docstring)")
+    cop.add_argument("--svg", metavar="FILE", help="also write the unrolled network as SVG")
+    cop.add_argument("--tikz", metavar="FILE", help="also write the unrolled network as a TikZ picture")
+    cop.set_defaults(run=cmd_copies)
+
+
+def cmd_latex(args):
+    from pathlib import Path
+
+    from .derivation import Derivation, compile_pdf
+
+    derivation = Derivation(_network(args), args.steps, wrt=args.wrt, units=args.units)
+    path = Path(args.output_file) if args.output_file else None
+    if path is None and not args.pdf:
+        print(derivation.snippet(), end="")
+        return 0
+    if path is not None:
+        path.write_text(derivation.document() if path.suffix == ".tex" else derivation.snippet(), encoding="utf-8")
+        print(f"wrote {path}")
+    if args.pdf:
+        pdf = path.with_suffix(".pdf") if path is not None else Path(derivation.file_stem + ".pdf")
+        data, _ = compile_pdf(derivation.document())
+        pdf.write_bytes(data)
+        print(f"wrote {pdf}")
+    return 0
+
+
+def _add_latex_command(sub):
+    """``latex``: the derivation of dC/dθ for T steps (symrnn.derivation)."""
+    tex = sub.add_parser("latex", help="the derivation of dC/dθ for T steps, as LaTeX for notes",
+                         description=("The exact BPTT gradient of a network unrolled T steps, derived step by step "
+                                      "in the notes' notation: the cell, the unrolled network with one copy of "
+                                      "each weight per step, local derivatives, BPTT recurrences, the gradient "
+                                      "for this T and (scalar units, small T) written out. Without -o, prints "
+                                      "a MathJax snippet; -o FILE.tex writes a standalone document."))
+    _add_network_options(tex)
+    tex.add_argument("--steps", "-T", type=int, required=True, help="sequence length T")
+    tex.add_argument("--wrt", nargs="+", metavar="PARAM",
+                     help="parameters θ, code names like w_x w_a (default: the first input weight)")
+    tex.add_argument("--units", choices=("scalar", "vector"), default="scalar",
+                     help="one unit per vector (default; chains as products of numbers) or vectors")
+    tex.add_argument("-o", "--output-file", help="FILE.tex: a standalone document; other names: the snippet")
+    tex.add_argument("--pdf", action="store_true", help="also compile the document with pdflatex")
+    tex.set_defaults(run=cmd_latex)
+
+
 def parser():
     top = argparse.ArgumentParser(prog="symrnn", description=(
         "Derive exact BPTT gradients of recurrent cells with SymPy and generate verified NumPy code."))
@@ -120,6 +192,8 @@ def parser():
     cells.add_argument("--variant", help="cell variant (gru: notes, pytorch)")
     cells.add_argument("--activation", choices=sorted(ACTIVATIONS), help="activation g of the rnn cell")
     cells.set_defaults(run=cmd_cells)
+    _add_copy_commands(sub)
+    _add_latex_command(sub)
     return top
 
 

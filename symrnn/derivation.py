@@ -39,7 +39,7 @@ from . import naming
 from .derive import reverse, step_seeds
 from .errors import ConfigError, LatexError
 from .graph import Affine, Compute, Total
-from .latex import BREAK, break_lines, latex, unmarked
+from .latex import BREAK, LINE_WIDTH, break_lines, estimate_width, latex, unmarked
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .notation import Notation, shift
 from .rules import dot, prev
@@ -60,7 +60,7 @@ class Display:
     rows: list = field(default_factory=list)
 
     def add(self, lhs, rhs, first_width=None):
-        width = 56 - len(unmarked(lhs)) // 8 if first_width is None else first_width
+        width = LINE_WIDTH - 6 - estimate_width(unmarked(lhs)) if first_width is None else first_width
         self.rows.append((unmarked(lhs), break_lines(rhs, first_width=width)))
 
 
@@ -516,6 +516,11 @@ class Derivation:
     # --- the two forms ---------------------------------------------------------------
 
     @property
+    def file_stem(self):
+        """A file name for this derivation: ``lstm_l1_last_T3``."""
+        return f"{self.network.cell.name}_l{self.network.layers}_{self.network.output}_T{self.steps}"
+
+    @property
     def title(self):
         wrt = ", ".join(rf"\({_partial('C', self.name(sympy.Symbol(p)))}\)" for p in self.wrt)
         return f"BPTT for {_text(self.network.cell.name)}, T = {self.steps}: {wrt}"
@@ -574,11 +579,12 @@ def _node_expr(node):
 # --- compiling ---------------------------------------------------------------------
 
 
-def compile_pdf(tex, pdf_path):
-    """Compile the document ``tex`` with pdflatex into ``pdf_path``; returns
-    pdflatex's log. Raises :class:`LatexError` with LaTeX's own messages.
+def compile_pdf(tex):
+    """Compile the document ``tex`` with pdflatex; returns (PDF bytes, log).
+    Raises :class:`LatexError` with LaTeX's own messages.
 
-    The PDF is reproducible: SOURCE_DATE_EPOCH fixes its dates and ID."""
+    The PDF is reproducible: SOURCE_DATE_EPOCH fixes its dates and the
+    template empties its trailer ID."""
     pdflatex = shutil.which("pdflatex")
     if pdflatex is None:
         raise LatexError("pdflatex not found: install TeX Live (Debian: texlive-latex-base "
@@ -587,14 +593,13 @@ def compile_pdf(tex, pdf_path):
     with tempfile.TemporaryDirectory() as work:
         Path(work, "derivation.tex").write_text(tex, encoding="utf-8")
         result = subprocess.run([pdflatex, "-interaction=nonstopmode", "-halt-on-error", "derivation.tex"],
-                                cwd=work, env=env, capture_output=True, text=True, errors="replace", timeout=120,
-                                check=False)
-        log = Path(work, "derivation.log").read_text(encoding="utf-8", errors="replace") \
-            if Path(work, "derivation.log").exists() else result.stdout
-        if result.returncode != 0:
+                                cwd=work, env=env, capture_output=True, text=True, errors="replace",
+                                timeout=300, check=False)
+        log_path, pdf_path = Path(work, "derivation.log"), Path(work, "derivation.pdf")
+        log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else result.stdout
+        if result.returncode != 0 or not pdf_path.exists():
             raise LatexError("pdflatex failed:\n" + "\n".join(latex_errors(log)))
-        shutil.copyfile(Path(work, "derivation.pdf"), pdf_path)
-    return log
+        return pdf_path.read_bytes(), log
 
 
 def latex_errors(log):

@@ -22,8 +22,9 @@ from .rules import RULE_BY_FUNCTION
 BREAK = "\x00"
 
 # Width budget of one displayed line, in the units of :func:`estimate_width`
-# (about one math-italic letter). A4 with 2 cm margins at 11 pt holds ~80.
-LINE_WIDTH = 62
+# (about one math-italic letter); A4 with 2 cm margins at 11 pt holds ~110 (the tests
+# compile documents and fail on any overfull line).
+LINE_WIDTH = 78
 
 
 class NotesLatexPrinter(LatexPrinter):
@@ -182,10 +183,14 @@ def _group(text, i):
         j += 1
 
 
+def _is_sum_mark(piece):
+    return piece.lstrip().startswith(("+", "-"))
+
+
 def break_lines(text, first_width=LINE_WIDTH, width=LINE_WIDTH):
     """Split marked ``text`` into lines that fit, at :data:`BREAK` marks;
-    when a line must end, at the least nested mark on it (the latest of those),
-    so that sums break before their factors' insides do."""
+    when a line must end, at the least nested mark on it, a sum's before a
+    product's, the latest of those: sums break before their factors do."""
     pieces = text.split(BREAK)
     depths, depth = [], 0
     for piece in pieces[:-1]:
@@ -199,8 +204,8 @@ def break_lines(text, first_width=LINE_WIDTH, width=LINE_WIDTH):
         if end == len(pieces):
             lines.append("".join(pieces[start:]))
             break
-        marks = range(start + 1, end)  # a mark before piece i lies at depths[i - 1]
-        cut = min(marks, key=lambda i: (depths[i - 1], -i)) if marks else end
+        marks = range(start + 1, end + 1)  # the mark before piece i lies at depths[i - 1]
+        cut = min(marks, key=lambda i: (depths[i - 1], not _is_sum_mark(pieces[i]), -i))
         lines.append("".join(pieces[start:cut]))
         pieces[cut] = pieces[cut].lstrip()
         start, budget = cut, width

@@ -196,7 +196,7 @@ def check_derivation(derivation, seed=0, digits=30):
 
     Both are evaluated at a random point with ``digits`` digits, each summed
     over the parameter's copies, against ``sympy.diff`` of the fully nested
-    cost with respect to the shared parameter (the sum over its copies).
+    cost with respect to the shared parameter (every copy the same symbol).
     Returns ``{(param, form): difference}``.
     """
     mpmath.mp.dps = digits
@@ -207,12 +207,15 @@ def check_derivation(derivation, seed=0, digits=30):
     rng = np.random.default_rng(seed)
     point = {s: mpmath.mpf(float(v)) for s, v in zip(symbols, rng.uniform(-1, 1, len(symbols)))}
     point[MASK] = mpmath.mpf(1)  # a derivation follows one item over all its steps
-    evaluate = _definition_evaluator(unrolled, point, modules)
     differences = {}
     for param in derivation.wrt:
         copies = unrolled.copies(param)
-        gradient = sympy.Add(*[sympy.diff(cost, c) for c in copies])
-        expected = sympy.lambdify(symbols, gradient, modules, cse=True)(*[point[s] for s in symbols])
+        shared = sympy.Dummy(param)  # every copy is the one shared parameter again
+        gradient = sympy.diff(cost.xreplace({c: shared for c in copies}), shared).xreplace(
+            {shared: copies[0]})  # evaluated where every copy has the first copy's value
+        at_point = {**point, **{c: point[copies[0]] for c in copies}}
+        expected = sympy.lambdify(symbols, gradient, modules, cse=True)(*[at_point[s] for s in symbols])
+        evaluate = _definition_evaluator(unrolled, at_point, modules)
         steps = [int(c.name.rsplit("_", 1)[1]) for c in copies]
         recurrence = sum(evaluate(scalar(derivation.copy_term(param, k, copies=True))) for k in steps)
         differences[(param, "recurrence")] = abs(recurrence - expected)
