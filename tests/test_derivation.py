@@ -54,7 +54,7 @@ def test_stacked_layers_and_output_layer_parameters_are_exact():
 def test_vector_units_recurrence_form_is_exact():
     d = derivation("gru", 2, variant="notes", units="vector", wrt=["w_Z", "w_g"])
     differences = check_derivation(d)
-    assert set(form for _, form in differences) == {"recurrence"}
+    assert {form for _, form in differences} == {"recurrence"}
     assert max(differences.values()) < EXACT
 
 
