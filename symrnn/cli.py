@@ -94,7 +94,7 @@ def cmd_copies(args):
     analysis = CopyAnalysis(_network(args), args.steps)
     table = analysis.table(args.wrt or analysis.params[0])
     if args.svg or args.tikz:
-        from .pictures import tikz, svg
+        from .pictures import svg, tikz
 
         for path, render in ((args.svg, svg), (args.tikz, tikz)):
             if path:
