@@ -501,7 +501,7 @@ def bench_one(size, sizes, cell, module, dtype, repeats):
     if torch_run is not None:
         runs["torch"] = torch_run
     medians = time_runs(runs, repeats)
-    flops, bound = matmul_bound(cell, sizes, dtype, repeats)
+    _, bound = matmul_bound(cell, sizes, dtype, repeats)
     gen, hand = medians["gen"], medians["hand"]
     torch_ms = f"{medians['torch'] * 1e3:>10.2f}" if "torch" in medians else f"{'-':>10}"
     print(f"{size:<8}{cell:<6}{np.dtype(dtype).name:<9}{gen * 1e3:>9.2f}{hand * 1e3:>9.2f}{gen / hand:>7.2f}"

@@ -47,18 +47,8 @@ class InputError(ValueError):
 
 
 
-def _sigmoid(z, out=None):
-    """Logistic function from e = exp(-|z|): it never overflows and keeps full
-    relative precision for large negative z. ``out`` may be ``z`` itself."""
-    positive = z >= 0
-    e = np.exp(-np.abs(z))
-    r = 1.0 / (1.0 + e)
-    out = np.multiply(e, r, out=out)
-    np.copyto(out, r, where=positive)
-    return out
 
-
-
+@np.errstate(over="ignore")
 def _layer_forward(layer_params, inputs, h0):
     """One layer over all steps; returns its h for every step and a cache."""
     w_z = layer_params["w_z"]
@@ -72,41 +62,43 @@ def _layer_forward(layer_params, inputs, h0):
     b_g = layer_params["b_g"]
     T, B, _ = inputs.shape
     H = h0.shape[1]
-    w_x_all = np.concatenate([w_z, w_r, w_g])
-    b_x_all = np.concatenate([b_z, b_r, b_g])
-    proj_x = (inputs.reshape(T * B, -1) @ w_x_all.T + b_x_all).reshape(T, B, -1)
-    w_h_prev_all = np.concatenate([w_Z, w_R])
-    z_seq = [None] * T
-    r_seq = [None] * T
-    v_G_seq = [None] * T
-    g_seq = [None] * T
+    w_x_all = np.concatenate([w_r, w_z, w_g])
+    b_x_all = np.concatenate([b_r, b_z, b_g])
+    exp_x = np.repeat(np.array([-1, -1, 1], dtype=inputs.dtype), H)
+    proj_x = (inputs.reshape(T * B, -1) @ (w_x_all.T * exp_x)).reshape(T, B, -1)
+    proj_x += b_x_all * exp_x
+    w_h_prev_all = np.concatenate([w_R, w_Z])
+    exp_h_prev = np.repeat(np.array([-1, -1], dtype=inputs.dtype), H)
+    w_h_prev_exp = w_h_prev_all.T * exp_h_prev
+    proj_h_prev = np.empty((B, 2 * H), dtype=inputs.dtype)
+    proj_x_gates = proj_x.reshape(T, B, 3, H).transpose(0, 2, 1, 3)
+    proj_h_prev_gates = proj_h_prev.reshape(B, 2, H).transpose(1, 0, 2)
+    pre_all_seq = np.empty((T, 2, B, H), dtype=inputs.dtype)
+    proj_v_G = np.empty((B, H), dtype=inputs.dtype)
+    v_G_seq = np.empty((T, B, H), dtype=inputs.dtype)
+    g_seq = np.empty((T, B, H), dtype=inputs.dtype)
     h_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
     h_hist[0] = h0
     for t in range(T):
         h_prev = h_hist[t]
-        u_z = proj_x[t, :, :H]
-        proj_h_prev = h_prev @ w_h_prev_all.T
-        u_Z = proj_h_prev[:, :H]
-        pre_z = u_Z + u_z
-        z = _sigmoid(pre_z, out=pre_z)
-        u_r = proj_x[t, :, H:2 * H]
-        u_R = proj_h_prev[:, H:2 * H]
-        pre_r = u_R + u_r
-        r = _sigmoid(pre_r, out=pre_r)
-        u_g = proj_x[t, :, 2 * H:3 * H]
+        np.matmul(h_prev, w_h_prev_exp, out=proj_h_prev)
+        pre_all = pre_all_seq[t]
+        np.add(proj_x_gates[t, :2], proj_h_prev_gates, out=pre_all)
+        np.exp(pre_all, out=pre_all)
+        pre_all += 1
+        np.reciprocal(pre_all, out=pre_all)
+        r, z = pre_all
         v_G = h_prev*r
-        u_G = v_G @ w_G.T
-        pre_g = u_G + u_g
-        g = np.tanh(pre_g, out=pre_g)
+        np.matmul(v_G, w_G.T, out=proj_v_G)
+        pre_g = proj_x[t, :, 2 * H:3 * H]
+        pre_g += proj_v_G
+        g = np.tanh(pre_g, out=g_seq[t])
         h = h_hist[t + 1]
         np.add(g*z, h_prev*(1 - z), out=h)
-        z_seq[t] = z
-        r_seq[t] = r
         v_G_seq[t] = v_G
-        g_seq[t] = g
     cache = {
-        "z": z_seq,
-        "r": r_seq,
+        "z": pre_all_seq[:, 1],
+        "r": pre_all_seq[:, 0],
         "v_G": v_G_seq,
         "g": g_seq,
         "h": h_hist,
@@ -114,6 +106,7 @@ def _layer_forward(layer_params, inputs, h0):
         "h0": h0,
         "w_x_all": w_x_all,
         "w_h_prev_all": w_h_prev_all,
+        "proj_x": proj_x,
     }
     return h_hist[1:], cache
 
@@ -136,36 +129,38 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     v_G_seq = cache["v_G"]
     g_seq = cache["g"]
     h_hist = cache["h"]
-    d_slots = np.empty((T, B, 3 * H), dtype=inputs.dtype)
+    # The input projections are dead after forward's loop: their buffer
+    # takes the slots' adjoints (pages already mapped, no fresh memory).
+    d_slots = cache["proj_x"]
     d_h_next = np.zeros_like(h0)
+    # Local derivatives that do not depend on the recurrence, for all steps at
+    # once: each slot first holds d(adjoint's node)/d(slot's node), which the
+    # loop multiplies by that adjoint.
+    np.multiply(h_hist[:-1]*r_seq, 1 - r_seq, out=d_slots[:, :, :H])  # dv_G/dpre_r
+    np.multiply(z_seq*(1 - z_seq), g_seq - h_hist[:-1], out=d_slots[:, :, H:2 * H])  # dh/dpre_z
+    np.multiply(z_seq, 1 - g_seq**2, out=d_slots[:, :, 2 * H:3 * H])  # dh/dpre_g
+    d_slots_gates = d_slots.reshape(T, B, 3, H).transpose(0, 2, 1, 3)
     for t in reversed(range(T)):
+        d_h_out = d_h_out_seq[t]
+        d_pre_r = d_slots[t, :, :H]
+        d_pre_g = d_slots[t, :, 2 * H:3 * H]
         z = z_seq[t]
         r = r_seq[t]
-        g = g_seq[t]
-        h_prev = h_hist[t]
-        d_h_out = d_h_out_seq[t]
-        d_pre_z = d_slots[t, :, :H]
-        d_pre_r = d_slots[t, :, H:2 * H]
-        d_pre_g = d_slots[t, :, 2 * H:3 * H]
         d_h_next += d_h_out
         d_h = d_h_next
-        d_g = d_h*z
-        np.multiply(d_g, 1 - g**2, out=d_pre_g)
+        d_slots_gates[t, 1:3] *= d_h
         d_v_G = d_pre_g @ w_G
-        d_r = d_v_G*h_prev
-        np.multiply(d_r*r, 1 - r, out=d_pre_r)
-        d_z = d_h*(g - h_prev)
-        np.multiply(d_z*z, 1 - z, out=d_pre_z)
+        d_pre_r *= d_v_G
         np.add(d_h*(1 - z) + d_v_G*r, d_slots[t, :, :2 * H] @ w_h_prev_all, out=d_h_next)
     d_slots_2d = d_slots.reshape(T * B, -1)
     grads = {}
     d_x_all = d_slots_2d[:, :3 * H]
-    grads["w_z"], grads["w_r"], grads["w_g"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 3)
-    grads["b_z"], grads["b_r"], grads["b_g"] = np.split(d_x_all.sum(axis=0), 3)
+    grads["w_r"], grads["w_z"], grads["w_g"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 3)
+    grads["b_r"], grads["b_z"], grads["b_g"] = np.split(d_x_all.sum(axis=0), 3)
     d_h_prev_all = d_slots_2d[:, :2 * H]
-    grads["w_Z"], grads["w_R"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 2)
+    grads["w_R"], grads["w_Z"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 2)
     d_v_G_all = d_slots_2d[:, 2 * H:3 * H]
-    grads["w_G"] = d_v_G_all.T @ np.stack(v_G_seq).reshape(T * B, -1)
+    grads["w_G"] = d_v_G_all.T @ v_G_seq.reshape(T * B, -1)
     d_inputs = (d_slots_2d[:, :3 * H] @ w_x_all).reshape(T, B, -1)
     return d_inputs, grads, (d_h_next,)
 

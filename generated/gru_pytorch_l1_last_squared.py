@@ -76,13 +76,14 @@ def _layer_forward(layer_params, inputs, h0):
     H = h0.shape[1]
     w_x_all = np.concatenate([w_g, w_z, w_r])
     b_x_all = np.concatenate([b_g, b_z, b_r])
-    proj_x = (inputs.reshape(T * B, -1) @ w_x_all.T + b_x_all).reshape(T, B, -1)
+    proj_x = (inputs.reshape(T * B, -1) @ w_x_all.T).reshape(T, B, -1)
+    proj_x += b_x_all
     w_h_prev_all = np.concatenate([w_Z, w_R, w_G])
     b_h_prev_all = np.concatenate([np.zeros_like(w_Z[:, 0]), np.zeros_like(w_Z[:, 0]), b_G])
-    z_seq = [None] * T
-    r_seq = [None] * T
-    u_G_seq = [None] * T
-    g_seq = [None] * T
+    z_seq = np.empty((T, B, H), dtype=inputs.dtype)
+    r_seq = np.empty((T, B, H), dtype=inputs.dtype)
+    u_G_seq = np.empty((T, B, H), dtype=inputs.dtype)
+    g_seq = np.empty((T, B, H), dtype=inputs.dtype)
     h_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
     h_hist[0] = h0
     for t in range(T):
@@ -91,21 +92,18 @@ def _layer_forward(layer_params, inputs, h0):
         proj_h_prev = h_prev @ w_h_prev_all.T + b_h_prev_all
         u_Z = proj_h_prev[:, :H]
         pre_z = u_Z + u_z
-        z = _sigmoid(pre_z, out=pre_z)
+        z = _sigmoid(pre_z, out=z_seq[t])
         u_r = proj_x[t, :, 2 * H:3 * H]
         u_R = proj_h_prev[:, H:2 * H]
         pre_r = u_R + u_r
-        r = _sigmoid(pre_r, out=pre_r)
+        r = _sigmoid(pre_r, out=r_seq[t])
         u_g = proj_x[t, :, :H]
         u_G = proj_h_prev[:, 2 * H:3 * H]
         pre_g = r*u_G + u_g
-        g = np.tanh(pre_g, out=pre_g)
+        g = np.tanh(pre_g, out=g_seq[t])
         h = h_hist[t + 1]
         np.add(g*(1 - z), h_prev*z, out=h)
-        z_seq[t] = z
-        r_seq[t] = r
         u_G_seq[t] = u_G
-        g_seq[t] = g
     cache = {
         "z": z_seq,
         "r": r_seq,
@@ -139,26 +137,22 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     h_hist = cache["h"]
     d_slots = np.empty((T, B, 4 * H), dtype=inputs.dtype)
     d_h_next = np.zeros_like(h0)
+    # Local derivatives that do not depend on the recurrence, for all steps at
+    # once: each slot first holds d(adjoint's node)/d(slot's node), which the
+    # loop multiplies by that adjoint.
+    np.multiply(1 - z_seq, 1 - g_seq**2, out=d_slots[:, :, :H])  # dh/dpre_g
+    np.multiply(z_seq*(1 - z_seq), -g_seq + h_hist[:-1], out=d_slots[:, :, H:2 * H])  # dh/dpre_z
+    np.multiply(r_seq*u_G_seq, 1 - r_seq, out=d_slots[:, :, 2 * H:3 * H])  # dpre_g/dpre_r
+    d_slots[:, :, 3 * H:4 * H] = r_seq  # dpre_g/du_G
+    d_slots_gates = d_slots.reshape(T, B, 4, H).transpose(0, 2, 1, 3)
     for t in reversed(range(T)):
-        z = z_seq[t]
-        r = r_seq[t]
-        u_G = u_G_seq[t]
-        g = g_seq[t]
-        h_prev = h_hist[t]
         d_h_out = d_h_out_seq[t]
         d_pre_g = d_slots[t, :, :H]
-        d_pre_z = d_slots[t, :, H:2 * H]
-        d_pre_r = d_slots[t, :, 2 * H:3 * H]
-        d_u_G = d_slots[t, :, 3 * H:4 * H]
+        z = z_seq[t]
         d_h_next += d_h_out
         d_h = d_h_next
-        d_g = d_h*(1 - z)
-        np.multiply(d_g, 1 - g**2, out=d_pre_g)
-        np.multiply(d_pre_g, r, out=d_u_G)
-        d_r = d_pre_g*u_G
-        np.multiply(d_r*r, 1 - r, out=d_pre_r)
-        d_z = d_h*(-g + h_prev)
-        np.multiply(d_z*z, 1 - z, out=d_pre_z)
+        d_slots_gates[t, :2] *= d_h
+        d_slots_gates[t, 2:4] *= d_pre_g
         np.add(d_h*z, d_slots[t, :, H:4 * H] @ w_h_prev_all, out=d_h_next)
     d_slots_2d = d_slots.reshape(T * B, -1)
     grads = {}

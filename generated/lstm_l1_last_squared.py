@@ -52,18 +52,8 @@ class InputError(ValueError):
 
 
 
-def _sigmoid(z, out=None):
-    """Logistic function from e = exp(-|z|): it never overflows and keeps full
-    relative precision for large negative z. ``out`` may be ``z`` itself."""
-    positive = z >= 0
-    e = np.exp(-np.abs(z))
-    r = 1.0 / (1.0 + e)
-    out = np.multiply(e, r, out=out)
-    np.copyto(out, r, where=positive)
-    return out
 
-
-
+@np.errstate(over="ignore")
 def _layer_forward(layer_params, inputs, c0, h0):
     """One layer over all steps; returns its h for every step and a cache."""
     w_f = layer_params["w_f"]
@@ -80,47 +70,43 @@ def _layer_forward(layer_params, inputs, c0, h0):
     b_o = layer_params["b_o"]
     T, B, _ = inputs.shape
     H = c0.shape[1]
-    w_x_all = np.concatenate([w_f, w_i, w_o, w_g])
-    b_x_all = np.concatenate([b_f, b_i, b_o, b_g])
-    proj_x = (inputs.reshape(T * B, -1) @ w_x_all.T + b_x_all).reshape(T, B, -1)
-    w_h_prev_all = np.concatenate([w_F, w_I, w_O, w_G])
-    f_seq = [None] * T
-    i_seq = [None] * T
-    g_seq = [None] * T
-    o_seq = [None] * T
-    tanh_c_seq = [None] * T
-    c_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
-    c_hist[0] = c0
-    h_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
-    h_hist[0] = h0
+    w_x_all = np.concatenate([w_g, w_f, w_i, w_o])
+    b_x_all = np.concatenate([b_g, b_f, b_i, b_o])
+    exp_x = np.repeat(np.array([2, -1, -1, -1], dtype=inputs.dtype), H)
+    proj_x = (inputs.reshape(T * B, -1) @ (w_x_all.T * exp_x)).reshape(T, B, -1)
+    proj_x += b_x_all * exp_x
+    w_h_prev_all = np.concatenate([w_G, w_F, w_I, w_O])
+    w_h_prev_exp = w_h_prev_all.T * exp_x
     proj_h_prev = np.empty((B, 4 * H), dtype=inputs.dtype)
     proj_x_gates = proj_x.reshape(T, B, 4, H).transpose(0, 2, 1, 3)
     proj_h_prev_gates = proj_h_prev.reshape(B, 4, H).transpose(1, 0, 2)
     pre_all_seq = np.empty((T, 4, B, H), dtype=inputs.dtype)
+    tanh_c_seq = np.empty((T, B, H), dtype=inputs.dtype)
+    c_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
+    c_hist[0] = c0
+    h_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
+    h_hist[0] = h0
     for t in range(T):
         c_prev, h_prev = c_hist[t], h_hist[t]
-        np.matmul(h_prev, w_h_prev_all.T, out=proj_h_prev)
+        np.matmul(h_prev, w_h_prev_exp, out=proj_h_prev)
         pre_all = pre_all_seq[t]
         np.add(proj_x_gates[t], proj_h_prev_gates, out=pre_all)
-        _sigmoid(pre_all[:3], out=pre_all[:3])
-        f, i, o = pre_all[:3]
-        pre_g = pre_all[3]
-        g = np.tanh(pre_g, out=pre_g)
+        np.exp(pre_all, out=pre_all)
+        pre_all += 1
+        np.reciprocal(pre_all, out=pre_all)
+        np.multiply(pre_all[0], -2, out=pre_all[0])
+        pre_all[0] += 1
+        g, f, i, o = pre_all
         c = c_hist[t + 1]
         np.add(c_prev*f, g*i, out=c)
-        tanh_c = np.tanh(c)
+        tanh_c = np.tanh(c, out=tanh_c_seq[t])
         h = h_hist[t + 1]
         np.multiply(o, tanh_c, out=h)
-        f_seq[t] = f
-        i_seq[t] = i
-        g_seq[t] = g
-        o_seq[t] = o
-        tanh_c_seq[t] = tanh_c
     cache = {
-        "f": f_seq,
-        "i": i_seq,
-        "g": g_seq,
-        "o": o_seq,
+        "f": pre_all_seq[:, 1],
+        "i": pre_all_seq[:, 2],
+        "g": pre_all_seq[:, 0],
+        "o": pre_all_seq[:, 3],
         "tanh_c": tanh_c_seq,
         "c": c_hist,
         "h": h_hist,
@@ -129,6 +115,7 @@ def _layer_forward(layer_params, inputs, c0, h0):
         "h0": h0,
         "w_x_all": w_x_all,
         "w_h_prev_all": w_h_prev_all,
+        "proj_x": proj_x,
     }
     return h_hist[1:], cache
 
@@ -153,43 +140,39 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     tanh_c_seq = cache["tanh_c"]
     c_hist = cache["c"]
     h_hist = cache["h"]
-    d_slots = np.empty((T, B, 4 * H), dtype=inputs.dtype)
+    # The input projections are dead after forward's loop: their buffer
+    # takes the slots' adjoints (pages already mapped, no fresh memory).
+    d_slots = cache["proj_x"]
     d_c_next = np.zeros_like(c0)
     d_h_next = np.zeros_like(h0)
+    # Local derivatives that do not depend on the recurrence, for all steps at
+    # once: each slot first holds d(adjoint's node)/d(slot's node), which the
+    # loop multiplies by that adjoint.
+    np.multiply(i_seq, 1 - g_seq**2, out=d_slots[:, :, :H])  # dc/dpre_g
+    np.multiply(c_hist[:-1]*f_seq, 1 - f_seq, out=d_slots[:, :, H:2 * H])  # dc/dpre_f
+    np.multiply(g_seq*i_seq, 1 - i_seq, out=d_slots[:, :, 2 * H:3 * H])  # dc/dpre_i
+    np.multiply(o_seq*tanh_c_seq, 1 - o_seq, out=d_slots[:, :, 3 * H:4 * H])  # dh/dpre_o
+    d_slots_gates = d_slots.reshape(T, B, 4, H).transpose(0, 2, 1, 3)
+    dh_dc = o_seq*(1 - tanh_c_seq**2)
     for t in reversed(range(T)):
-        f = f_seq[t]
-        i = i_seq[t]
-        g = g_seq[t]
-        o = o_seq[t]
-        tanh_c = tanh_c_seq[t]
-        c_prev = c_hist[t]
         d_h_out = d_h_out_seq[t]
-        d_pre_f = d_slots[t, :, :H]
-        d_pre_i = d_slots[t, :, H:2 * H]
-        d_pre_o = d_slots[t, :, 2 * H:3 * H]
-        d_pre_g = d_slots[t, :, 3 * H:4 * H]
+        d_pre_o = d_slots[t, :, 3 * H:4 * H]
+        f = f_seq[t]
         d_h_next += d_h_out
         d_h = d_h_next
-        d_tanh_c = d_h*o
-        d_c_next += d_tanh_c*(1 - tanh_c**2)
+        d_c_next += d_h*dh_dc[t]
         d_c = d_c_next
-        d_o = d_h*tanh_c
-        np.multiply(d_o*o, 1 - o, out=d_pre_o)
-        d_g = d_c*i
-        np.multiply(d_g, 1 - g**2, out=d_pre_g)
-        d_i = d_c*g
-        np.multiply(d_i*i, 1 - i, out=d_pre_i)
-        d_f = c_prev*d_c
-        np.multiply(d_f*f, 1 - f, out=d_pre_f)
+        d_pre_o *= d_h
+        d_slots_gates[t, :3] *= d_c
         np.multiply(d_c, f, out=d_c_next)
         np.matmul(d_slots[t, :, :4 * H], w_h_prev_all, out=d_h_next)
     d_slots_2d = d_slots.reshape(T * B, -1)
     grads = {}
     d_x_all = d_slots_2d[:, :4 * H]
-    grads["w_f"], grads["w_i"], grads["w_o"], grads["w_g"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 4)
-    grads["b_f"], grads["b_i"], grads["b_o"], grads["b_g"] = np.split(d_x_all.sum(axis=0), 4)
+    grads["w_g"], grads["w_f"], grads["w_i"], grads["w_o"] = np.split(d_x_all.T @ inputs.reshape(T * B, -1), 4)
+    grads["b_g"], grads["b_f"], grads["b_i"], grads["b_o"] = np.split(d_x_all.sum(axis=0), 4)
     d_h_prev_all = d_slots_2d[:, :4 * H]
-    grads["w_F"], grads["w_I"], grads["w_O"], grads["w_G"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 4)
+    grads["w_G"], grads["w_F"], grads["w_I"], grads["w_O"] = np.split(d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1), 4)
     d_inputs = (d_slots_2d[:, :4 * H] @ w_x_all).reshape(T, B, -1)
     return d_inputs, grads, (d_c_next, d_h_next,)
 

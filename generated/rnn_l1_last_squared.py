@@ -46,10 +46,11 @@ def _layer_forward(layer_params, inputs, a0):
     b_a = layer_params["b_a"]
     T, B, _ = inputs.shape
     H = a0.shape[1]
-    proj_x = (inputs.reshape(T * B, -1) @ w_x.T + b_a).reshape(T, B, -1)
+    proj_x = (inputs.reshape(T * B, -1) @ w_x.T).reshape(T, B, -1)
+    proj_x += b_a
+    proj_a_prev = np.empty((B, H), dtype=inputs.dtype)
     a_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
     a_hist[0] = a0
-    proj_a_prev = np.empty((B, H), dtype=inputs.dtype)
     for t in range(T):
         a_prev = a_hist[t]
         np.matmul(a_prev, w_a.T, out=proj_a_prev)
@@ -61,6 +62,7 @@ def _layer_forward(layer_params, inputs, a0):
         "a": a_hist,
         "inputs": inputs,
         "a0": a0,
+        "proj_x": proj_x,
     }
     return a_hist[1:], cache
 
@@ -78,15 +80,20 @@ def _layer_backward(layer_params, cache, d_a_out_seq):
     a0 = cache["a0"]
     H = a0.shape[1]
     a_hist = cache["a"]
-    d_slots = np.empty((T, B, H), dtype=inputs.dtype)
+    # The input projections are dead after forward's loop: their buffer
+    # takes the slots' adjoints (pages already mapped, no fresh memory).
+    d_slots = cache["proj_x"]
     d_a_next = np.zeros_like(a0)
+    # Local derivatives that do not depend on the recurrence, for all steps at
+    # once: each slot first holds d(adjoint's node)/d(slot's node), which the
+    # loop multiplies by that adjoint.
+    np.add(1, -a_hist[1:]**2, out=d_slots[:, :, :H])  # da/dpre_a
     for t in reversed(range(T)):
-        a = a_hist[t + 1]
         d_a_out = d_a_out_seq[t]
         d_pre_a = d_slots[t, :, :H]
         d_a_next += d_a_out
         d_a = d_a_next
-        np.multiply(d_a, 1 - a**2, out=d_pre_a)
+        d_pre_a *= d_a
         np.matmul(d_pre_a, w_a, out=d_a_next)
     d_slots_2d = d_slots.reshape(T * B, -1)
     grads = {}

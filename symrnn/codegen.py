@@ -18,10 +18,10 @@ from . import naming
 from .derive import derive_cell, reverse
 from .errors import ConfigError
 from .graph import Affine, Compute
-from .layout import plan_groups
+from .layout import Group, plan_groups
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
-from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
-from .rules import ElementwiseRule, dot_t, function_rule, outer
+from .printing import EXP_FORMS, TextPrinter, fused_dot_t, numpy_code, text_equation
+from .rules import ElementwiseRule, dot_t, function_rule, outer, sigmoid
 
 
 def template_dir():
@@ -66,6 +66,62 @@ def used_names(names, lines):
     return [n for n in names if re.search(rf"(?<![\w\"]){re.escape(n)}(?![\w\"])", text)]
 
 
+def adjoint_symbols(adjoints, cell):
+    """Every symbol of a backward step that holds an adjoint."""
+    symbols = {lhs for lhs, _ in adjoints.equations}
+    symbols |= {v for v in adjoints.node_adjoint.values() if isinstance(v, sympy.Symbol)}
+    symbols |= {sympy.Symbol(f"d_{s.name}_next") for s in cell.states}
+    return symbols | {sympy.Symbol(f"d_{cell.output_state.name}_out")}
+
+
+def split_term(term, adjoint_syms):
+    """``(adjoint, coefficient)`` of a product of one adjoint symbol and
+    forward values only (d_c*c_prev*f*(1 - f) -> d_c, c_prev*f*(1 - f)), else None."""
+    factors = sympy.Mul.make_args(term)
+    flowing = [f for f in factors if f.free_symbols & adjoint_syms or f.has(dot_t)]
+    if len(flowing) != 1 or flowing[0] not in adjoint_syms:
+        return None
+    return flowing[0], sympy.Mul(*[f for f in factors if f != flowing[0]])
+
+
+@dataclass
+class Flow:
+    """The adjoint equations as the generated step computes them."""
+
+    equations: list
+    inputs: dict
+    params: dict
+    adjoint_syms: set
+
+
+def inline_adjoints(adjoints, slots, adjoint_syms):
+    """Substitute every intermediate adjoint that is one multiple of another
+    (d_f = c_prev*d_c) into its uses: each slot's adjoint then reads as the
+    adjoint it is a multiple of times forward values only (d_pre_f =
+    d_c*c_prev*f*(1 - f)), and those values are known before the loop."""
+    inline, equations = {}, []
+    for lhs, rhs in adjoints.equations:
+        rhs = rhs.xreplace(inline)
+        if lhs not in slots and split_term(rhs, adjoint_syms) is not None:
+            inline[lhs] = rhs
+        else:
+            equations.append((lhs, rhs))
+    inputs = {k: sympy.sympify(v).xreplace(inline) for k, v in adjoints.inputs.items()}
+    params = {k: [t.xreplace(inline) for t in v] for k, v in adjoints.params.items()}
+    return Flow(equations, inputs, params, adjoint_syms - set(inline))
+
+
+def numpy_calls(expr):
+    """About how many NumPy calls printing ``expr`` makes."""
+    calls = 0
+    for sub in sympy.preorder_traversal(expr):
+        if isinstance(sub, (sympy.Add, sympy.Mul)):
+            calls += len([a for a in sub.args if a != -1]) - 1
+        elif isinstance(sub, (sympy.Pow, sympy.Function)):
+            calls += 1
+    return calls
+
+
 @dataclass
 class LayerCode:
     """Lines of the per-layer forward and backward functions."""
@@ -83,6 +139,7 @@ class LayerCode:
     forward_params: list = field(default_factory=list)
     backward_params: list = field(default_factory=list)
     helpers: set = field(default_factory=set)
+    forward_decorators: list = field(default_factory=list)
 
 
 class LayerGenerator:
@@ -91,8 +148,14 @@ class LayerGenerator:
     def __init__(self, cell):
         self.cell = cell
         self.graph, self.adjoints = derive_cell(cell)
+        affine = [n.out for n in self.graph.nodes if isinstance(n, Affine)]
+        slot_set = {self.adjoints.node_adjoint[u] for u in affine if u in self.adjoints.node_adjoint}
+        self.flow = inline_adjoints(self.adjoints, slot_set, adjoint_symbols(self.adjoints, cell))
+        multipliers = {lhs: split_term(rhs, self.flow.adjoint_syms) for lhs, rhs in self.flow.equations
+                       if lhs in slot_set}
         self.groups, self.slots = plan_groups(
-            self.graph.nodes, self.adjoints.node_adjoint, {cell.input}
+            self.graph.nodes, self.adjoints.node_adjoint, {cell.input},
+            lambda slot: (multipliers.get(slot) or (None,))[0],
         )
         self.prev_of = {p: s for s, p in self.graph.prev_symbols.items()}
         self.code = LayerCode(
@@ -104,10 +167,10 @@ class LayerGenerator:
     # --- what backward reads from forward ---------------------------------
 
     def backward_expressions(self):
-        exprs = [rhs for _, rhs in self.adjoints.equations]
-        exprs += list(self.adjoints.inputs.values())
+        exprs = [rhs for _, rhs in self.flow.equations]
+        exprs += list(self.flow.inputs.values())
         for name in self.elementwise_params():
-            exprs += self.adjoints.params[name]
+            exprs += self.flow.params[name]
         return exprs
 
     def _is_matrix(self, name):
@@ -160,20 +223,56 @@ class LayerGenerator:
         bias = self.bias_var(group)
         return f"{text} + {bias}" if bias else text
 
+    def exp_factor_lines(self, group):
+        """The factor of each output row of ``group`` in its exp call, folded
+        into the weights: -1 (sigmoid), 2 (tanh), 1 (not activated by exp)."""
+        factors = self.exp_factors.get(group.index)
+        if factors is None or self.exp_name(group) != f"exp_{group.label}":
+            return []
+        listed = ", ".join(map(str, factors))
+        return [f"exp_{group.label} = np.repeat(np.array([{listed}], dtype=inputs.dtype), H)"]
+
+    def exp_name(self, group):
+        """The factor array of ``group``: a hoisted group's, if the same."""
+        for g in self.groups:
+            if g.hoisted and self.exp_factors.get(g.index) == self.exp_factors[group.index]:
+                return f"exp_{g.label}"
+        return f"exp_{group.label}"
+
+    def hoisted_lines(self, group):
+        """The group's products of all steps: one matrix product, biases added in place."""
+        weights = f"{self.weights_var(group)}.T"
+        bias = self.bias_var(group)
+        if group.index in self.exp_factors:
+            weights, bias = f"({weights} * {self.exp_name(group)})", bias and f"{bias} * {self.exp_name(group)}"
+        lines = [f"proj_{group.label} = (inputs.reshape(T * B, -1) @ {weights}).reshape(T, B, -1)"]
+        return lines + ([f"proj_{group.label} += {bias}"] if bias else [])
+
     def forward(self):
         code = self.code
         code.forward_setup += [
             "T, B, _ = inputs.shape",
             f"H = {code.state_args[0]}.shape[1]",
         ]
+        self.uses = self.use_counts()
+        self.fused = self.fused_sums()
+        self.exp_factors = self.exp_runs()
+        self.runs = self.activation_runs()
+        if self.exp_factors:
+            # exp(k·u) may overflow to inf for a huge pre-activation; 1/(1 + inf) = 0 is then the right value.
+            code.forward_decorators.append('np.errstate(over="ignore")')
         for group in self.groups:
             code.forward_setup += self.group_setup_lines(group)
+            code.forward_setup += self.exp_factor_lines(group)
             if group.hoisted:
-                product = self.product_text(group, "inputs.reshape(T * B, -1)")
-                code.forward_setup.append(f"proj_{group.label} = ({product}).reshape(T, B, -1)")
+                code.forward_setup += self.hoisted_lines(group)
+        for fused in self.fused.values():
+            code.forward_setup += self.fused_sum_setup(fused)
         stored = self.needed_values()
+        self.stores = self.value_stores(stored)
         for symbol in stored:
-            code.forward_setup.append(f"{symbol.name}_seq = [None] * T")
+            if symbol not in self.stores:
+                code.forward_setup.append(f"{symbol.name}_seq = np.empty((T, B, H), dtype=inputs.dtype)")
         # Each state's values of all steps, its initial value first: step t
         # reads [t] and writes [t + 1], and the layer's output is [1:].
         for state, initial in zip(self.cell.states, code.state_args):
@@ -182,20 +281,40 @@ class LayerGenerator:
         prevs = ", ".join(p.name for p in self.graph.prev_symbols.values())
         code.forward_step.append(f"{prevs} = {', '.join(f'{s.name}_hist[t]' for s in self.cell.states)}")
         emitted = set()
-        self.uses = self.use_counts()
-        self.fused = self.fused_sums()
-        self.runs = self.activation_runs()
-        for loop_index, (hoisted, _, name) in self.fused.items():
-            code.forward_setup += self.fused_sum_setup(self.groups[loop_index], hoisted, name)
+        self.written = set()
         for node in self.graph.nodes:
             code.forward_step += self.forward_node_lines(node, emitted)
-        code.forward_step += [f"{s.name}_seq[t] = {s.name}" for s in stored]
-        cached = [(s.name, f"{s.name}_seq") for s in stored]
+        code.forward_step += [f"{s.name}_seq[t] = {s.name}" for s in stored
+                              if s not in self.stores and s not in self.written]
+        cached = [(s.name, self.stores.get(s, f"{s.name}_seq")) for s in stored]
         cached += [(s.name, f"{s.name}_hist") for s in self.cell.states]
         cached += [(name, name) for name in ["inputs", *code.state_args]]
         cached += [(self.weights_var(g),) * 2 for g in self.groups if len(g.members) > 1]
+        if self.reused_projection():
+            cached.append((f"proj_{self.reused_projection().label}",) * 2)
         code.forward_cache = cached
         code.forward_result = f"{code.exposed}_hist[1:]"
+
+    def value_stores(self, stored):
+        """Stored values that live in a gate store: {symbol: its (T, B, H) view}."""
+        stores = {}
+        for fused in self.fused.values():
+            if len(fused.pres) == 1:
+                continue
+            for k, pre in enumerate(fused.pres):
+                node = self.consumers.get(pre)
+                if node is not None and node.out in stored:
+                    stores[node.out] = f"{fused.name}_seq[:, {k}]"
+        return stores
+
+    def reused_projection(self):
+        """The hoisted group whose buffer backward reuses for the slots'
+        adjoints: it is dead after the forward loop and has their shape, so
+        backward writes into pages already mapped instead of fresh ones."""
+        hoisted = [g for g in self.groups if g.hoisted]
+        if len(hoisted) == 1 and len(hoisted[0].members) == len(self.slots):
+            return hoisted[0]
+        return None
 
     def use_counts(self):
         """How many nodes of the step read each symbol."""
@@ -208,68 +327,113 @@ class LayerGenerator:
     def fused_sums(self):
         """Pre-activations that are sums of a hoisted product and an in-loop
         product over the same slots (u_f + u_F, u_i + u_I, ...): computed as
-        one in-place addition of the two whole projections.
+        one in-place addition of the in-loop projection to (part of) the
+        hoisted one.
 
-        Returns {in-loop group index: (hoisted group, pre-activation symbols,
-        name of the fused array)}.
+        Returns {in-loop group index: :class:`FusedSum`}.
         """
         sums = {n.expr: n.out for n in self.graph.nodes if isinstance(n, Compute)}
         uses = self.uses
         read = self.read_in_loop()
+        self.consumers = {n.expr.args[0]: n for n in self.graph.nodes
+                          if isinstance(n, Compute) and self.computes_in_place(n)}
         fused = {}
         for loop_group in (g for g in self.groups if not g.hoisted):
             for hoisted in (g for g in self.groups if g.hoisted):
-                if (hoisted.start, hoisted.stop) != (loop_group.start, loop_group.stop):
+                if not hoisted.start <= loop_group.start < loop_group.stop <= hoisted.stop:
                     continue
-                pairs = list(zip(hoisted.members, loop_group.members))
+                offset = loop_group.start - hoisted.start
+                pairs = list(zip(hoisted.members[offset:], loop_group.members))
                 pres = [sums.get(a.out + b.out) for a, b in pairs]
                 members = [m.out for pair in pairs for m in pair]
                 if None in pres or any(uses.get(m) != 1 or m in read for m in members):
                     continue
                 if any(p in self.cell.states for p in pres):
                     continue  # a state is written into its history instead
-                name = pres[0].name if len(pres) == 1 else "pre_all" + (f"_{len(fused) + 1}" if fused else "")
-                fused[loop_group.index] = (hoisted, pres, name)
+                multi = sum(len(f.pres) > 1 for f in fused.values())
+                name = pres[0].name if len(pres) == 1 else "pre_all" + (f"_{multi + 1}" if multi else "")
+                fused[loop_group.index] = FusedSum(loop_group, hoisted, pres, name, offset)
                 break
         return fused
 
-    def fused_sum_lines(self, loop_group, hoisted, name, arg):
+    def exp_runs(self):
+        """Gate stores activated by one exp call (see ``EXP_FORMS``): those
+        whose gates all have an exp form, with a sigmoid among them or more
+        than one function. Returns {group index: factor of each member}."""
+        factors = {}
+        for fused in self.fused.values():
+            nodes = [self.consumers.get(p) for p in fused.pres]
+            if len(nodes) < 2 or any(n is None or type(n.expr) not in EXP_FORMS for n in nodes):
+                continue
+            kinds = {type(n.expr) for n in nodes}
+            if sigmoid not in kinds and len(kinds) == 1:
+                continue
+            ks = [EXP_FORMS[type(n.expr)][0] for n in nodes]
+            fused.exp = ks
+            factors[fused.loop.index] = ks
+            outer = [1] * len(fused.hoisted.members)
+            outer[fused.offset:fused.offset + len(ks)] = ks
+            factors[fused.hoisted.index] = outer
+        return factors
+
+    def fused_sum_lines(self, fused, arg):
         """One product per step into a buffer allocated once, added to the
         hoisted projection. With several members the sum is stored gate-major,
         (n, B, H) per step, so that each member's values are contiguous: the
         elementwise work on them runs about twice as fast as on column slices."""
+        loop_group, hoisted, name = fused.loop, fused.hoisted, fused.name
         product = f"proj_{loop_group.label}"
-        lines = [f"np.matmul({arg}, {self.weights_var(loop_group)}.T, out={product})"]
+        weights = f"{self.weights_var(loop_group)}.T"
+        if fused.exp:
+            weights = f"w_{loop_group.label}_exp"
+        lines = [f"np.matmul({arg}, {weights}, out={product})"]
         if loop_group.has_bias:
-            lines.append(f"{product} += {self.bias_var(loop_group)}")
+            bias = self.bias_var(loop_group)
+            lines.append(f"{product} += {bias}" + (f" * {self.exp_name(loop_group)}" if fused.exp else ""))
         if len(loop_group.members) == 1:
-            return lines + [f"{name} = proj_{hoisted.label}[t]", f"{name} += {product}"]
-        return lines + [f"{name} = {name}_seq[t]",
-                        f"np.add(proj_{hoisted.label}_gates[t], {product}_gates, out={name})"]
+            if len(hoisted.members) == 1:
+                view = f"proj_{hoisted.label}[t]"
+            else:
+                view = f"proj_{hoisted.label}[t, :, {cols(fused.offset, fused.offset + 1)}]"
+            return lines + [f"{name} = {view}", f"{name} += {product}"]
+        gates = f"proj_{hoisted.label}_gates[t]"
+        if len(loop_group.members) < len(hoisted.members):
+            gates = f"proj_{hoisted.label}_gates[t, {fused.offset or ''}:{fused.offset + len(fused.pres)}]"
+        return lines + [f"{name} = {name}_seq[t]", f"np.add({gates}, {product}_gates, out={name})"]
 
-    def fused_sum_setup(self, loop_group, hoisted, name):
-        n = len(loop_group.members)
+    def fused_sum_setup(self, fused):
+        n = len(fused.loop.members)
         width = "H" if n == 1 else f"{n} * H"
-        lines = [f"proj_{loop_group.label} = np.empty((B, {width}), dtype=inputs.dtype)"]
+        hoisted, label = fused.hoisted, fused.loop.label
+        lines = []
+        if fused.exp:
+            lines.append(f"w_{label}_exp = {self.weights_var(fused.loop)}.T * {self.exp_name(fused.loop)}")
+        lines.append(f"proj_{label} = np.empty((B, {width}), dtype=inputs.dtype)")
         if n > 1:
+            m = len(hoisted.members)
             lines += [
-                f"proj_{hoisted.label}_gates = proj_{hoisted.label}.reshape(T, B, {n}, H).transpose(0, 2, 1, 3)",
-                f"proj_{loop_group.label}_gates = proj_{loop_group.label}.reshape(B, {n}, H).transpose(1, 0, 2)",
-                f"{name}_seq = np.empty((T, {n}, B, H), dtype=inputs.dtype)",
+                f"proj_{hoisted.label}_gates = proj_{hoisted.label}.reshape(T, B, {m}, H).transpose(0, 2, 1, 3)",
+                f"proj_{label}_gates = proj_{label}.reshape(B, {n}, H).transpose(1, 0, 2)",
+                f"{fused.name}_seq = np.empty((T, {n}, B, H), dtype=inputs.dtype)",
             ]
         return lines
 
     def activation_runs(self):
-        """Neighbouring gates of a fused sum that share an activation function:
-        one in-place call over their block of the gate-major store.
+        """Neighbouring gates of a fused sum that share an activation function,
+        or that all have an exp form: one in-place call over their block of
+        the gate-major store.
 
         Returns {node symbol: lines}, with an empty list for nodes the run covers.
         """
-        consumers = {n.expr.args[0]: n for n in self.graph.nodes
-                     if isinstance(n, Compute) and self.computes_in_place(n)}
         runs = {}
-        for _, pres, name in self.fused.values():
-            nodes = [consumers.get(p) for p in pres]
+        for fused in self.fused.values():
+            pres, name = fused.pres, fused.name
+            nodes = [self.consumers.get(p) for p in pres]
+            if fused.exp:
+                runs[nodes[0].out] = self.exp_run_lines(fused, nodes)
+                runs.update({n.out: [] for n in nodes[1:]})
+                runs.update({p: [] for p in pres})
+                continue
             k = 0
             while k < len(nodes):
                 end = k + 1
@@ -287,19 +451,41 @@ class LayerGenerator:
                 k = end
         return runs
 
+    def exp_run_lines(self, fused, nodes):
+        """One exp over the whole store; then scale and shift where a gate's
+        function needs them (tanh: 1 - 2/(1 + exp(2u)))."""
+        name = fused.name
+        lines = [f"np.exp({name}, out={name})", f"{name} += 1", f"np.reciprocal({name}, out={name})"]
+        k = 0
+        while k < len(nodes):
+            _, scale, shift = EXP_FORMS[type(nodes[k].expr)]
+            end = k + 1
+            while end < len(nodes) and type(nodes[end].expr) is type(nodes[k].expr):
+                end += 1
+            block = f"{name}[{k}]" if end == k + 1 else f"{name}[{k or ''}:{end}]"
+            if scale != 1:
+                lines.append(f"np.multiply({block}, {scale}, out={block})")
+            if shift:
+                lines.append(f"{block} += {shift}")
+            k = end
+        unpack = ", ".join(n.out.name for n in nodes)
+        return lines + [f"{unpack}{',' if len(nodes) == 1 else ''} = {name}"]
+
     def forward_node_lines(self, node, emitted):
         if node.out in self.runs:
             return self.runs[node.out]
-        for loop_index, (hoisted, pres, name) in self.fused.items():
-            loop_group = self.groups[loop_index]
-            if node in hoisted.members or (node in loop_group.members and loop_index in emitted):
+        for loop_index, fused in self.fused.items():
+            loop_group, hoisted, pres = fused.loop, fused.hoisted, fused.pres
+            k0 = fused.offset
+            if (node in hoisted.members[k0:k0 + len(pres)]
+                    or (node in loop_group.members and loop_index in emitted)):
                 return []  # folded into the fused sum
             if node in loop_group.members:
                 emitted.add(loop_index)
-                return self.fused_sum_lines(loop_group, hoisted, name, node.arg.name)
+                return self.fused_sum_lines(fused, node.arg.name)
             if isinstance(node, Compute) and node.out in pres:
                 k = pres.index(node.out)
-                return [] if len(pres) == 1 else [f"{node.out.name} = {name}[{k}]"]
+                return [] if len(pres) == 1 else [f"{node.out.name} = {fused.name}[{k}]"]
         if isinstance(node, Affine):
             group = self.group_of(node)
             lines = []
@@ -318,9 +504,13 @@ class LayerGenerator:
         name = node.out.name
         if node.out in self.cell.states:
             return [f"{name} = {name}_hist[t + 1]", self.write_into(name, node.expr)]
+        rule = function_rule(node.expr)
+        if node.out in self.needed_values() and node.out not in self.stores and isinstance(rule, ElementwiseRule):
+            self.written.add(node.out)
+            return [f"{name} = {rule.numpy_out.format(self.print(node.expr.args[0]), f'{name}_seq[t]')}"]
         if self.computes_in_place(node):
             arg = node.expr.args[0].name
-            return [f"{name} = {function_rule(node.expr).numpy_out.format(arg, arg)}"]
+            return [f"{name} = {rule.numpy_out.format(arg, arg)}"]
         return [f"{name} = {numpy_code(node.expr)}"]
 
     def computes_in_place(self, node):
@@ -358,7 +548,14 @@ class LayerGenerator:
             code.backward_setup.append(f"{symbol.name}_seq = cache[\"{symbol.name}\"]")
         for state in self.cell.states:
             code.backward_setup.append(f"{state.name}_hist = cache[\"{state.name}\"]")
-        if width:
+        reused = self.reused_projection()
+        if reused is not None:
+            code.backward_setup += [
+                "# The input projections are dead after forward's loop: their buffer",
+                "# takes the slots' adjoints (pages already mapped, no fresh memory).",
+                f"d_slots = cache[\"proj_{reused.label}\"]",
+            ]
+        elif width:
             sizes = "H" if width == 1 else f"{width} * H"
             code.backward_setup.append(f"d_slots = np.empty((T, B, {sizes}), dtype=inputs.dtype)")
         elementwise_params = self.elementwise_params()
@@ -409,32 +606,105 @@ class LayerGenerator:
         self._note_helpers(expr)
         return numpy_code(self.fuse(expr), self.fused_text)
 
-    def backward_loop(self, elementwise_params, x_local):
-        code, step = self.code, self.code.backward_step
-        read = self.read_in_loop()
-        for node in self.graph.nodes:
-            if node.out in read:
-                where = "_hist[t + 1]" if node.out in self.cell.states else "_seq[t]"
-                step.append(f"{node.out.name} = {node.out.name}{where}")
-        for prev_symbol, state in self.prev_of.items():
-            if prev_symbol in read:
-                step.append(f"{prev_symbol.name} = {state.name}_hist[t]")
-        if self.cell.input in read:
-            step.append(f"{self.cell.input.name} = inputs[t]")
-        step.append(f"d_{code.exposed}_out = d_{code.exposed}_out_seq[t]")
-        defined = {lhs for lhs, _ in self.adjoints.equations}
+    # --- local derivatives, for all steps before the loop -------------------
+
+    def whole_sequence(self, expr):
+        """``expr`` over all steps at once: each forward value by its (T, B, H) array."""
+        mapping = {}
+        for symbol in expr.free_symbols:
+            if symbol in self.cell.states:
+                mapping[symbol] = sympy.Symbol(f"{symbol.name}_hist[1:]")
+            elif symbol in self.prev_of:
+                mapping[symbol] = sympy.Symbol(f"{self.prev_of[symbol].name}_hist[:-1]")
+            elif symbol == self.cell.input:
+                mapping[symbol] = sympy.Symbol("inputs")
+            else:
+                mapping[symbol] = sympy.Symbol(f"{symbol.name}_seq")
+        return expr.xreplace(mapping)
+
+    def slot_runs(self):
+        """Neighbouring slots whose adjoints are multiples of one adjoint:
+        [(start, stop, adjoint)]. Each slot first holds its coefficient, a
+        local derivative of forward values only (dc/dpre_f = c_prev*f*(1 - f)),
+        computed for all steps before the loop; the loop multiplies the run
+        by the adjoint in one call."""
+        terms = {lhs: split_term(rhs, self.flow.adjoint_syms) for lhs, rhs in self.flow.equations
+                 if lhs in self.slots}
+        runs = []
         for k, slot in enumerate(self.slots):
-            if slot in defined:
-                step.append(f"{slot.name} = d_slots[t, :, {cols(k, k + 1)}]")
+            term = terms.get(slot)
+            if term is None:
+                continue
+            if runs and runs[-1][1] == k and runs[-1][2] == term[0]:
+                runs[-1] = (runs[-1][0], k + 1, term[0])
+            else:
+                runs.append((k, k + 1, term[0]))
+        return runs, terms
+
+    def local_derivative(self, adjoint, target, coefficient):
+        """A coefficient worth two or more calls per step, as an array of all
+        steps computed before the loop: returns its per-step symbol."""
+        if numpy_calls(coefficient) < 2:
+            return coefficient
+        name = f"d{adjoint.name.removeprefix('d_')}_d{target.name.removeprefix('d_')}"
+        if name not in self.local_names:
+            self.local_names.add(name)
+            self.code.backward_setup.append(f"{name} = {self.print(self.whole_sequence(coefficient))}")
+        return sympy.Symbol(f"{name}[t]")
+
+    def with_local_derivatives(self, target, expr):
+        """``expr`` with each costly coefficient of an adjoint replaced by its precomputed array."""
+        terms = []
+        for term in sympy.Add.make_args(expr):
+            split = split_term(term, self.flow.adjoint_syms)
+            if split is not None:
+                term = split[0] * self.local_derivative(split[0], target, split[1])
+            terms.append(term)
+        return sympy.Add(*terms)
+
+    def backward_loop(self, elementwise_params, x_local):
+        code, step = self.code, []
+        setup = code.backward_setup
+        self.local_names = set()
+        runs, terms = self.slot_runs()
+        run_of = {self.slots[k]: (start, stop, adjoint) for start, stop, adjoint in runs for k in range(start, stop)}
+        if runs:
+            setup += ["# Local derivatives that do not depend on the recurrence, for all steps at",
+                      "# once: each slot first holds d(adjoint's node)/d(slot's node), which the",
+                      "# loop multiplies by that adjoint."]
+        for k, slot in enumerate(self.slots):
+            if slot in run_of:
+                target, coefficient = f"d_slots[:, :, {cols(k, k + 1)}]", self.whole_sequence(terms[slot][1])
+                if isinstance(coefficient, (sympy.Symbol, sympy.Number)):
+                    line = f"{target} = {self.print(coefficient)}"
+                else:
+                    line = self.write_into(target, coefficient)
+                setup.append(f"{line}  # d{terms[slot][0].name[2:]}/d{slot.name[2:]}")
+        if any(stop - start > 1 for start, stop, _ in runs):
+            setup.append(f"d_slots_gates = d_slots.reshape(T, B, {len(self.slots)}, H).transpose(0, 2, 1, 3)")
+        equations = [(lhs, rhs if lhs in run_of else self.with_local_derivatives(lhs, rhs))
+                     for lhs, rhs in self.flow.equations]
+        carries = {p: self.with_local_derivatives(p, sympy.sympify(self.flow.inputs.get(p, 0)))
+                   for p in self.prev_of}
+        defined = {lhs for lhs, _ in equations}
         # The carried adjoints are buffers of their own, so the next step's are
         # written into them, unless a state's adjoint is its carry itself.
         seeds = {sympy.Symbol(f"d_{s.name}_next") for s in self.cell.states}
         in_place = not seeds & set(self.adjoints.node_adjoint.values())
-        accumulating = self.accumulating_states() if in_place else {}
-        for lhs, rhs in self.adjoints.equations:
+        accumulating = self.accumulating_states(equations, carries) if in_place else {}
+        runs_done = set(run_of)
+        for lhs, rhs in equations:
             if lhs in accumulating:
                 carry = accumulating[lhs]
                 step += [f"{carry.name} += {self.print(rhs - carry)}", f"{lhs.name} = {carry.name}"]
+            elif lhs in run_of:
+                start, stop, adjoint = run_of.pop(lhs)
+                for slot in self.slots[start:stop]:
+                    run_of.pop(slot, None)  # the whole run is done where its first member is needed
+                block = lhs.name if stop == start + 1 else f"d_slots_gates[t, {start or ''}:{stop}]"
+                step.append(f"{block} *= {adjoint.name}")
+            elif lhs in runs_done:
+                continue
             elif lhs in self.slots:
                 step.append(self.slot_assignment(lhs, rhs))
             else:
@@ -443,29 +713,43 @@ class LayerGenerator:
             if slot not in defined:
                 step.append(f"d_slots[t, :, {cols(k, k + 1)}] = {slot.name}")
         for name in elementwise_params:
-            total = sympy.Add(*self.adjoints.params[name])
+            total = sympy.Add(*self.flow.params[name])
             step.append(f"g_{name} += {sum_rows(self.print(total), total)}")
         if x_local != 0:
             step.append(f"d_inputs[t] = {self.print(x_local)}")
         for state, prev_symbol in self.graph.prev_symbols.items():
-            expr = self.adjoints.inputs.get(prev_symbol, sympy.S.Zero)
+            expr = carries[prev_symbol]
             carry = f"d_{state.name}_next"
             if expr == 0:
                 step.append(f"{carry} = np.zeros_like({carry})")
             else:
                 step.append(self.write_into(carry, expr) if in_place else f"{carry} = {self.print(expr)}")
+        code.backward_step = self.step_loads(step, defined) + step
 
-    def accumulating_states(self):
+    def step_loads(self, step, defined):
+        """The lines reading step t's forward values and slot views that the step's code uses."""
+        loads = [(slot.name, f"d_slots[t, :, {cols(k, k + 1)}]") for k, slot in enumerate(self.slots)
+                 if slot in defined]
+        for node in self.graph.nodes:
+            where = "_hist[t + 1]" if node.out in self.cell.states else "_seq[t]"
+            loads.append((node.out.name, f"{node.out.name}{where}"))
+        loads += [(p.name, f"{s.name}_hist[t]") for p, s in self.prev_of.items()]
+        loads.append((self.cell.input.name, "inputs[t]"))
+        used = set(used_names([name for name, _ in loads], step))
+        lines = [f"{name} = {value}" for name, value in loads if name in used]
+        return [f"d_{self.code.exposed}_out = d_{self.code.exposed}_out_seq[t]"] + lines
+
+    def accumulating_states(self, equations, carries):
         """{d_s: d_s_next} for states whose adjoint d_s = d_s_next + ... can be
         summed into the carry's own buffer. The buffer is overwritten by the
         carry to step t-1, so no carry written after it may read d_s."""
         order = list(self.graph.prev_symbols.items())
-        carries = [sympy.sympify(self.adjoints.inputs.get(p, 0)) for _, p in order]
+        carry_exprs = [carries[p] for _, p in order]
         result = {}
         for j, (state, _) in enumerate(order):
             adjoint, carry = self.adjoints.node_adjoint.get(state), sympy.Symbol(f"d_{state.name}_next")
-            later = set().union(*(e.free_symbols for e in carries[j + 1:]))
-            equation = dict(self.adjoints.equations).get(adjoint)
+            later = set().union(*(e.free_symbols for e in carry_exprs[j + 1:]))
+            equation = dict(equations).get(adjoint)
             if (equation is not None and adjoint not in self.slots and adjoint not in later
                     and carry in sympy.Add.make_args(equation)):
                 result[adjoint] = carry
@@ -498,7 +782,7 @@ class LayerGenerator:
         if arg in self.prev_of:
             state = self.prev_of[arg].name
             return f"{state}_hist[:-1].reshape(T * B, -1)"
-        return f"np.stack({arg.name}_seq).reshape(T * B, -1)"
+        return f"{arg.name}_seq.reshape(T * B, -1)"
 
     def backward_after_loop(self, elementwise_params, x_local):
         finish = self.code.backward_finish
@@ -536,6 +820,20 @@ class LayerGenerator:
                     block = f"d_slots_2d[:, {cols(group.start + k, group.start + k + 1)}]"
                     lines.append(_split_assign([member.bias.name], f"{block}.sum(axis=0)", assigned))
         return lines
+
+
+@dataclass
+class FusedSum:
+    """A pre-activation sum folded into one in-place addition per step:
+    the in-loop group's product added to the hoisted group's members from
+    ``offset`` on. ``exp``: each member's factor when one exp activates all."""
+
+    loop: Group
+    hoisted: Group
+    pres: list
+    name: str
+    offset: int = 0
+    exp: list = None
 
 
 def _split_assign(names, value, assigned):

@@ -43,12 +43,15 @@ class Group:
         return any(m.bias is not None for m in self.members)
 
 
-def plan_groups(nodes, node_adjoint, hoistable):
+def plan_groups(nodes, node_adjoint, hoistable, multiplier=None):
     """Groups of affine nodes with a slot order making each contiguous.
 
-    Among such orders the one with the fewest changes of activation function
-    between neighbouring slots is taken (the LSTM's f, i, o, g), so that one
-    call applies a function to neighbouring pre-activations at once.
+    Among such orders the one with the fewest changes between neighbouring
+    slots is taken, counting changes of activation function (one call
+    applies a function to neighbouring pre-activations at once) and of
+    ``multiplier(slot)``, the adjoint a slot's adjoint is a multiple of (one
+    call multiplies neighbouring slots by it: the LSTM's d_pre_f, d_pre_i,
+    d_pre_g are all multiples of d_c).
 
     Returns ``(groups, slots)`` where ``slots`` lists the adjoint symbols in
     buffer order and each group's members are sorted by slot.
@@ -56,7 +59,9 @@ def plan_groups(nodes, node_adjoint, hoistable):
     affine = [n for n in nodes if isinstance(n, Affine) and n.out in node_adjoint]
     groups = _group_by_arg(affine, node_adjoint)
     slots = list(dict.fromkeys(node_adjoint[n.out] for n in affine))
-    order = _contiguous_order(slots, groups, node_adjoint, _activation_of(nodes))
+    activation = _activation_of(nodes)
+    multiplier = multiplier or (lambda slot: None)
+    order = _contiguous_order(slots, groups, node_adjoint, lambda slot: (activation(slot), multiplier(slot)))
     if order is None:
         order = slots
         groups = [part for g in groups for part in _contiguous_runs(g, order, node_adjoint)]
@@ -98,14 +103,14 @@ def _activation_of(nodes):
     return lambda slot: functions.get(slot.name)
 
 
-def _contiguous_order(slots, groups, node_adjoint, activation):
+def _contiguous_order(slots, groups, node_adjoint, keys):
     if len(slots) > MAX_SEARCHED_SLOTS:
         return None
     best = None
     for order in itertools.permutations(slots):
         position = {s: k for k, s in enumerate(order)}
         if all(_is_contiguous(g, position, node_adjoint) for g in groups):
-            changes = sum(activation(a) != activation(b) for a, b in itertools.pairwise(order))
+            changes = sum(x != y for a, b in itertools.pairwise(order) for x, y in zip(keys(a), keys(b)))
             if best is None or changes < best[0]:
                 best = (changes, list(order))
     return None if best is None else best[1]

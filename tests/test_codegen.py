@@ -44,7 +44,7 @@ def test_products_independent_of_the_recurrence_are_outside_the_loop():
     forward = functions["_layer_forward"]
     loop = next(n for n in ast.walk(forward) if isinstance(n, ast.For))
     in_loop = ast.unparse(loop)
-    assert "inputs.reshape(T * B, -1) @ w_x_all.T + b_x_all" in ast.unparse(forward)
+    assert "inputs.reshape(T * B, -1) @ (w_x_all.T * exp_x)" in ast.unparse(forward)
     assert matrix_products(in_loop) == 1  # the fused recurrent product of the four gates
     backward = functions["_layer_backward"]
     loop = next(n for n in ast.walk(backward) if isinstance(n, ast.For))
@@ -52,11 +52,27 @@ def test_products_independent_of_the_recurrence_are_outside_the_loop():
     assert "d_x_all.T @ inputs.reshape(T * B, -1)" in ast.unparse(backward)
 
 
-def test_lstm_gates_sharing_sigmoid_are_activated_by_one_call():
+def test_lstm_gates_are_activated_by_one_exp_call():
     source = symrnn.render(symrnn.network("lstm"))
-    assert "w_x_all = np.concatenate([w_f, w_i, w_o, w_g])" in source  # f, i, o, then g
-    assert "_sigmoid(pre_all[:3], out=pre_all[:3])" in source
-    assert source.count("_sigmoid(") == 2  # the call above and the helper's definition
+    # g first (tanh), then f, i, o (sigmoid): the adjoints of g, f, i are all multiples of d_c.
+    assert "w_x_all = np.concatenate([w_g, w_f, w_i, w_o])" in source
+    assert "exp_x = np.repeat(np.array([2, -1, -1, -1], dtype=inputs.dtype), H)" in source
+    assert source.count("np.exp(") == 1 and "_sigmoid" not in source
+    assert "d_slots_gates[t, :3] *= d_c" in source
+
+
+def test_backward_step_multiplies_precomputed_local_derivatives():
+    """Each slot's adjoint is an adjoint times forward values only: those
+    values are computed for all steps before the loop, and the step does one
+    multiplication per run of slots sharing the adjoint."""
+    source = symrnn.render(symrnn.network("lstm"))
+    backward = next(f for f in ast.walk(tree(source)) if isinstance(f, ast.FunctionDef)
+                    and f.name == "_layer_backward")
+    loop = next(n for n in ast.walk(backward) if isinstance(n, ast.For))
+    work = [s for s in loop.body
+            if isinstance(s, ast.AugAssign) or isinstance(getattr(s, "value", None), (ast.Call, ast.BinOp))]
+    assert len(work) == 6, ast.unparse(loop)  # d_h, d_c, d_pre_o, d_pre_g:d_pre_i, two carries
+    assert "dh_dc = o_seq*(1 - tanh_c_seq**2)" in source
 
 
 def test_module_docstring_and_parameter_table():
@@ -104,7 +120,7 @@ def test_output_is_byte_identical_across_hash_seeds(tmp_path):
                        check=True, env=env, cwd=tmp_path, capture_output=True)
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outputs[0] == outputs[1] == outputs[2]
-    assert len(outputs[0]) == len(committed_networks())
+    assert {f"{net.module_name}.py" for net in committed_networks()} <= set(outputs[0])
 
 
 def test_generated_modules_pass_ruff(tmp_path):
