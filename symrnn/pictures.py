@@ -1,0 +1,351 @@
+"""Pictures of the unrolled network with every weight copy coloured by its
+role in dC/dθ (:mod:`symrnn.copies`): SVG for pages, TikZ for LaTeX notes.
+
+One :func:`layout` places everything, in pixels with y pointing down:
+a column per step (and one on the left for the initial states), a row per
+layer with the input x_t below and the output ŷ_t above, arrows for the data
+flow. Each cell box holds its step's copies as chips, one row per kind:
+the weights applied to the layer's input, the recurrent weights, the
+elementwise parameters. The output box holds w^(y)_t and b^(y)_t. A chip is
+filled by role, and drawn with a dashed border when its gradient is exactly 0
+for zero initial states. :func:`svg` and :func:`tikz` only draw a layout, and
+the interactive page (:mod:`symrnn.explorer`) draws the same layout, given as
+data by :meth:`Layout.to_data`.
+
+Names reaching the pictures come from :mod:`symrnn.naming`'s validated
+patterns; they are still checked again and escaped for XML and LaTeX here.
+
+    >>> import symrnn
+    >>> from symrnn.copies import copy_table
+    >>> picture = svg(copy_table(symrnn.network("rnn"), 2, "w_x"))
+    >>> picture.startswith("<svg") and 'data-copy="w_a_2" data-role="chain"' in picture
+    True
+"""
+
+import re
+from dataclasses import dataclass
+from html import escape
+
+from . import naming
+from .copies import MAX_STEPS, ROLE_LABELS, ROLES, check_steps
+from .errors import ConfigError
+
+# Fill, text and border colour of each role (colour-blind safe: orange, blue, grey, white).
+COLOURS = {
+    "differentiated": ("#D95F02", "#FFFFFF", "#8C3D01"),
+    "chain": ("#1F78B4", "#FFFFFF", "#12476B"),
+    "forward": ("#D9D9D9", "#000000", "#8C8C8C"),
+    "unused": ("#FFFFFF", "#9A9A9A", "#BDBDBD"),
+}
+ZERO_LABEL = "dashed border: gradient exactly 0 (zero initial states)"
+
+CHIP_H, GAP, PAD, TITLE_H = 20, 6, 8, 16
+H_GAP, V_GAP, LEFT, TOP = 56, 34, 78, 58
+INPUT_H, INITIAL_W = 24, 64
+LABEL_PART = re.compile(r"[A-Za-z0-9ŷ]*\Z")
+
+
+@dataclass(frozen=True)
+class Label:
+    """A symbol as the notes write it: base, superscript in parentheses, subscript."""
+
+    base: str
+    sup: str = ""
+    sub: str = ""
+
+    def __post_init__(self):
+        for part in (self.base, self.sup, self.sub):
+            if not LABEL_PART.match(part):
+                raise ConfigError(f"cannot draw the name part {part!r}: expected letters and digits")
+
+    def width(self):
+        """Approximate drawn width in pixels (11 px letters, 8 px scripts)."""
+        scripts = (len(self.sup) + 2 if self.sup else 0) + len(self.sub)
+        return round(7 * len(self.base) + 5.2 * scripts)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Everything a renderer draws, in pixels (y down)."""
+
+    width: int
+    height: int
+    title: str
+    texts: tuple    # (x, y, anchor, text): a str (row labels, column headers) or Labels (box titles)
+    boxes: tuple    # (x, y, w, h, kind): kind input, initial, cell, output
+    arrows: tuple   # (x1, y1, x2, y2)
+    chips: tuple    # (copy code name, x, y, w, h, Label)
+    legend_y: int
+
+    def to_data(self):
+        """Compact JSON-ready form for the page's renderer."""
+        def label(lab):
+            return [lab.base, lab.sup, lab.sub]
+        return {
+            "width": self.width, "height": self.height, "legend_y": self.legend_y,
+            "texts": [[x, y, anchor, text if isinstance(text, str) else [label(lab) for lab in text]]
+                      for x, y, anchor, text in self.texts],
+            "boxes": [list(b) for b in self.boxes],
+            "arrows": [list(a) for a in self.arrows],
+            "chips": [[name, x, y, w, h, label(lab)] for name, x, y, w, h, lab in self.chips],
+        }
+
+
+# --- layout ---------------------------------------------------------------------
+
+
+def _state_labels(cell, step):
+    """The notes' names of a cell's states: a_t for a state named a, else a^(v)_t."""
+    return tuple(Label("a", "", str(step)) if s.name == "a" else Label("a", s.name, str(step))
+                 for s in cell.states)
+
+
+def _param_label(param, step):
+    letter, suffix = param.split("_", 1)
+    return Label(letter, suffix, str(step))
+
+
+def _chip_rows(cell):
+    """Cell parameters grouped as drawn: input weights, recurrent weights, elementwise."""
+    groups = [[p.name for p in cell.parameters if p.fan_in == kind] for kind in ("input", "hidden", None)]
+    return [g for g in groups if g]
+
+
+def layout(network, steps, title=""):
+    """Place the unrolled ``network`` of ``steps`` steps."""
+    check_steps(steps, MAX_STEPS, "a picture")
+    cell, layers = network.cell, network.layers
+    rows = _chip_rows(cell)
+    all_labels = [_param_label(p, steps) for row in rows for p in row]
+    all_labels += [_param_label(p, steps) for p in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)]
+    chip_w = max(44, max(lab.width() for lab in all_labels) + 14)
+    per_row = max(2, max(len(r) for r in rows))
+    box_w = 2 * PAD + per_row * chip_w + (per_row - 1) * GAP
+    box_h = TITLE_H + 2 * PAD + len(rows) * CHIP_H + (len(rows) - 1) * GAP
+    out_h = TITLE_H + 2 * PAD + CHIP_H
+    col_w = box_w + H_GAP
+    x0 = LEFT + INITIAL_W + H_GAP  # left edge of step 1's boxes
+    out_y = TOP + 18
+    layer_y = {layer: out_y + out_h + V_GAP + (layers - layer) * (box_h + V_GAP) for layer in range(1, layers + 1)}
+    input_y = layer_y[1] + box_h + V_GAP
+    width = x0 + steps * col_w - H_GAP + 24
+    legend_y = input_y + INPUT_H + 30
+
+    texts, boxes, arrows, chips = [], [], [], []
+    output_steps = range(1, steps + 1) if network.output == "sequence" else [steps]
+    texts.append((12, out_y + out_h // 2 + 4, "start", "output"))
+    texts.append((12, input_y + INPUT_H // 2 + 4, "start", "input"))
+    for layer in range(1, layers + 1):
+        y = layer_y[layer]
+        texts.append((12, y + box_h // 2 + 4, "start", f"layer {layer}"))
+        init_h = TITLE_H + 2 * PAD
+        init_y = y + (box_h - init_h) // 2
+        boxes.append((LEFT, init_y, INITIAL_W, init_h, "initial"))
+        texts.append((LEFT + INITIAL_W // 2, init_y + init_h // 2 + 4, "middle", _state_labels(cell, 0)))
+        arrows.append((LEFT + INITIAL_W, y + box_h // 2, x0, y + box_h // 2))
+    for t in range(1, steps + 1):
+        x = x0 + (t - 1) * col_w
+        cx = x + box_w // 2
+        texts.append((cx, TOP, "middle", f"t = {t}"))
+        boxes.append((cx - 18, input_y, 36, INPUT_H, "input"))
+        texts.append((cx, input_y + INPUT_H // 2 + 4, "middle", (Label("x", "", str(t)),)))
+        arrows.append((cx, input_y, cx, layer_y[1] + box_h))
+        for layer in range(1, layers + 1):
+            y = layer_y[layer]
+            boxes.append((x, y, box_w, box_h, "cell"))
+            texts.append((cx, y + TITLE_H - 2, "middle", _state_labels(cell, t)))
+            if t < steps:
+                arrows.append((x + box_w, y + box_h // 2, x + col_w, y + box_h // 2))
+            if layer < layers:
+                arrows.append((cx, y, cx, layer_y[layer + 1] + box_h))
+            for k, row in enumerate(rows):
+                row_y = y + TITLE_H + PAD + k * (CHIP_H + GAP)
+                row_x = cx - (len(row) * chip_w + (len(row) - 1) * GAP) // 2
+                for j, param in enumerate(row):
+                    name = naming.layer_name(param, layer, layers)
+                    chips.append((f"{name}_{t}", row_x + j * (chip_w + GAP), row_y, chip_w, CHIP_H,
+                                  _param_label(param, t)))
+        if t in output_steps:
+            out_w = 2 * PAD + 2 * chip_w + GAP
+            boxes.append((cx - out_w // 2, out_y, out_w, out_h, "output"))
+            texts.append((cx, out_y + TITLE_H - 2, "middle", (Label("ŷ", "", str(t)),)))
+            arrows.append((cx, layer_y[layers], cx, out_y + out_h))
+            for j, param in enumerate((naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)):
+                chips.append((f"{param}_{t}", cx - out_w // 2 + PAD + j * (chip_w + GAP), out_y + TITLE_H + PAD,
+                              chip_w, CHIP_H, _param_label(param, t)))
+    return Layout(width, legend_y + 44, title, tuple(texts), tuple(boxes), tuple(arrows), tuple(chips), legend_y)
+
+
+def _roles(table):
+    lay = layout(table.network, table.steps, table.title())
+    by_name = table.by_name()
+    missing = [c[0] for c in lay.chips if c[0] not in by_name]
+    assert not missing, f"chips without a copy: {missing}"
+    return lay, by_name
+
+
+# --- SVG --------------------------------------------------------------------------
+
+BOX_STYLE = {"cell": ("#FAFAFA", "#555555"), "output": ("#FAFAFA", "#555555"),
+             "input": ("#FFFFFF", "#555555"), "initial": ("#FFFFFF", "#555555")}
+
+
+def _svg_label(lab):
+    text = escape(lab.base)
+    if lab.sup:
+        text += f'<tspan font-size="8" dy="-4">({escape(lab.sup)})</tspan>'
+    if lab.sub:
+        text += f'<tspan font-size="8" dy="{7 if lab.sup else 3}">{escape(lab.sub)}</tspan>'
+    return text
+
+
+def _svg_text(text):
+    """A plain string, or labels separated by commas; each label's scripts
+    shift the baseline, and the separator's dy shifts it back."""
+    if isinstance(text, str):
+        return escape(text)
+    parts = []
+    for k, lab in enumerate(text):
+        if k:
+            previous = text[k - 1]
+            back = (3 if previous.sub else 0) - (4 if previous.sup and not previous.sub else 0)
+            parts.append(f'<tspan dy="{-back}">, </tspan>')
+        parts.append(_svg_label(lab))
+    return "".join(parts)
+
+
+def svg(table):
+    """The unrolled network of ``table`` (a :class:`~symrnn.copies.CopyTable`) as SVG text."""
+    lay, by_name = _roles(table)
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{lay.width}" height="{lay.height}" '
+           f'viewBox="0 0 {lay.width} {lay.height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" '
+           f'font-size="11">'),
+           f"<title>{escape(lay.title)}</title>",
+           ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
+           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555555"/></marker></defs>'),
+           f'<rect width="{lay.width}" height="{lay.height}" fill="#FFFFFF"/>',
+           f'<text x="12" y="22" font-size="14" font-weight="bold">{escape(lay.title)}</text>']
+    for x1, y1, x2, y2 in lay.arrows:
+        out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#555555" stroke-width="1.3" '
+                   'marker-end="url(#arrow)"/>')
+    for x, y, w, h, kind in lay.boxes:
+        fill, stroke = BOX_STYLE[kind]
+        rx = 12 if kind == "input" else 6
+        out.append(f'<rect class="box {kind}" x="{x}" y="{y}" width="{w}" height="{h}" rx="{rx}" '
+                   f'fill="{fill}" stroke="{stroke}"/>')
+    for x, y, anchor, text in lay.texts:
+        out.append(f'<text x="{x}" y="{y}" text-anchor="{anchor}">{_svg_text(text)}</text>')
+    for name, x, y, w, h, lab in lay.chips:
+        copy = by_name[name]
+        fill, ink, stroke = COLOURS[copy.role]
+        dash = ' stroke-dasharray="3 2" stroke-width="1.6"' if copy.zero else ""
+        stroke = "#000000" if copy.zero else stroke
+        zero = ' data-zero="true"' if copy.zero else ""
+        out.append(f'<g class="chip" data-copy="{escape(name)}" data-role="{copy.role}"{zero}>'
+                   f"<title>{escape(copy.display)}: {ROLE_LABELS[copy.role]}"
+                   f"{', gradient exactly 0' if copy.zero else ''}</title>"
+                   f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{stroke}"{dash}/>'
+                   f'<text x="{x + w // 2}" y="{y + 14}" text-anchor="middle" fill="{ink}">{_svg_label(lab)}</text>'
+                   "</g>")
+    out += _svg_legend(lay)
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _svg_legend(lay):
+    out, x = [], 12
+    for role in ROLES:
+        fill, _, stroke = COLOURS[role]
+        out.append(f'<rect x="{x}" y="{lay.legend_y}" width="22" height="14" rx="3" fill="{fill}" stroke="{stroke}"/>')
+        out.append(f'<text x="{x + 28}" y="{lay.legend_y + 11}">{escape(ROLE_LABELS[role])}</text>')
+        x += 40 + 7 * len(ROLE_LABELS[role])
+    out.append(f'<rect x="12" y="{lay.legend_y + 22}" width="22" height="14" rx="3" fill="#FFFFFF" '
+               'stroke="#000000" stroke-dasharray="3 2" stroke-width="1.6"/>')
+    out.append(f'<text x="40" y="{lay.legend_y + 33}">{escape(ZERO_LABEL)}</text>')
+    return out
+
+
+# --- TikZ ---------------------------------------------------------------------------
+
+TIKZ_COLOUR = {role: f"symrnn{role.capitalize()}" for role in ROLES}
+LINE_WIDTH_PT = 440  # the picture is scaled down to this width (an article's text width)
+
+
+def _latex_label(lab):
+    base = r"\hat{y}" if lab.base == "ŷ" else lab.base
+    sup = f"^{{({lab.sup})}}" if lab.sup else ""
+    sub = f"_{{{lab.sub}}}" if lab.sub else ""
+    return base + sup + sub
+
+
+def _latex_text_or_labels(text):
+    if isinstance(text, str):
+        return latex_text(text)
+    return "$" + ", ".join(_latex_label(lab) for lab in text) + "$"
+
+
+def latex_text(text):
+    """Plain text for LaTeX with its special characters escaped."""
+    specials = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(specials.get(ch, ch) for ch in text)
+
+
+def tikz(table, standalone=False):
+    """The picture as a TikZ ``tikzpicture`` (needs ``\\usepackage{tikz}``);
+    ``standalone`` wraps it in a compilable document."""
+    lay, by_name = _roles(table)
+    scale = min(1.0, LINE_WIDTH_PT / lay.width)
+    out = [f"% {latex_text(lay.title)}", "% symrnn: generated picture, needs \\usepackage{tikz}",
+           (f"\\begin{{tikzpicture}}[x=1pt, y=-1pt, scale={scale:.4f}, every node/.style={{transform shape}}, "
+           "font=\\sffamily\\small, >=stealth]")]
+    for role in ROLES:
+        for part, colour in zip(("", "Ink", "Line"), COLOURS[role]):
+            out.append(f"\\definecolor{{{TIKZ_COLOUR[role]}{part}}}{{HTML}}{{{colour[1:]}}}")
+    out.append(f"\\node[anchor=base west, font=\\sffamily\\bfseries] at (12, 22) {{{_latex_title(table)}}};")
+    for x1, y1, x2, y2 in lay.arrows:
+        out.append(f"\\draw[->, gray!80!black, line width=0.6pt] ({x1}, {y1}) -- ({x2}, {y2});")
+    for x, y, w, h, kind in lay.boxes:
+        radius = 6 if kind == "input" else 3
+        out.append(f"\\draw[gray!80!black, fill=gray!4, rounded corners={radius}pt] ({x}, {y}) rectangle "
+                   f"({x + w}, {y + h});")
+    for x, y, anchor, text in lay.texts:
+        where = {"start": "base west", "middle": "base"}[anchor]
+        out.append(f"\\node[anchor={where}] at ({x}, {y}) {{{_latex_text_or_labels(text)}}};")
+    for name, x, y, w, h, lab in lay.chips:
+        copy = by_name[name]
+        colour = TIKZ_COLOUR[copy.role]
+        line = "black, dashed, line width=0.8pt" if copy.zero else f"{colour}Line"
+        out.append(f"\\filldraw[fill={colour}, draw={line}, rounded corners=2pt] ({x}, {y}) rectangle "
+                   f"({x + w}, {y + h}); % {name}: {copy.role}{' zero' if copy.zero else ''}")
+        out.append(f"\\node[text={colour}Ink] at ({x + w / 2:g}, {y + h / 2:g}) {{${_latex_label(lab)}$}};")
+    out += _tikz_legend(lay)
+    out.append("\\end{tikzpicture}")
+    body = "\n".join(out) + "\n"
+    if standalone:
+        return ("\\documentclass{article}\n\\usepackage{tikz}\n\\pagestyle{empty}\n\\begin{document}\n"
+                "\\noindent\n" + body + "\\end{document}\n")
+    return body
+
+
+def _latex_title(table):
+    from .copies import param_latex
+
+    net = table.network
+    layers = f"{net.layers} layer" + ("s" if net.layers > 1 else "")
+    return (f"$\\partial C/\\partial {param_latex(table.wrt, net)}$ for {latex_text(net.cell.name)}, "
+            f"$T = {table.steps}$, output {net.output}, {layers}")
+
+
+def _tikz_legend(lay):
+    out, x, y = [], 12, lay.legend_y
+    for role in ROLES:
+        colour = TIKZ_COLOUR[role]
+        out.append(f"\\filldraw[fill={colour}, draw={colour}Line, rounded corners=2pt] ({x}, {y}) rectangle "
+                   f"({x + 22}, {y + 14});")
+        out.append(f"\\node[anchor=base west] at ({x + 28}, {y + 11}) {{{latex_text(ROLE_LABELS[role])}}};")
+        x += 40 + 7 * len(ROLE_LABELS[role])
+    out.append(f"\\draw[black, dashed, line width=0.8pt, rounded corners=2pt] (12, {y + 22}) rectangle "
+               f"(34, {y + 36});")
+    out.append(f"\\node[anchor=base west] at (40, {y + 33}) {{{latex_text(ZERO_LABEL)}}};")
+    return out

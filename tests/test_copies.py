@@ -1,0 +1,269 @@
+"""The roles of weight copies, checked against exact tables and against an
+independent computation: reachability in the unrolled forward graph."""
+
+import json
+import random
+from collections import defaultdict
+
+import pytest
+import sympy
+
+import symrnn
+from symrnn import Cell, dot, parameters, prev, sigmoid, vectors
+from symrnn.cli import main
+from symrnn.copies import ROLES, CopyAnalysis, copy_table
+from symrnn.errors import ConfigError
+from symrnn.network import COST
+from symrnn.rules import explicit
+
+
+def mgu():
+    x, h, f, g = vectors("x h f g")
+    w_f, w_F, b_f, w_g, w_G, b_g = parameters("w_f w_F b_f w_g w_G b_g")
+    return Cell("mgu", input=x, states=[h], equations=[
+        (f, sigmoid(dot(w_f, x) + dot(w_F, prev(h)) + b_f)),
+        (g, sympy.tanh(dot(w_g, x) + dot(w_G, f * prev(h)) + b_g)),
+        (h, (1 - f) * prev(h) + f * g),
+    ])
+
+
+def delayed():
+    """A state read only at the next step (its last copies are unused) and an
+    elementwise parameter that multiplies the signal (on the chain without a
+    matrix product)."""
+    x, s, h = vectors("x s h")
+    w_s, w_h, w_r, b_h, b_k = parameters("w_s w_h w_r b_h b_k")
+    return Cell("delayed", input=x, states=[s, h], output_state=h, equations=[
+        (s, sympy.tanh(dot(w_s, x))),
+        (h, b_k * sympy.tanh(dot(w_h, prev(s)) + dot(w_r, prev(h)) + b_h)),
+    ])
+
+
+CELLS = {
+    "rnn": lambda: symrnn.get_cell("rnn"),
+    "rnn_relu": lambda: symrnn.get_cell("rnn", activation="relu"),
+    "rnn_identity": lambda: symrnn.get_cell("rnn", activation="identity"),
+    "lstm": lambda: symrnn.get_cell("lstm"),
+    "gru": lambda: symrnn.get_cell("gru"),
+    "gru_pytorch": lambda: symrnn.get_cell("gru", "pytorch"),
+    "mgu": mgu,
+    "delayed": delayed,
+}
+
+
+def rows(table):
+    return [(c.copy, c.role, c.zero) for c in table.copies]
+
+
+# --- the notes' question, exactly -----------------------------------------------
+
+RNN_T3_LAST = [
+    ("w_x_1", "differentiated", False), ("w_x_2", "differentiated", False), ("w_x_3", "differentiated", False),
+    ("w_a_1", "forward", True), ("w_a_2", "chain", False), ("w_a_3", "chain", False),
+    ("b_a_1", "forward", False), ("b_a_2", "forward", False), ("b_a_3", "forward", False),
+    ("w_y_3", "chain", False), ("b_y_3", "forward", False),
+]
+
+
+def test_rnn_t3_wx_output_last():
+    table = copy_table(symrnn.network("rnn"), 3, "w_x")
+    assert rows(table) == RNN_T3_LAST
+    chains = {c.copy: c.chain_of for c in table.copies}
+    assert chains["w_a_3"] == ("w_x_1", "w_x_2")
+    assert chains["w_a_2"] == ("w_x_1",)
+    assert chains["w_y_3"] == ("w_x_1", "w_x_2", "w_x_3")
+    assert table.counts() == {"differentiated": 3, "chain": 3, "forward": 5, "unused": 0, "zero": 1}
+
+
+def test_rnn_t3_wx_output_sequence():
+    table = copy_table(symrnn.network("rnn", output="sequence"), 3, "w_x")
+    assert rows(table) == RNN_T3_LAST[:-2] + [
+        ("w_y_1", "chain", False), ("w_y_2", "chain", False), ("w_y_3", "chain", False),
+        ("b_y_1", "forward", False), ("b_y_2", "forward", False), ("b_y_3", "forward", False),
+    ]
+    chains = {c.copy: c.chain_of for c in table.copies}
+    assert chains["w_y_1"] == ("w_x_1",) and chains["w_y_2"] == ("w_x_1", "w_x_2")
+
+
+def test_recurrent_weight_is_differentiated_and_on_later_chains():
+    table = copy_table(symrnn.network("rnn"), 3, "w_a")
+    by_name = table.by_name()
+    assert [by_name[f"w_a_{t}"].role for t in (1, 2, 3)] == ["differentiated"] * 3
+    assert by_name["w_a_1"].zero and not by_name["w_a_2"].zero
+    assert by_name["w_a_3"].chain_of == ("w_a_1", "w_a_2")
+    assert by_name["w_x_1"].role == "forward"
+
+
+def test_output_layer_gradient_needs_no_chain():
+    table = copy_table(symrnn.network("rnn", output="sequence"), 3, "w_y")
+    assert {c.role for c in table.copies if c.param != "w_y"} == {"forward"}
+
+
+def test_lstm_forget_gate_at_the_first_step_is_zero():
+    """c_1 = f_1·c_0 + i_1·g_1 with c_0 = 0: f_1 changes nothing."""
+    table = copy_table(symrnn.network("lstm"), 3, "w_f")
+    zero = {c.copy for c in table.copies if c.zero}
+    assert zero == {"w_f_1", "b_f_1", "w_F_1", "w_I_1", "w_G_1", "w_O_1"}
+    assert {c.copy for c in table.copies if c.role == "chain"} == {
+        "w_F_2", "w_F_3", "w_I_2", "w_I_3", "w_G_2", "w_G_3", "w_O_2", "w_O_3", "w_y_3"}
+
+
+def test_two_layers_names_and_roles():
+    table = copy_table(symrnn.network("rnn", layers=2), 2, "w_x_l1")
+    by_name = table.by_name()
+    assert by_name["w_x_l2_1"].role == "chain" and by_name["w_x_l2_1"].display == "w^(x)[2]_1"
+    assert by_name["w_a_l2_2"].role == "chain" and by_name["w_a_l1_2"].role == "chain"
+    assert by_name["w_a_l2_1"].zero and by_name["w_x_l2_1"].layer == 2 and by_name["w_y_2"].layer is None
+
+
+def test_unused_copies_and_elementwise_factors():
+    table = copy_table(symrnn.network(delayed()), 3, "w_r")
+    by_name = table.by_name()
+    assert [by_name[f"w_s_{t}"].role for t in (1, 2, 3)] == ["forward", "forward", "unused"]
+    assert by_name["w_s_3"].zero and by_name["w_h_1"].zero  # s_3 is never read; h_1 reads s_0 = 0
+    assert [by_name[f"b_k_{t}"].role for t in (1, 2, 3)] == ["chain"] * 3  # h_t = b_k_t · tanh(...)
+
+
+# --- independent cross-check: reachability in the unrolled forward graph ----------
+
+
+def graph_roles(unrolled, wrt):
+    """Roles from the forward graph alone: a copy is on the chain when it
+    appears in the local derivative of an edge on a path from one of θ's
+    copies to C; forward when an ancestor of a value those local derivatives
+    read. Local derivatives are SymPy's diff of one node's definition."""
+    nodes = {**unrolled.values, COST: unrolled.cost}
+    parents = {n: expr.free_symbols for n, expr in nodes.items()}
+    children = defaultdict(set)
+    for n, ps in parents.items():
+        for p in ps:
+            children[p].add(n)
+    theta = set(unrolled.copies(wrt))
+    downstream = _closure(theta, children)
+    upstream = _closure({COST}, parents)
+    on_path = (downstream & upstream) | theta
+    local = set()
+    for n in on_path & set(nodes):
+        for p in parents[n] & on_path:
+            local |= sympy.diff(nodes[n], p).free_symbols
+    copies = {c for p in unrolled.parameter_names() for c in unrolled.copies(p)}
+    chain = (local & copies) - theta
+    forward = (_closure(local & set(nodes), parents) & copies) - chain - theta
+    return {c.name: "differentiated" if c in theta else "chain" if c in chain else
+            "forward" if c in forward else "unused" for c in copies}
+
+
+def _closure(start, edges):
+    seen, todo = set(start), list(start)
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+CONFIGS = [(cell, output, 1, steps) for cell in CELLS for output in ("last", "sequence") for steps in (1, 2, 3, 8)]
+CONFIGS += [(cell, output, 2, steps) for cell in ("rnn", "lstm", "gru_pytorch", "mgu")
+            for output in ("last", "sequence") for steps in (1, 3)]
+
+
+@pytest.mark.parametrize("cell,output,layers,steps", CONFIGS)
+def test_roles_equal_reachability_in_the_unrolled_graph(cell, output, layers, steps):
+    analysis = CopyAnalysis(symrnn.network(CELLS[cell](), layers=layers, output=output), steps)
+    for wrt in analysis.params:
+        table = analysis.table(wrt)
+        assert {c.copy: c.role for c in table.copies} == graph_roles(analysis.unrolled, wrt), wrt
+
+
+def cost_function(unrolled):
+    """C as a float function of a point, by evaluating the forward definitions in order."""
+    steps = [(symbol, sorted(expr.free_symbols, key=str)) for symbol, expr in unrolled.values.items()]
+    compiled = [(symbol, args, sympy.lambdify(args, explicit(unrolled.values[symbol]), "math"))
+                for symbol, args in steps]
+    cost_args = sorted(unrolled.cost.free_symbols, key=str)
+    cost = sympy.lambdify(cost_args, unrolled.cost, "math")
+
+    def evaluate(point):
+        env = dict(point)
+        for symbol, args, function in compiled:
+            env[symbol] = function(*[env[a] for a in args])
+        return cost(*[env[a] for a in cost_args])
+    return evaluate
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru", "gru_pytorch", "mgu", "delayed"])
+@pytest.mark.parametrize("output,layers", [("last", 1), ("sequence", 1), ("sequence", 2)])
+def test_zero_copies_leave_the_cost_unchanged_and_others_change_it(cell, output, layers):
+    """With zero initial states, moving a copy marked zero leaves C exactly
+    as it is (it only ever multiplies an exact 0); moving any other copy
+    changes C. Forward evaluation only: no adjoint, no zero propagation."""
+    analysis = CopyAnalysis(symrnn.network(CELLS[cell](), output=output, layers=layers), 3)
+    unrolled = analysis.unrolled
+    evaluate = cost_function(unrolled)
+    rng = random.Random(1)
+    leaves = set().union(*[e.free_symbols for e in unrolled.values.values()], unrolled.cost.free_symbols)
+    point = {s: rng.uniform(-1.5, 1.5) for s in leaves - set(unrolled.values)}
+    point.update({s: 0.0 for s in unrolled.initial.values()})
+    point[sympy.Symbol("mask")] = 1.0
+    for param in analysis.params:
+        for copy in unrolled.copies(param):
+            moved = {**point, copy: point.get(copy, 0.0) + 0.25}
+            change = abs(evaluate(moved) - evaluate(point))
+            if copy in analysis.zero:
+                assert change == 0.0, copy
+            else:
+                assert change > 1e-9, copy
+
+
+# --- output ------------------------------------------------------------------
+
+
+def test_json_document():
+    data = json.loads(copy_table(symrnn.network("rnn"), 3, "w_x").to_json())
+    assert data["schema"] == "symrnn.copies/1"
+    assert data["network"] == {"cell": "rnn", "layers": 1, "output": "last", "steps": 3}
+    assert data["wrt"] == "w_x" and data["wrt_display"] == "w^(x)" and data["roles"] == list(ROLES)
+    assert data["copies"][3] == {"copy": "w_a_1", "display": "w^(a)_1", "param": "w_a", "layer": 1, "step": 1,
+                                 "role": "forward", "zero": True, "chain_of": []}
+    assert [c["copy"] for c in data["copies"] if c["role"] == "chain"] == ["w_a_2", "w_a_3", "w_y_3"]
+
+
+def test_deterministic():
+    first = copy_table(symrnn.network("gru", output="sequence", layers=2), 4, "w_z_l1").to_json()
+    assert copy_table(symrnn.network("gru", output="sequence", layers=2), 4, "w_z_l1").to_json() == first
+
+
+def test_bad_requests():
+    with pytest.raises(ConfigError, match=r"unknown parameter 'w_q'.*w_x, w_a, b_a, w_y, b_y"):
+        copy_table(symrnn.network("rnn"), 3, "w_q")
+    with pytest.raises(ConfigError, match=r"expected one of: w_x_l1"):
+        copy_table(symrnn.network("rnn", layers=2), 3, "w_x")
+    for steps in (0, -1, 17, 2.5, True):
+        with pytest.raises(ConfigError, match="steps must be an integer from 1 to 16"):
+            copy_table(symrnn.network("rnn"), steps, "w_x")
+
+
+# --- the command line -----------------------------------------------------------
+
+
+def test_cli_table(capsys):
+    assert main(["copies", "rnn", "--steps", "3", "--wrt", "w_x"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "dC/dw^(x) for rnn, T = 3, output last, 1 layer"
+    assert "w^(a)_1  w_a_1  1     forward only    yes" in out
+    assert "w^(a)_3  w_a_3  3     on the chain    no    w^(x)_1, w^(x)_2" in out
+
+
+def test_cli_json(capsys):
+    assert main(["copies", "lstm", "--steps", "2", "--wrt", "w_f", "--output", "sequence", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["network"]["output"] == "sequence" and data["wrt"] == "w_f"
+    assert {c["copy"] for c in data["copies"] if c["role"] == "differentiated"} == {"w_f_1", "w_f_2"}
+
+
+def test_cli_errors(capsys):
+    assert main(["copies", "rnn", "--steps", "3", "--wrt", "w_z"]) == 2
+    assert "unknown parameter 'w_z'" in capsys.readouterr().err
+    assert main(["copies", "rnn", "--steps", "0"]) == 2
+    assert "steps must be an integer from 1 to 16" in capsys.readouterr().err
