@@ -105,6 +105,13 @@ def cmd_copies(args):
     return 0
 
 
+def cmd_explorer(args):
+    from .explorer import write_page
+
+    print(f"wrote {write_page(args.output_file)}")
+    return 0
+
+
 def _add_copy_commands(sub):
     """``copies``: which copies of which weights enter dC/dθ (symrnn.copies)."""
     cop = sub.add_parser("copies", help="which copies of which weights enter dC/dθ of the unrolled network",
@@ -118,6 +125,13 @@ def _add_copy_commands(sub):
     cop.add_argument("--svg", metavar="FILE", help="also write the unrolled network as SVG")
     cop.add_argument("--tikz", metavar="FILE", help="also write the unrolled network as a TikZ picture")
     cop.set_defaults(run=cmd_copies)
+
+    exp = sub.add_parser("explorer", help="write the interactive weight-copy explorer (one HTML file)",
+                         description=("Write one self-contained HTML page: a slider for T, a toggle for "
+                                      "'output is also a sequence', pickers for cell, layers and parameter; "
+                                      "copies coloured by role (data precomputed by symrnn copies)."))
+    exp.add_argument("-o", "--output-file", required=True, help="path of the HTML file to write")
+    exp.set_defaults(run=cmd_explorer)
 
 
 def cmd_latex(args):

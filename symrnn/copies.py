@@ -77,6 +77,7 @@ Example::
 """
 
 import json
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 
 import sympy
@@ -226,6 +227,8 @@ class CopyAnalysis:
         self.unrolled = Unrolled(network, steps)
         self.params = self.unrolled.parameter_names()
         self.copy_symbols = {p: self.unrolled.copies(p) for p in self.params}
+        self._origin = {p: param_origin(p, network) for p in self.params}
+        self._display = {p: param_display(p, network) for p in self.params}
         self._copies = {c for cs in self.copy_symbols.values() for c in cs}
         self._forward = self._value_closures()
         self._reach = self._adjoint_closures()
@@ -293,15 +296,19 @@ class CopyAnalysis:
             reach_chain, reach_forward = self.reach(self.unrolled.copy_gradient(d))
             chain |= reach_chain
             forward |= reach_forward
+        chain_of = defaultdict(list)
+        for d in differentiated:
+            for c in term_chain[d]:
+                chain_of[c].append(d.name)
         rows = []
         for param in self.params:
-            _, layer = param_origin(param, self.network)
+            _, layer = self._origin[param]
+            display = self._display[param]
             for t, c in zip(self._steps_of(param), self.copy_symbols[param]):
                 role = ("differentiated" if param == wrt else "chain" if c in chain
                         else "forward" if c in forward else "unused")
-                chain_of = tuple(d.name for d in differentiated if c in term_chain[d])
-                rows.append(Copy(c.name, f"{param_display(param, self.network)}_{t}", param, layer, t, role,
-                                 c in self.zero, chain_of))
+                rows.append(Copy(c.name, f"{display}_{t}", param, layer, t, role, c in self.zero,
+                                 tuple(chain_of[c])))
         return CopyTable(self.network, self.steps, wrt, tuple(rows))
 
     def _steps_of(self, param):

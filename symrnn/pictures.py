@@ -90,6 +90,17 @@ class Layout:
             "chips": [[name, x, y, w, h, label(lab)] for name, x, y, w, h, lab in self.chips],
         }
 
+    def to_compact_data(self, copies):
+        """:meth:`to_data` with each chip as [index in ``copies``, x, y] and
+        one chip size: the page draws a chip's label from its copy."""
+        data = self.to_data()
+        index = {name: k for k, name in enumerate(copies)}
+        sizes = {(w, h) for _, _, _, w, h, _ in self.chips}
+        assert len(sizes) == 1, sizes
+        data["chip_size"] = list(sizes.pop())
+        data["chips"] = [[index[name], x, y] for name, x, y, _, _, _ in self.chips]
+        return data
+
 
 # --- layout ---------------------------------------------------------------------
 

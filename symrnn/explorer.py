@@ -1,0 +1,121 @@
+"""The interactive weight-copy explorer: one self-contained HTML page.
+
+In the spirit of the notes' slider ("Use the slider to unfold the network
+given an input sequence"): a slider for the sequence length T, a toggle
+"output is also a sequence", pickers for the cell, the number of layers and
+the parameter θ. The page draws the unrolled network with every copy
+coloured by its role in dC/dθ and lists the copies with their roles.
+
+Everything the page shows is computed here by :mod:`symrnn.copies` and
+:mod:`symrnn.pictures` and embedded as JSON; the page's JavaScript only looks
+up the configuration the controls select and draws its layout. It loads
+nothing from the network.
+
+Embedded data (``<script type="application/json" id="symrnn-data">``)::
+
+    {
+      "schema": "symrnn.explorer/1",
+      "roles": [...], "role_labels": {...}, "colours": {role: [fill, ink, line]},
+      "max_steps": 8,
+      "cells": [{"key": "rnn", "label": "...", "layers": [1, 2]}],
+      "configs": {
+        "rnn|1|3|last": {                    # cell|layers|steps|output
+          "title": "...",
+          "params": ["w_x", ...], "param_displays": ["w^(x)", ...],
+          "copy_params": [0, 0, 0, 1, ...],  # per copy (in the order of symrnn copies):
+          "steps": [1, 2, 3, 1, ...],        # its parameter's index and step; the copy is
+                                             # params[i] + "_" + step, shown as
+                                             # param_displays[i] + "_" + step
+          "zero": "0001...",                 # per copy: gradient exactly 0
+          "roles": {"w_x": "dddfcc..."},     # per θ, per copy: d c f u
+          "layout": {...}                    # pictures.Layout.to_compact_data(): chips are
+                                             # [copy index, x, y], all of size chip_size
+        }
+      }
+    }
+"""
+
+import json
+
+import jinja2
+from markupsafe import Markup
+
+from .cells import get_cell
+from .codegen import template_dir
+from .copies import ROLE_LABELS, ROLES, CopyAnalysis, check_steps
+from .network import OUTPUT_MODES, Network
+from .pictures import COLOURS, layout
+
+SCHEMA = "symrnn.explorer/1"
+PAGE_MAX_STEPS = 8
+# The cells of the notes: name, variant, label on the page.
+NOTES_CELLS = (("rnn", None, "RNN (vanilla, tanh)"), ("lstm", None, "LSTM"), ("gru", "notes", "GRU (notes)"))
+ROLE_CODES = {"differentiated": "d", "chain": "c", "forward": "f", "unused": "u"}
+
+
+def config_key(cell_key, layers, steps, output):
+    return f"{cell_key}|{layers}|{steps}|{output}"
+
+
+def config_data(network, steps):
+    """The page's data for one network and T: every parameter's roles and the layout."""
+    analysis = CopyAnalysis(network, steps)
+    tables = {p: analysis.table(p) for p in analysis.params}
+    first = tables[analysis.params[0]]
+    lay = layout(network, steps)
+    return {
+        "title": first.title().split(" for ", 1)[1],
+        "params": list(analysis.params),
+        "param_displays": [tables[p].wrt_display for p in analysis.params],
+        "copy_params": [analysis.params.index(c.param) for c in first.copies],
+        "steps": [c.step for c in first.copies],
+        "zero": "".join("1" if c.zero else "0" for c in first.copies),
+        "roles": {p: "".join(ROLE_CODES[c.role] for c in t.copies) for p, t in tables.items()},
+        "layout": lay.to_compact_data([c.copy for c in first.copies]),
+    }
+
+
+def explorer_data(cells=None, max_steps=PAGE_MAX_STEPS, layers=(1, 2)):
+    """The embedded data: ``cells`` is a sequence of (key, Cell, label), the notes' cells by default."""
+    check_steps(max_steps, PAGE_MAX_STEPS, "the page")
+    if cells is None:
+        cells = [(name, get_cell(name, variant), label) for name, variant, label in NOTES_CELLS]
+    configs = {}
+    for key, cell, _ in cells:
+        for n_layers in layers:
+            for output in OUTPUT_MODES:
+                network = Network(cell, layers=n_layers, output=output)
+                for steps in range(1, max_steps + 1):
+                    configs[config_key(key, n_layers, steps, output)] = config_data(network, steps)
+    return {
+        "schema": SCHEMA,
+        "roles": list(ROLES),
+        "role_codes": ROLE_CODES,
+        "role_labels": ROLE_LABELS,
+        "colours": COLOURS,
+        "max_steps": max_steps,
+        "cells": [{"key": key, "label": label, "layers": list(layers)} for key, _, label in cells],
+        "configs": configs,
+    }
+
+
+def script_json(data):
+    """JSON safe inside a <script> element: no '<', '>' or '&' that could end
+    it or open a comment, and ASCII only (U+2028/9 escaped)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def render_page(data=None):
+    """The page's HTML text."""
+    data = explorer_data() if data is None else data
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
+                             autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env.get_template("explorer.html.j2").render(data_json=script_json(data), max_steps=data["max_steps"],
+                                                       cells=data["cells"])
+
+
+def write_page(path, data=None):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render_page(data))
+    return path
