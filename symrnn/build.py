@@ -46,7 +46,28 @@ def derivation_files():
     return files
 
 
-PRODUCERS = (module_files, derivation_files)
+# The weight-copy pictures: (cell, variant, parameter θ) at T = 3, both output modes.
+COPY_PICTURES = (("rnn", None, "w_x"), ("lstm", None, "w_f"), ("gru", "notes", "w_z"))
+COPY_PICTURE_STEPS = 3
+
+
+def copy_explorer_files():
+    """The interactive explorer page, and SVG and TikZ pictures of dC/dθ's weight copies."""
+    from .copies import CopyAnalysis
+    from .explorer import render_page
+    from .pictures import svg, tikz
+
+    files = {"explorer.html": render_page().encode("utf-8")}
+    for cell, variant, wrt in COPY_PICTURES:
+        for output in ("last", "sequence"):
+            table = CopyAnalysis(Network(get_cell(cell, variant), output=output), COPY_PICTURE_STEPS).table(wrt)
+            stem = f"copies_{cell}_{wrt}_t{COPY_PICTURE_STEPS}_{output}"
+            files[f"{stem}.svg"] = svg(table).encode("utf-8")
+            files[f"{stem}.tikz"] = tikz(table).encode("utf-8")
+    return files
+
+
+PRODUCERS = (module_files, derivation_files, copy_explorer_files)
 
 
 def expected_files():
