@@ -217,3 +217,27 @@ def test_cli_writes_document_and_pdf(tmp_path, capsys):
 def test_cli_reports_bad_parameters(capsys):
     assert main(["latex", "lstm", "-T", "2", "--wrt", "w_x"]) == 2
     assert "unknown parameter 'w_x'" in capsys.readouterr().err
+
+
+PEEPHOLE = """cell peephole
+input x
+state c, h
+f = sigmoid(w^(f) x + w^(F) h[t-1] + b^(pf) * c[t-1] + b^(f))
+i = sigmoid(w^(i) x + w^(I) h[t-1] + b^(pi) * c[t-1] + b^(i))
+g = tanh(w^(g) x + w^(G) h[t-1] + b^(g))
+c = f * c[t-1] + i * g
+o = sigmoid(w^(o) x + w^(O) h[t-1] + b^(po) * c + b^(o))
+h = o * tanh(c)
+"""
+
+
+def test_a_users_cell_file_is_derived_exactly_and_compiles(tmp_path, capsys):
+    path = tmp_path / "peephole.cell"
+    path.write_text(PEEPHOLE)
+    assert main(["latex", str(path), "-T", "2", "--wrt", "b_pf", "b_po", "-o", str(tmp_path / "p.tex")]) == 0
+    assert r"b^{\left(pf\right)}_{1}" in (tmp_path / "p.tex").read_text()
+    from symrnn.cells import resolve_cell
+
+    d = Derivation(Network(resolve_cell(str(path)), output="sequence"), 2, wrt=["b_pf", "b_po", "w_F"])
+    assert max(check_derivation(d).values()) < EXACT
+    assert overfull_lines(compile_pdf(d.document())[1]) == []
