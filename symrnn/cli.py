@@ -112,6 +112,22 @@ def cmd_explorer(args):
     return 0
 
 
+def cmd_quiz(args):
+    from .copies import CopyAnalysis
+    from .quiz import make_quiz
+
+    network = _network(args)
+    wrt = args.wrt or CopyAnalysis(network, 1).params[0]
+    text = make_quiz(network, args.steps, wrt, seed=args.seed).render(args.format)
+    if args.output_file:
+        with open(args.output_file, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {args.output_file}")
+    else:
+        print(text, end="")
+    return 0
+
+
 def _add_copy_commands(sub):
     """``copies``: which copies of which weights enter dC/dθ (symrnn.copies)."""
     cop = sub.add_parser("copies", help="which copies of which weights enter dC/dθ of the unrolled network",
@@ -132,6 +148,18 @@ def _add_copy_commands(sub):
                                       "copies coloured by role (data precomputed by symrnn copies)."))
     exp.add_argument("-o", "--output-file", required=True, help="path of the HTML file to write")
     exp.set_defaults(run=cmd_explorer)
+
+    quiz = sub.add_parser("quiz", help="quiz on the weight copies of dC/dθ, with its answer key",
+                          description=("The notes' question 'which weights (including copies) are used when "
+                                       "computing dC/dθ?' and multiple-choice items drawn by a seed, with the "
+                                       "answer key, as Markdown or LaTeX."))
+    _add_network_options(quiz)
+    quiz.add_argument("--steps", "-T", type=int, default=3, help="sequence length T (default 3)")
+    quiz.add_argument("--wrt", help="the parameter θ, code name like w_x (default: the cell's first parameter)")
+    quiz.add_argument("--seed", type=int, default=0, help="seed of the drawn items and choice order (default 0)")
+    quiz.add_argument("--format", choices=("markdown", "latex"), default="markdown", help="default markdown")
+    quiz.add_argument("-o", "--output-file", help="write to this file instead of printing")
+    quiz.set_defaults(run=cmd_quiz)
 
 
 def cmd_latex(args):

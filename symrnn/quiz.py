@@ -1,0 +1,222 @@
+"""Quiz material on the weight copies of BPTT, with its answer key.
+
+For one configuration (cell, T, output mode, layers, parameter θ) the quiz
+asks the notes' question, "Which weights (including copies of the same
+weight) are used in one backpropagation through time gradient descent step
+when computing ∂C/∂θ?", and follows it with multiple-choice items drawn by a
+seed: which set of copies is exactly the chain (the distractors are the
+usual mistakes: the chain of the other output mode, every copy of the
+recurrent weight, one chain copy too few, a forward-only copy too many), and
+the role of single copies. Every answer comes from :mod:`symrnn.copies`.
+
+Text is held as segments, ``("text", ...)`` or ``("math", LaTeX)``, and
+written as Markdown (math between ``$``) or as a LaTeX document.
+
+    >>> import symrnn
+    >>> quiz = make_quiz(symrnn.network("rnn"), 3, "w_x", seed=1)
+    >>> print(quiz.markdown().splitlines()[0])
+    # BPTT weight copies: rnn, T = 3, output last
+"""
+
+import random
+from dataclasses import dataclass
+
+from .copies import ROLE_LABELS, ROLES, CopyAnalysis, param_latex
+from .errors import ConfigError
+from .pictures import latex_text
+
+FORMATS = ("markdown", "latex")
+ROLE_CHOICES = {  # {theta} stands for the parameter's name
+    "differentiated": "a copy of {theta} itself: its gradient term is summed into the derivative",
+    "chain": "on the chain: it multiplies the back-propagated signal on its way to a copy of {theta}",
+    "forward": "forward only: it is needed to compute activations, but on no chain",
+    "unused": "unused: the derivative needs neither it nor anything computed from it",
+}
+
+
+def _with_theta(text, theta):
+    before, _, after = text.partition("{theta}")
+    return (("text", before), theta, ("text", after)) if _ else (("text", text),)
+
+
+@dataclass(frozen=True)
+class Item:
+    question: tuple      # segments
+    choices: tuple       # tuple of segments each
+    answer: tuple        # indices of the correct choices
+    explanation: tuple   # segments
+    several: bool = False
+
+
+@dataclass(frozen=True)
+class Quiz:
+    title: str
+    setting: tuple       # segments describing the network
+    items: tuple
+    seed: int
+
+    def markdown(self):
+        lines = [f"# {self.title}", "", _markdown(self.setting), ""]
+        for k, item in enumerate(self.items, 1):
+            how = " (mark every one that applies)" if item.several else ""
+            lines += [f"**{k}.** {_markdown(item.question)}{how}", ""]
+            lines += [f"- ({_letter(j)}) {_markdown(choice)}" for j, choice in enumerate(item.choices)]
+            lines.append("")
+        lines += ["## Answer key", ""]
+        for k, item in enumerate(self.items, 1):
+            letters = ", ".join(f"({_letter(j)})" for j in item.answer)
+            lines += [f"**{k}.** {letters}. {_markdown(item.explanation)}", ""]
+        return "\n".join(lines)
+
+    def latex(self):
+        out = ["\\documentclass{article}", "\\usepackage[utf8]{inputenc}", "\\begin{document}",
+               f"\\section*{{{latex_text(self.title)}}}", _latex(self.setting), "", "\\begin{enumerate}"]
+        for item in self.items:
+            how = " (mark every one that applies)" if item.several else ""
+            out += [f"\\item {_latex(item.question)}{how}", "\\begin{enumerate}"]
+            out += [f"\\item[({_letter(j)})] {_latex(choice)}" for j, choice in enumerate(item.choices)]
+            out.append("\\end{enumerate}")
+        out += ["\\end{enumerate}", "\\subsection*{Answer key}", "\\begin{enumerate}"]
+        for item in self.items:
+            letters = ", ".join(f"({_letter(j)})" for j in item.answer)
+            out.append(f"\\item {letters}. {_latex(item.explanation)}")
+        out += ["\\end{enumerate}", "\\end{document}"]
+        return "\n".join(out) + "\n"
+
+    def render(self, fmt):
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown quiz format {fmt!r}; expected one of {list(FORMATS)}")
+        return self.markdown() if fmt == "markdown" else self.latex()
+
+
+def _letter(j):
+    """a, b, ..., z, aa, ab, ...: an LSTM's checklist has more than 26 copies."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    return letters[j] if j < len(letters) else _letter(j // len(letters) - 1) + letters[j % len(letters)]
+
+
+def _markdown(segments):
+    return "".join(f"${text}$" if kind == "math" else text for kind, text in segments)
+
+
+def _latex(segments):
+    return "".join(f"${text}$" if kind == "math" else latex_text(text) for kind, text in segments)
+
+
+def _copy_math(copy, network):
+    return f"{param_latex(copy.param, network)}_{{{copy.step}}}"
+
+
+def _copy_list(copies, network):
+    """Segments naming ``copies``: w^(a)_2, w^(a)_3 and w^(y)_3; 'none' when empty."""
+    if not copies:
+        return (("text", "none"),)
+    segments = []
+    for k, c in enumerate(copies):
+        if k:
+            segments.append(("text", " and " if k == len(copies) - 1 else ", "))
+        segments.append(("math", _copy_math(c, network)))
+    return tuple(segments)
+
+
+def make_quiz(network, steps, wrt, seed=0, role_items=2):
+    """The quiz for dC/d(wrt) in ``network`` unrolled ``steps`` steps."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"the seed must be an integer, got {seed!r}")
+    rng = random.Random(seed)
+    table = CopyAnalysis(network, steps).table(wrt)
+    theta = ("math", param_latex(wrt, network))
+    layers = f"{network.layers} stacked layers" if network.layers > 1 else "one layer"
+    outputs = ("the output is also a sequence (one output at every step)" if network.output == "sequence"
+               else "there is one output, at the end of the sequence")
+    setting = (("text", f"The network (cell {network.cell.name}, {layers}) is unfolded for an input sequence of length "),
+               ("math", f"T = {steps}"), ("text", (f"; {outputs}. Initial states are zero. The copy of a weight "
+                                                  "used at step ")), ("math", "t"),
+               ("text", " carries "), ("math", "t"), ("text", " as a subscript, e.g. "),
+               ("math", _copy_math(table.copies[0], network)), ("text", "."))
+    items = [_notes_item(table, theta), _chain_item(table, theta, rng)]
+    items += _role_items(table, theta, rng, role_items)
+    title = f"BPTT weight copies: {network.cell.name}, T = {steps}, output {network.output}"
+    return Quiz(title, setting, tuple(items), seed)
+
+
+def _notes_item(table, theta):
+    """The notes' question over every copy; the key: differentiated and chain copies."""
+    net = table.network
+    question = (("text", ("Which weights (including copies of the same weight) are used in one backpropagation "
+                         "through time gradient descent step when computing ")),
+                ("math", f"\\partial C/\\partial {theta[1]}"), ("text", "?"))
+    choices = tuple((("math", _copy_math(c, net)),) for c in table.copies)
+    answer = tuple(k for k, c in enumerate(table.copies) if c.role in ("differentiated", "chain"))
+    by_role = {role: [c for c in table.copies if c.role == role] for role in ROLES}
+    zero = [c for c in table.copies if c.zero and c.role != "unused"]
+    explanation = (("text", "The gradient is the sum of the terms of the copies of "), theta, ("text", ": "),
+                   *_copy_list(by_role["differentiated"], net),
+                   ("text", "; the back-propagated signal is multiplied by the copies on the chain "),
+                   *_copy_list(by_role["chain"], net),
+                   ("text", ". The forward pass also needs "), *_copy_list(by_role["forward"], net),
+                   ("text", " to compute the activations the gradient uses."))
+    if zero:
+        explanation += (("text", " With zero initial states the gradients of "), *_copy_list(zero, net),
+                        ("text", " are exactly 0: these copies do not change C."))
+    return Item(question, choices, answer, explanation, several=True)
+
+
+def _chain_item(table, theta, rng):
+    """Which set is exactly the chain? Distractors are the usual mistakes."""
+    net = table.network
+    chain = frozenset(c.copy for c in table.copies if c.role == "chain")
+    by_name = table.by_name()
+    candidates = [frozenset(c.copy for c in _other_output_table(table).copies if c.role == "chain"
+                            and c.copy in by_name)]
+    recurrent = {c.copy for c in table.copies if c.role in ("chain", "forward") and c.param != table.wrt
+                 and c.param.startswith("w_") and any(d.param == c.param and d.role == "chain" for d in table.copies)}
+    candidates.append(frozenset(chain | recurrent))
+    if chain:
+        latest = max(chain, key=lambda name: (by_name[name].step, name))
+        candidates.append(chain - {latest})
+    forward = sorted(c.copy for c in table.copies if c.role == "forward")
+    candidates += [chain | {name} for name in rng.sample(forward, min(3, len(forward)))]
+    candidates.append(frozenset(c.copy for c in table.copies if c.role == "differentiated"))
+    distractors = []
+    for option in candidates:
+        if option != chain and option not in distractors:
+            distractors.append(option)
+    options = [chain, *distractors[:3]]
+    rng.shuffle(options)
+    order = [c.copy for c in table.copies]
+    choices = tuple(_copy_list([by_name[n] for n in sorted(opt, key=order.index)], net) for opt in options)
+    question = (("text", "Which copies multiply the back-propagated signal between a copy of "), theta,
+                ("text", " and C (the copies on the chain), and no others?"))
+    explanation = (("text", "On the chain: "), *_copy_list([by_name[n] for n in sorted(chain, key=order.index)], net),
+                   ("text", "."))
+    return Item(question, choices, (options.index(chain),), explanation)
+
+
+def _other_output_table(table):
+    from .network import Network
+
+    net = table.network
+    other = Network(net.cell, layers=net.layers, output="last" if net.output == "sequence" else "sequence")
+    return CopyAnalysis(other, table.steps).table(table.wrt)
+
+
+def _role_items(table, theta, rng, count):
+    """The role of single copies, one drawn from each role present (in a seeded order)."""
+    groups = [[c for c in table.copies if c.role == role] for role in ("chain", "forward", "unused")]
+    picks = [rng.choice(group) for group in groups if group]
+    rng.shuffle(picks)
+    items = []
+    for copy in picks[:count]:
+        net = table.network
+        question = (("text", "In computing "), ("math", f"\\partial C/\\partial {theta[1]}"),
+                    ("text", ", which role does the copy "), ("math", _copy_math(copy, net)), ("text", " play?"))
+        choices = tuple(_with_theta(ROLE_CHOICES[role], theta) for role in ROLES)
+        explanation = (("math", _copy_math(copy, net)), ("text", f" is {ROLE_LABELS[copy.role]}"))
+        if copy.chain_of:
+            by_name = table.by_name()
+            explanation += (("text", " of "), *_copy_list([by_name[d] for d in copy.chain_of], net))
+        if copy.zero:
+            explanation += (("text", "; its own gradient is exactly 0 with zero initial states"),)
+        items.append(Item(question, choices, (ROLES.index(copy.role),), explanation + (("text", "."),)))
+    return items
