@@ -307,7 +307,7 @@ def tikz(table, standalone=False):
     ``standalone`` wraps it in a compilable document."""
     lay, by_name = _roles(table)
     scale = min(1.0, LINE_WIDTH_PT / lay.width)
-    out = [f"% {latex_text(lay.title)}", "% symrnn: generated picture, needs \\usepackage{tikz}",
+    out = [f"% {lay.title}", "% symrnn: generated picture, needs \\usepackage{tikz}",
            (f"\\begin{{tikzpicture}}[x=1pt, y=-1pt, scale={scale:.4f}, every node/.style={{transform shape}}, "
            "font=\\sffamily\\small, >=stealth]")]
     for role in ROLES:

@@ -1,0 +1,135 @@
+"""Pictures of the unrolled network: SVG and TikZ with copies coloured by role."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+import sympy
+
+import symrnn
+from symrnn import Cell, dot, parameters, prev, vectors
+from symrnn.cli import main
+from symrnn.copies import copy_table
+from symrnn.errors import ConfigError
+from symrnn.pictures import COLOURS, Label, latex_text, layout, svg, tikz
+
+NS = {"svg": "http://www.w3.org/2000/svg"}
+
+
+def chips_of(picture):
+    root = ET.fromstring(picture)
+    return {g.get("data-copy"): g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "chip"}
+
+
+def test_rnn_t3_svg_colours_every_copy_by_role():
+    table = copy_table(symrnn.network("rnn"), 3, "w_x")
+    chips = chips_of(svg(table))
+    assert set(chips) == {c.copy for c in table.copies}
+    for copy in table.copies:
+        chip = chips[copy.copy]
+        rect = chip.find("svg:rect", NS)
+        assert chip.get("data-role") == copy.role and rect.get("fill") == COLOURS[copy.role][0]
+        assert (rect.get("stroke-dasharray") == "3 2") == copy.zero == (copy.copy == "w_a_1")
+    text = "".join(chips["w_a_2"].find("svg:text", NS).itertext())
+    assert text == "w(a)2"
+
+
+def test_output_layer_only_at_the_end_or_at_every_step():
+    last = layout(symrnn.network("rnn"), 3)
+    sequence = layout(symrnn.network("rnn", output="sequence"), 3)
+    assert [c[0] for c in last.chips if c[0].startswith("w_y")] == ["w_y_3"]
+    assert [c[0] for c in sequence.chips if c[0].startswith("w_y")] == ["w_y_1", "w_y_2", "w_y_3"]
+    assert sum(b[4] == "output" for b in last.boxes) == 1 and sum(b[4] == "output" for b in sequence.boxes) == 3
+
+
+def _inside(inner, outer):
+    x, y, w, h = inner
+    ox, oy, ow, oh = outer
+    return ox <= x and oy <= y and x + w <= ox + ow and y + h <= oy + oh
+
+
+def _overlap(a, b):
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+@pytest.mark.parametrize("cell,variant", [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch")])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_layout_is_readable_for_every_length(cell, variant, layers):
+    """Every chip lies in one box and in the picture; no two chips or boxes overlap."""
+    for steps in range(1, 9):
+        for output in ("last", "sequence"):
+            lay = layout(symrnn.network(cell, variant=variant, layers=layers, output=output), steps)
+            boxes = [b[:4] for b in lay.boxes]
+            chips = [c[1:5] for c in lay.chips]
+            assert all(_inside(b, (0, 0, lay.width, lay.legend_y)) for b in boxes)
+            assert all(sum(_inside(c, b) for b in boxes) == 1 for c in chips)
+            assert not any(_overlap(a, b) for k, a in enumerate(chips) for b in chips[k + 1:])
+            assert not any(_overlap(a, b) for k, a in enumerate(boxes) for b in boxes[k + 1:])
+            assert len({c[0] for c in lay.chips}) == len(lay.chips)
+
+
+def test_long_parameter_names_widen_the_chips():
+    x, h = vectors("x h")
+    w_input, w_Recurrent, b_h = parameters("w_input w_Recurrent b_h")
+    cell = Cell("long", input=x, states=[h],
+                equations=[(h, sympy.tanh(dot(w_input, x) + dot(w_Recurrent, prev(h)) + b_h))])
+    lay = layout(symrnn.network(cell), 2)
+    assert lay.chips[0][3] >= Label("w", "Recurrent", "2").width() + 14
+    assert 'data-copy="w_Recurrent_2" data-role="chain"' in svg(copy_table(symrnn.network(cell), 2, "w_input"))
+
+
+def test_names_are_validated_and_escaped():
+    with pytest.raises(ConfigError, match="cannot draw"):
+        Label("w", "<script>", "1")
+    assert latex_text("gru_pytorch & 50% {x}") == r"gru\_pytorch \& 50\% \{x\}"
+    table = copy_table(symrnn.network("gru", variant="pytorch"), 2, "w_z")
+    assert r"for gru\_pytorch" in tikz(table)
+    ET.fromstring(svg(table))  # well-formed XML
+
+
+def test_steps_limit():
+    with pytest.raises(ConfigError, match="from 1 to 16 for a picture"):
+        layout(symrnn.network("rnn"), 17)
+
+
+def test_tikz_has_one_chip_per_copy():
+    table = copy_table(symrnn.network("lstm", layers=2, output="sequence"), 3, "w_f_l1")
+    picture = tikz(table)
+    assert picture.count("\\begin{tikzpicture}") == picture.count("\\end{tikzpicture}") == 1
+    marks = dict(re.findall(r"% (\w+): (\w+(?: zero)?)$", picture, re.MULTILINE))
+    assert marks == {c.copy: c.role + (" zero" if c.zero else "") for c in table.copies}
+    assert picture.count("{") == picture.count("}")
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("kpsewhich") is None
+                    or not subprocess.run(["kpsewhich", "tikz.sty"], check=False, capture_output=True, text=True).stdout,
+                    reason="compiling TikZ needs pdflatex and tikz.sty (Debian: texlive-pictures)")
+def test_tikz_compiles(tmp_path):
+    table = copy_table(symrnn.network("lstm", layers=2, output="sequence"), 3, "w_f_l1")
+    (tmp_path / "picture.tex").write_text(tikz(table, standalone=True), encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "picture.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_deterministic_across_hash_seeds():
+    code = ("import symrnn; from symrnn.copies import copy_table; from symrnn.pictures import svg, tikz; "
+            "t = copy_table(symrnn.network('gru', layers=2, output='sequence'), 3, 'w_z_l2'); "
+            "print(svg(t) + tikz(t))")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outputs) == 1
+
+
+def test_cli_writes_pictures(tmp_path, capsys):
+    svg_path, tikz_path = tmp_path / "p.svg", tmp_path / "p.tikz"
+    assert main(["copies", "gru", "--steps", "2", "--wrt", "w_z", "--svg", str(svg_path),
+                 "--tikz", str(tikz_path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("{") and f"wrote {svg_path}" in captured.err
+    assert set(chips_of(svg_path.read_text(encoding="utf-8"))) >= {"w_z_1", "w_z_2", "w_y_2"}
+    assert tikz_path.read_text(encoding="utf-8").startswith("% dC/dw^(z) for gru")
