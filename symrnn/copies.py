@@ -281,6 +281,10 @@ class CopyAnalysis:
         return frozenset(c for c in self._copies if _vanishes(self.unrolled.copy_gradient(c), zero))
 
     def check_param(self, wrt):
+        """The code name of parameter ``wrt``, given by code name (``w_x``) or as the notes write it (``w^(x)``)."""
+        by_display = {display: param for param, display in self._display.items()}
+        if wrt in by_display:
+            return by_display[wrt]
         if wrt not in self.params:
             raise ConfigError(f"unknown parameter {wrt!r} for cell {self.network.cell.name!r} with "
                               f"{self.network.layers} layer(s); expected one of: {', '.join(self.params)}")
@@ -288,7 +292,7 @@ class CopyAnalysis:
 
     def table(self, wrt):
         """The :class:`CopyTable` of dC/d(wrt)."""
-        self.check_param(wrt)
+        wrt = self.check_param(wrt)
         differentiated = self.copy_symbols[wrt]
         term_chain = {d: self.reach(self.unrolled.copy_gradient(d))[0] for d in differentiated}
         chain, forward = set(), set()

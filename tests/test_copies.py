@@ -234,6 +234,11 @@ def test_deterministic():
     assert copy_table(symrnn.network("gru", output="sequence", layers=2), 4, "w_z_l1").to_json() == first
 
 
+def test_parameter_as_the_notes_write_it():
+    assert copy_table(symrnn.network("rnn"), 2, "w^(a)").wrt == "w_a"
+    assert copy_table(symrnn.network("lstm", layers=2), 2, "w^(F)[2]").wrt == "w_F_l2"
+
+
 def test_bad_requests():
     with pytest.raises(ConfigError, match=r"unknown parameter 'w_q'.*w_x, w_a, b_a, w_y, b_y"):
         copy_table(symrnn.network("rnn"), 3, "w_q")
