@@ -125,7 +125,7 @@ def make_quiz(network, steps, wrt, seed=0, role_items=2):
         raise ConfigError(f"the seed must be an integer, got {seed!r}")
     rng = random.Random(seed)
     table = CopyAnalysis(network, steps).table(wrt)
-    theta = ("math", param_latex(wrt, network))
+    theta = ("math", param_latex(table.wrt, network))
     layers = f"{network.layers} stacked layers" if network.layers > 1 else "one layer"
     outputs = ("the output is also a sequence (one output at every step)" if network.output == "sequence"
                else "there is one output, at the end of the sequence")
