@@ -14,7 +14,7 @@ from symrnn.cli import main
 from symrnn.copies import copy_table
 from symrnn.errors import ConfigError
 from symrnn.explorer import explorer_data, render_page, script_json
-from symrnn.pictures import COLOURS
+from symrnn.pictures import COLOURS, layout
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
@@ -110,7 +110,8 @@ def browser(tmp_path_factory):
 
 
 SHOWN = """
-const chip = (g) => [g.dataset.copy, g.dataset.role, g.dataset.zero === "true", g.querySelector("rect").getAttribute("fill")];
+const chip = (g) => [g.dataset.copy, g.dataset.role, g.dataset.zero === "true", g.querySelector("rect").getAttribute("fill"),
+                     Number(g.querySelector("rect").getAttribute("x")), Number(g.querySelector("rect").getAttribute("y"))];
 const row = (r) => [r.dataset.copy, r.dataset.role, r.dataset.zero === "true", r.querySelector(".role").textContent];
 return [Array.from(document.querySelectorAll("#picture g.chip")).map(chip),
         Array.from(document.querySelectorAll("#copies tbody tr")).map(row)];
@@ -122,8 +123,10 @@ def check_shown(driver, network, steps, wrt):
     table = copy_table(network, steps, wrt)
     chips, rows = driver.execute_script(SHOWN)
     expected = {c.copy: (c.role, c.zero) for c in table.copies}
-    assert {name: (role, zero) for name, role, zero, _ in chips} == expected
-    assert all(fill == COLOURS[role][0] for _, role, _, fill in chips)
+    assert {name: (role, zero) for name, role, zero, *_ in chips} == expected
+    assert all(fill == COLOURS[role][0] for _, role, _, fill, *_ in chips)
+    # the page draws the Python layout: every chip where pictures.layout puts it
+    assert {name: (x, y) for name, *_, x, y in chips} == {c[0]: (c[1], c[2]) for c in layout(network, steps).chips}
     assert [(name, role, zero) for name, role, zero, _ in rows] == [(c.copy, c.role, c.zero) for c in table.copies]
     labels = {"differentiated": "differentiated", "chain": "on the chain", "forward": "forward only",
               "unused": "unused"}
