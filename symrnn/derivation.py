@@ -20,7 +20,7 @@ notation by :mod:`symrnn.latex`):
 Everything is derived by the engine (:mod:`symrnn.derive`) from the cell's
 equations; this module only chooses what to show and in which order.
 
-    >>> d = Derivation(network_of("rnn"), steps=2, wrt=["w_x"])
+    >>> d = derivation("rnn", steps=2, wrt=["w_x"])
     >>> [s.title for s in d.sections][:2]
     ['The cell', 'The network unrolled for T = 2 steps']
 """
@@ -38,12 +38,11 @@ import sympy
 from . import naming
 from .derive import reverse, step_seeds
 from .errors import ConfigError, LatexError
-from .graph import Affine, Compute, Total
 from .latex import BREAK, LINE_WIDTH, break_lines, estimate_width, latex, unmarked
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .notation import Notation, shift
-from .rules import dot, prev
-from .unroll import Unrolled, copy_symbol, scalar
+from .rules import prev
+from .unroll import Unrolled, copy_symbol, node_expr, scalar
 
 UNITS = ("scalar", "vector")
 MAX_STEPS = 200
@@ -59,9 +58,10 @@ class Display:
 
     rows: list = field(default_factory=list)
 
-    def add(self, lhs, rhs, first_width=None):
-        width = LINE_WIDTH - 6 - estimate_width(unmarked(lhs)) if first_width is None else first_width
-        self.rows.append((unmarked(lhs), break_lines(rhs, first_width=width)))
+    def add(self, lhs, rhs):
+        """A row ``lhs = rhs``; ``rhs`` (with break marks) is broken to fit beside ``lhs``."""
+        first_width = LINE_WIDTH - 6 - estimate_width(unmarked(lhs))
+        self.rows.append((unmarked(lhs), break_lines(rhs, first_width=first_width)))
 
 
 @dataclass
@@ -69,13 +69,6 @@ class Section:
     title: str
     text: str
     displays: list = field(default_factory=list)
-
-
-def network_of(cell, **options):
-    """A network from a built-in cell name (a convenience for examples)."""
-    from .cells import get_cell
-
-    return Network(get_cell(cell), **options)
 
 
 def _text(name):
@@ -178,7 +171,7 @@ class Derivation:
                 display.add(self.name(self.at(lhs, layer, "t")), self.tex(self.at(rhs, layer, "t")))
         head = self.head_nodes[0]
         display.add(self.name(self.head_at(head.out, "t")),
-                    self.tex(self.head_at(_node_expr(head), "t")))
+                    self.tex(self.head_at(node_expr(head), "t")))
         cost = self.tex(self.head_at(self.cost_node.expr, "t"))
         if self.network.output == "sequence":
             display.add("C", r"\sum_{t=1}^{T} C_{t}, \qquad C_{t} = " + unmarked(cost))
@@ -205,7 +198,7 @@ class Derivation:
                     display.add(self.name(self.at(lhs, layer, t)), self.tex(self.at(rhs, layer, t, copies=True)))
             if t in self.output_steps():
                 head = self.head_nodes[0]
-                display.add(self.name(self.head_at(head.out, t)), self.tex(self.head_at(_node_expr(head), t, True)))
+                display.add(self.name(self.head_at(head.out, t)), self.tex(self.head_at(node_expr(head), t, True)))
         terms = [self.head_at(self.cost_node.expr, t) for t in self.output_steps()]
         display.add("C", self.tex(sympy.Add(*terms, evaluate=False)) if len(terms) > 1 else self.tex(terms[0]))
         initial = ", ".join(self.name(s) for s in sorted(self.unrolled.initial.values(), key=str))
@@ -233,14 +226,14 @@ class Derivation:
         while pending:
             current = pending.pop()
             feeders.append(current)
-            for symbol in sorted(_node_expr(current).free_symbols, key=str):
+            for symbol in sorted(node_expr(current).free_symbols, key=str):
                 if symbol in by_out and symbol not in shown:
                     pending.append(by_out[symbol])
         order = [n for n in self.graph.nodes if n in feeders]
         adjoints = reverse(order, {node.out: sympy.Integer(1)})
         pairs = [(s, scalar(e)) for s, e in adjoints.inputs.items() if e != 0]
         pairs += [(sympy.Symbol(p), scalar(sympy.Add(*terms))) for p, terms in adjoints.params.items()]
-        return [(s, e.xreplace({a: 1 for a in e.atoms(sympy.Symbol) if a.name == "1"})) for s, e in pairs]
+        return pairs
 
     def _local_section(self):
         display = Display()
@@ -567,13 +560,6 @@ def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1
     if not isinstance(cell, Cell):
         cell = get_cell(cell, variant, activation)
     return Derivation(Network(cell, layers=layers, output=output), steps, wrt=wrt, units=units)
-
-
-def _node_expr(node):
-    if isinstance(node, Affine):
-        return dot(node.weight, node.arg) + (node.bias if node.bias is not None else 0)
-    assert isinstance(node, (Compute, Total))
-    return node.expr
 
 
 # --- compiling ---------------------------------------------------------------------

@@ -95,7 +95,7 @@ class Unrolled:
     def _forward_step(self, layer, t, layer_input):
         subs = self._step_substitution(layer, t, layer_input)
         for node in self.graph.nodes:
-            self.values[subs[node.out]] = scalar(_node_expr(node)).xreplace(subs)
+            self.values[subs[node.out]] = scalar(node_expr(node)).xreplace(subs)
         return subs[self.network.cell.output_state]
 
     def _head_substitution(self, t, top):
@@ -113,7 +113,7 @@ class Unrolled:
         for t in self.output_steps():
             nodes, subs = self._head_substitution(t, tops[t - 1])
             for node in nodes:
-                self.values[subs[node.out]] = scalar(_node_expr(node)).xreplace(subs)
+                self.values[subs[node.out]] = scalar(node_expr(node)).xreplace(subs)
             _, _, cost = head_nodes(self.network)
             total += scalar(cost.expr).xreplace(subs)
         return total
@@ -211,7 +211,8 @@ class Unrolled:
         return expr.xreplace({c: sympy.Symbol(p) for p in self.parameter_names() for c in self.copies(p)})
 
 
-def _node_expr(node):
+def node_expr(node):
+    """The expression a node computes: ``dot(w, v) + b`` for an affine node."""
     if isinstance(node, Affine):
         product = dot(node.weight, node.arg)
         return product + node.bias if node.bias is not None else product
