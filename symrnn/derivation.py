@@ -40,7 +40,7 @@ from .derive import reverse, step_seeds
 from .errors import ConfigError, LatexError
 from .latex import BREAK, LINE_WIDTH, break_lines, estimate_width, latex, unmarked
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
-from .notation import Notation, shift
+from .notation import Notation, shift, step_symbol
 from .rules import prev
 from .unroll import Unrolled, copy_symbol, node_expr, scalar
 
@@ -154,9 +154,8 @@ class Derivation:
         for symbol in expr.free_symbols - {TOP, MASK}:
             if symbol.name in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS):
                 subs[symbol] = copy_symbol(symbol.name, time) if copies else symbol
-            elif symbol not in (COST,):
-                subs[symbol] = sympy.Symbol(f"{symbol.name}_{time}" if isinstance(time, int) else
-                                            f"{symbol.name}@{time}")
+            elif symbol != COST:
+                subs[symbol] = step_symbol(symbol.name, time)
         return expr.xreplace(subs)
 
     def output_steps(self):
