@@ -19,6 +19,24 @@ from .rules import dot, dot_t, function_rule, prev, sigmoid
 # as fast as its tanh on machines without AVX-512.
 EXP_FORMS = {sigmoid: (-1, 1, 0), sympy.tanh: (2, -2, 1)}
 
+# A tanh of its own in a forward step is computed the same way, by a helper.
+TANH_HELPER = '''def _tanh(z, out=None):
+    """tanh(z), for a float64 array of a thousand values or more as
+    1 - 2/(1 + exp(2z)): NumPy's float64 exp is about twice as fast as its
+    tanh where it lacks AVX-512, which pays for the five further calls (its
+    float32 tanh is vectorised). exp overflows to inf for z > 355 (call under
+    np.errstate(over="ignore")), giving exactly 1. ``out`` may be ``z``."""
+    if z.dtype != np.float64 or z.size < 1000:
+        return np.tanh(z, out=out)
+    out = np.multiply(z, 2, out=out)
+    np.exp(out, out=out)
+    out += 1
+    np.reciprocal(out, out=out)
+    out *= -2
+    out += 1
+    return out
+'''
+
 
 class fused_dot_t(sympy.Function):
     """Several w_k^T·u_k of one fused group, printed as one matrix product.

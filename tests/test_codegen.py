@@ -57,14 +57,14 @@ def test_lstm_gates_are_activated_by_one_exp_call():
     # g first (tanh), then f, i, o (sigmoid): the adjoints of g, f, i are all multiples of d_c.
     assert "w_x_all = np.concatenate([w_g, w_f, w_i, w_o])" in source
     assert "exp_x = np.repeat(np.array([2, -1, -1, -1], dtype=inputs.dtype), H)" in source
-    assert source.count("np.exp(") == 1 and "_sigmoid" not in source
+    assert "np.exp(pre_all, out=pre_all)" in source and "_sigmoid" not in source
     assert "d_slots_gates[t, :3] *= d_c" in source
 
 
 def test_backward_step_multiplies_precomputed_local_derivatives():
     """Each slot's adjoint is an adjoint times forward values only: those
-    values are computed for all steps before the loop, and the step does one
-    multiplication per run of slots sharing the adjoint."""
+    values are computed for all steps before the loop, into the slots, and the
+    step does one multiplication per run of slots sharing the adjoint."""
     source = symrnn.render(symrnn.network("lstm"))
     backward = next(f for f in ast.walk(tree(source)) if isinstance(f, ast.FunctionDef)
                     and f.name == "_layer_backward")
@@ -72,7 +72,7 @@ def test_backward_step_multiplies_precomputed_local_derivatives():
     work = [s for s in loop.body
             if isinstance(s, ast.AugAssign) or isinstance(getattr(s, "value", None), (ast.Call, ast.BinOp))]
     assert len(work) == 6, ast.unparse(loop)  # d_h, d_c, d_pre_o, d_pre_g:d_pre_i, two carries
-    assert "dh_dc = o_seq*(1 - tanh_c_seq**2)" in source
+    assert "dc_dpre_f *= c_hist[:-1]" in ast.unparse(backward)  # dc/dpre_f = c_prev*f*(1 - f), all steps
 
 
 def test_module_docstring_and_parameter_table():
