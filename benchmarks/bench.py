@@ -32,10 +32,11 @@ Figures (medians over the repeats; both implementations interleaved):
   layout; the generated code does the same products) timed alone with
   ``np.matmul`` at its shape and operand layout, in the same run; ``frac`` =
   bound / measured time (1.0: nothing but the products costs time);
-* ``peak``: peak bytes allocated during forward + backward (tracemalloc sees
-  NumPy's allocations), against ``need``: the bytes backpropagation must keep
+* ``peak/need``: peak bytes allocated during forward + backward (tracemalloc
+  sees NumPy's allocations) over ``need``, the bytes backpropagation must keep
   or return: the forward values the chain rule reads (the hand-written
-  cache, without x), the outputs and the gradients.
+  cache, without x), the outputs and the gradients; ``hand peak`` the same
+  ratio for the hand-written implementation.
 
 ``torch``: PyTorch's CPU nn.RNN/nn.LSTM/nn.GRU (+ nn.Linear head) forward +
 backward at the same sizes and dtype, when torch is importable (it is not a
@@ -491,22 +492,22 @@ def generation_seconds():
 
 
 COLUMNS = (f"{'size':<8}{'cell':<6}{'dtype':<9}{'gen ms':>9}{'hand ms':>9}{'ratio':>7}{'bound ms':>10}"
-           f"{'frac gen':>9}{'frac hand':>10}{'peak MB':>9}{'need MB':>9}{'peak/need':>10}{'torch ms':>10}")
+           f"{'frac gen':>9}{'frac hand':>10}{'need MB':>9}{'peak/need':>10}{'hand peak':>11}{'torch ms':>10}")
 
 
 def bench_one(size, sizes, cell, module, dtype, repeats):
     runs, need = passes(cell, module, sizes, dtype)
-    peak = peak_bytes(runs["gen"])
-    torch_run = torch_pass(cell, sizes, dtype)
-    if torch_run is not None:
-        runs["torch"] = torch_run
+    peak, hand_peak = peak_bytes(runs["gen"]), peak_bytes(runs["hand"])
     medians = time_runs(runs, repeats)
+    torch_run = torch_pass(cell, sizes, dtype)
+    if torch_run is not None:  # timed apart: its idle OpenMP threads spin and would slow the next run
+        medians.update(time_runs({"torch": torch_run}, repeats))
     _, bound = matmul_bound(cell, sizes, dtype, repeats)
     gen, hand = medians["gen"], medians["hand"]
     torch_ms = f"{medians['torch'] * 1e3:>10.2f}" if "torch" in medians else f"{'-':>10}"
     print(f"{size:<8}{cell:<6}{np.dtype(dtype).name:<9}{gen * 1e3:>9.2f}{hand * 1e3:>9.2f}{gen / hand:>7.2f}"
-          f"{bound * 1e3:>10.2f}{bound / gen:>9.2f}{bound / hand:>10.2f}{peak / 1e6:>9.2f}{need / 1e6:>9.2f}"
-          f"{peak / need:>10.2f}{torch_ms}", flush=True)
+          f"{bound * 1e3:>10.2f}{bound / gen:>9.2f}{bound / hand:>10.2f}{need / 1e6:>9.2f}{peak / need:>10.2f}"
+          f"{hand_peak / need:>11.2f}{torch_ms}", flush=True)
 
 
 def parse_args(argv):
