@@ -116,7 +116,7 @@ def _layer_forward(layer_params, inputs, h0):
         pre_g += proj_v_G
         g = _tanh(pre_g, out=g_seq[t])
         h = h_hist[t + 1]
-        np.add(g*z, h_prev*(1 - z), out=h)
+        np.add(h_prev, z*(g - h_prev), out=h)
         v_G_seq[t] = v_G
     cache = {
         "z": pre_all_seq[:, 1],
@@ -221,9 +221,9 @@ def _head_loss(params, cache, y):
     w_y = params["w_y"]
     top = cache["top"]
     y_pre = cache["y_pre"]
-    loss = np.sum((1/2)*(-y + y_pre)**2)
+    loss = np.sum((1/2)*(y_pre - y)**2)
     grads = {}
-    d_y_pre = -y + y_pre
+    d_y_pre = y_pre - y
     grads["w_y"] = d_y_pre.T @ top
     grads["b_y"] = d_y_pre.sum(axis=0)
     d_top = d_y_pre @ w_y

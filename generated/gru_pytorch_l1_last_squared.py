@@ -121,7 +121,7 @@ def _layer_forward(layer_params, inputs, h0):
         pre_g = r*u_G + u_g
         g = _tanh(pre_g, out=g_seq[t])
         h = h_hist[t + 1]
-        np.add(g*(1 - z), h_prev*z, out=h)
+        np.add(g, z*(h_prev - g), out=h)
         u_G_seq[t] = u_G
     cache = {
         "z": z_seq,
@@ -162,7 +162,7 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     dh_dpre_g = d_slots[:, :, :H]
     np.multiply(1 - z_seq, 1 - g_seq**2, out=dh_dpre_g)
     dh_dpre_z = d_slots[:, :, H:2 * H]
-    np.multiply(z_seq*(1 - z_seq), -g_seq + h_hist[:-1], out=dh_dpre_z)
+    np.multiply(z_seq*(1 - z_seq), h_hist[:-1] - g_seq, out=dh_dpre_z)
     dpre_g_dpre_r = d_slots[:, :, 2 * H:3 * H]
     np.subtract(1, r_seq, out=dpre_g_dpre_r)
     dpre_g_dpre_r *= r_seq
@@ -217,9 +217,9 @@ def _head_loss(params, cache, y):
     w_y = params["w_y"]
     top = cache["top"]
     y_pre = cache["y_pre"]
-    loss = np.sum((1/2)*(-y + y_pre)**2)
+    loss = np.sum((1/2)*(y_pre - y)**2)
     grads = {}
-    d_y_pre = -y + y_pre
+    d_y_pre = y_pre - y
     grads["w_y"] = d_y_pre.T @ top
     grads["b_y"] = d_y_pre.sum(axis=0)
     d_top = d_y_pre @ w_y

@@ -237,9 +237,9 @@ def _head_loss(params, cache, y):
     w_y = params["w_y"]
     top = cache["top"]
     y_pre = cache["y_pre"]
-    loss = np.sum((1/2)*(-y + y_pre)**2)
+    loss = np.sum((1/2)*(y_pre - y)**2)
     grads = {}
-    d_y_pre = -y + y_pre
+    d_y_pre = y_pre - y
     grads["w_y"] = d_y_pre.T @ top
     grads["b_y"] = d_y_pre.sum(axis=0)
     d_top = d_y_pre @ w_y

@@ -116,6 +116,27 @@ def inline_adjoints(adjoints, slots, adjoint_syms):
     return Flow(equations, inputs, params, adjoint_syms - set(inline))
 
 
+def operations(expr):
+    """How many elementwise NumPy operations printing ``expr`` makes."""
+    count = 0
+    for sub in sympy.preorder_traversal(expr):
+        if isinstance(sub, (sympy.Add, sympy.Mul)):
+            count += len([a for a in sub.args if a != -1]) - 1
+        elif isinstance(sub, (sympy.Pow, sympy.Function)):
+            count += 1
+    return count
+
+
+def fewest_operations(expr):
+    """``expr`` or it collected in one of its symbols, whichever needs the fewest
+    operations: (1 - z)*h_prev + z*g becomes h_prev + z*(g - h_prev)."""
+    if expr.atoms(sympy.Function):
+        return expr
+    expanded = sympy.expand(expr)
+    candidates = [expr] + [sympy.collect(expanded, s) for s in sorted(expr.free_symbols, key=lambda s: s.name)]
+    return min(candidates, key=operations)
+
+
 @dataclass
 class LayerCode:
     """Lines of the per-layer forward and backward functions."""
@@ -499,9 +520,10 @@ class LayerGenerator:
         rule = function_rule(node.expr)
         if not isinstance(rule, ElementwiseRule):
             self._note_helpers(node.expr)
+            expr = fewest_operations(node.expr)
             if node.out in self.cell.states:
-                return [f"{name} = {name}_hist[t + 1]", self.write_into(name, node.expr)]
-            return [f"{name} = {numpy_code(node.expr)}"]
+                return [f"{name} = {name}_hist[t + 1]", self.write_into(name, expr)]
+            return [f"{name} = {numpy_code(expr)}"]
         arg = self.print(node.expr.args[0])
         if node.out in self.cell.states:
             return [f"{name} = {name}_hist[t + 1]", self.function_into(node.expr, arg, name)]

@@ -5,7 +5,7 @@ transposed product w^T·u as ``u @ w``.
 """
 
 import sympy
-from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
@@ -61,6 +61,19 @@ class NumPyCodePrinter(PythonCodePrinter):
 
     def _print_Symbol(self, expr):
         return expr.name
+
+    def _print_Add(self, expr, order=None):
+        """Positive terms first, so that a difference prints as one subtraction
+        (h_prev - g), not a negation and an addition (-g + h_prev)."""
+        terms = sorted(self._as_ordered_terms(expr, order=order), key=lambda t: t.could_extract_minus_sign())
+        text = ""
+        for term in terms:
+            negative = term.could_extract_minus_sign()
+            printed = self._print(-term if negative else term)
+            if precedence(term) < PRECEDENCE["Add"] or (negative and precedence(-term) <= PRECEDENCE["Add"]):
+                printed = f"({printed})"
+            text += (" - " if negative else " + ") + printed if text else ("-" if negative else "") + printed
+        return text
 
     def _print_dot(self, expr):
         weight, arg = expr.args
