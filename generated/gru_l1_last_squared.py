@@ -156,8 +156,8 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     d_slots = cache["proj_x"]
     d_h_next = np.zeros_like(h0)
     # Local derivatives, which do not depend on the recurrence, for all steps at
-    # once: each slot first holds its own (dc_dpre_f is dc/dpre_f), and the loop
-    # multiplies it by that adjoint (d_pre_f = d_c * dc/dpre_f).
+    # once: each slot first holds its own (d_pre_r = d_v_G * dv_G/dpre_r), and the
+    # loop multiplies it by that adjoint.
     dv_G_dpre_r = d_slots[:, :, :H]
     np.subtract(1, r_seq, out=dv_G_dpre_r)
     dv_G_dpre_r *= h_hist[:-1]

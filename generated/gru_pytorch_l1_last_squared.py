@@ -157,8 +157,8 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     d_slots = np.empty((T, B, 4 * H), dtype=inputs.dtype)
     d_h_next = np.zeros_like(h0)
     # Local derivatives, which do not depend on the recurrence, for all steps at
-    # once: each slot first holds its own (dc_dpre_f is dc/dpre_f), and the loop
-    # multiplies it by that adjoint (d_pre_f = d_c * dc/dpre_f).
+    # once: each slot first holds its own (d_pre_g = d_h * dh/dpre_g), and the
+    # loop multiplies it by that adjoint.
     dh_dpre_g = d_slots[:, :, :H]
     np.multiply(1 - z_seq, 1 - g_seq**2, out=dh_dpre_g)
     dh_dpre_z = d_slots[:, :, H:2 * H]

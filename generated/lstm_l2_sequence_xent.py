@@ -189,8 +189,8 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     d_c_next = np.zeros_like(c0)
     d_h_next = np.zeros_like(h0)
     # Local derivatives, which do not depend on the recurrence, for all steps at
-    # once: each slot first holds its own (dc_dpre_f is dc/dpre_f), and the loop
-    # multiplies it by that adjoint (d_pre_f = d_c * dc/dpre_f).
+    # once: each slot first holds its own (d_pre_g = d_c * dc/dpre_g), and the
+    # loop multiplies it by that adjoint.
     dc_dpre_g = d_slots[:, :, :H]
     np.square(g_seq, out=dc_dpre_g)
     np.subtract(1, dc_dpre_g, out=dc_dpre_g)

@@ -104,8 +104,8 @@ def _layer_backward(layer_params, cache, d_a_out_seq):
     d_slots = cache["proj_x"]
     d_a_next = np.zeros_like(a0)
     # Local derivatives, which do not depend on the recurrence, for all steps at
-    # once: each slot first holds its own (dc_dpre_f is dc/dpre_f), and the loop
-    # multiplies it by that adjoint (d_pre_f = d_c * dc/dpre_f).
+    # once: each slot first holds its own (d_pre_a = d_a * da/dpre_a), and the
+    # loop multiplies it by that adjoint.
     da_dpre_a = d_slots[:, :, :H]
     np.square(a_hist[1:], out=da_dpre_a)
     np.subtract(1, da_dpre_a, out=da_dpre_a)

@@ -673,9 +673,11 @@ class LayerGenerator:
 
     def local_derivative_lines(self, run_of, terms):
         """Each slot's local derivative for all steps, written into its slot."""
+        slot = next(s for s in self.slots if s in run_of)
+        adjoint, node, of = terms[slot][0].name, slot.name.removeprefix("d_"), terms[slot][0].name.removeprefix("d_")
         lines = ["# Local derivatives, which do not depend on the recurrence, for all steps at",
-                 "# once: each slot first holds its own (dc_dpre_f is dc/dpre_f), and the loop",
-                 "# multiplies it by that adjoint (d_pre_f = d_c * dc/dpre_f)."]
+                 f"# once: each slot first holds its own ({slot.name} = {adjoint} * d{of}/d{node}), and the",
+                 "# loop multiplies it by that adjoint."]
         for k, slot in enumerate(self.slots):
             if slot not in run_of:
                 continue
