@@ -46,38 +46,12 @@ def builtin_cells():
 # --------------------------------------------------------------------------
 
 
-MGU = """\
-# MGU: one forget gate that also resets the candidate's recurrent input
-cell mgu
-description minimal gated unit
-state h        # declarations may come in any order before the equations
-input x
+SAMPLES = Path(__file__).resolve().parent / "cells"  # sample cell files, shared by the tests
+MGU = (SAMPLES / "mgu.cell").read_text(encoding="utf-8")
 
-f = sigmoid(w^(f) x + w^(F) h[t-1] + b^(f))
-g = tanh(w^(g) x + w^(G) (f * h[t-1]) + b^(g))
-h = (1 - f) * h[t-1] + f * g
-"""
+PEEPHOLE = (SAMPLES / "peephole.cell").read_text(encoding="utf-8")
 
-PEEPHOLE = """\
-cell peephole
-description LSTM with peephole connections (elementwise weights on c)
-input x
-state c, h
-f = sigmoid(w^(f) x + w^(F) h[t-1] + b^(pf) * c[t-1] + b^(f))
-i = sigmoid(w^(i) x + w^(I) h[t-1] + b^(pi) * c[t-1] + b^(i))
-g = tanh(w^(g) x + w^(G) h[t-1] + b^(g))
-c = f * c[t-1] + i * g
-o = sigmoid(w^(o) x + w^(O) h[t-1] + b^(po) * c + b^(o))
-h = o * tanh(c)
-"""
-
-INDRNN = """\
-cell indrnn
-description IndRNN: each unit sees only its own previous value
-input x
-state h
-h = relu(w^(x) x + w^(u) * h[t-1] + b^(h))
-"""
+INDRNN = (SAMPLES / "indrnn.cell").read_text(encoding="utf-8")
 
 
 def test_a_whole_file():

@@ -219,16 +219,7 @@ def test_cli_reports_bad_parameters(capsys):
     assert "unknown parameter 'w_x'" in capsys.readouterr().err
 
 
-PEEPHOLE = """cell peephole
-input x
-state c, h
-f = sigmoid(w^(f) x + w^(F) h[t-1] + b^(pf) * c[t-1] + b^(f))
-i = sigmoid(w^(i) x + w^(I) h[t-1] + b^(pi) * c[t-1] + b^(i))
-g = tanh(w^(g) x + w^(G) h[t-1] + b^(g))
-c = f * c[t-1] + i * g
-o = sigmoid(w^(o) x + w^(O) h[t-1] + b^(po) * c + b^(o))
-h = o * tanh(c)
-"""
+PEEPHOLE = (Path(__file__).resolve().parent / "cells" / "peephole.cell").read_text(encoding="utf-8")
 
 
 def test_a_users_cell_file_is_derived_exactly_and_compiles(tmp_path, capsys):
