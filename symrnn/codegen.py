@@ -789,7 +789,9 @@ class LayerGenerator:
         """Lines computing ``expr`` into the existing array ``target`` with no
         temporary arrays where every sum and product has at most one compound
         operand: that operand goes into ``target`` first, and the others are
-        combined with it in place (1 - g**2: square, then subtract from 1)."""
+        combined with it in place (1 - g**2: square, then subtract from 1).
+        A product of several compound factors takes one temporary for each
+        factor after the costliest, one at a time."""
         if isinstance(expr, sympy.Pow) and expr.exp == 2 and _is_simple(expr.base):
             return [f"np.square({self.print(expr.base)}, out={target})"]
         if not isinstance(expr, (sympy.Add, sympy.Mul)):
@@ -798,6 +800,13 @@ class LayerGenerator:
         simple = [a for a in expr.args if _is_simple(a)]
         if not compound and len(simple) == 2 and isinstance(expr, sympy.Add):
             return [_sum_into(target, *[self.print(a) for a in simple], negated=[_negated(a) for a in simple])]
+        if len(compound) > 1 and isinstance(expr, sympy.Mul):
+            # The costliest compound factor goes into ``target`` without temporaries,
+            # the others multiply it in place: one temporary at a time.
+            first = max(compound, key=operations)
+            others = [factor for factor in compound if factor is not first]
+            return (self.evaluate_into(target, sympy.Mul(first, *simple))
+                    + [f"{target} *= {self.print(factor)}" for factor in others])
         if len(compound) != 1:
             return [self.write_into(target, expr)]
         (inner,) = compound

@@ -75,6 +75,21 @@ def test_backward_step_multiplies_precomputed_local_derivatives():
     assert "dc_dpre_f *= c_hist[:-1]" in ast.unparse(backward)  # dc/dpre_f = c_prev*f*(1 - f), all steps
 
 
+def test_local_derivatives_take_one_temporary_at_a_time():
+    """A local derivative with several compound factors, the GRU's
+    dh/dpre_z = z*(1 - z)*(g - h_prev), is built in its slot: the costliest
+    factor first, then each other multiplied in, so at most one (T, B, H)
+    temporary exists at a time (two at once as one np.multiply)."""
+    source = symrnn.render(symrnn.network("gru"))
+    assert ("    np.subtract(1, z_seq, out=dh_dpre_z)\n"
+            "    dh_dpre_z *= z_seq\n"
+            "    dh_dpre_z *= g_seq - h_hist[:-1]\n") in source
+    pytorch = symrnn.render(symrnn.network("gru", variant="pytorch"))
+    assert ("    np.square(g_seq, out=dh_dpre_g)\n"
+            "    np.subtract(1, dh_dpre_g, out=dh_dpre_g)\n"
+            "    dh_dpre_g *= 1 - z_seq\n") in pytorch
+
+
 def test_module_docstring_and_parameter_table():
     module = symrnn.load_module(symrnn.network("gru", variant="pytorch"))
     assert "g = tanh(w_g·x + b_g + r*(w_G·h[t-1] + b_G))" in module.__doc__

@@ -111,6 +111,42 @@ def test_bad_parameters_name_what_is_wrong(lstm):
     expect_error("dtype must be float32 or float64", lstm.init_params, D, H, K, dtype=np.int32)
 
 
+def test_fast_parameter_check_passes_exactly_what_the_full_check_passes(lstm):
+    params = lstm.init_params(D, H, K)
+    big = np.zeros((H, D))
+    big[0, 0] = 1e308
+    huge = {**params, "w_f": big, "w_i": big}  # each sum is finite, their sum is not
+    cases = [
+        params,
+        lstm.init_params(D, H, K, dtype=np.float32),
+        huge,
+        {k: v for k, v in params.items() if k != "w_G"},
+        {**params, "w_Q": params["w_G"]},
+        {**{k: v for k, v in params.items() if k != "w_G"}, "w_Q": params["w_G"]},
+        {**params, "w_F": np.zeros((H, 5))},
+        {**params, "w_F": np.zeros((H, H, 1))},
+        {**params, "b_o": np.full(H, np.nan)},
+        {**params, "b_o": np.r_[np.inf, -np.inf, np.zeros(H - 2)]},
+        {**params, "w_f": params["w_f"].tolist()},
+        {**params, "w_f": params["w_f"].astype(np.int64)},
+        {**params, "w_f": params["w_f"].astype(np.float16)},
+        {**params, "b_f": params["b_f"].astype(np.float32)},
+        {**params, "w_f": params["w_f"].view(type("Subclass", (np.ndarray,), {}))},
+        list(params.values()),
+    ]
+    for case in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            fast = lstm._params_if_valid(case)
+            try:
+                full = lstm._diagnose_params(case)
+            except lstm.InputError:
+                full = None
+        assert fast is None or fast == full, (fast, full)
+    assert lstm._params_if_valid(params) == lstm._diagnose_params(params)
+    assert lstm._params_if_valid(huge) is None and lstm._diagnose_params(huge) is not None
+
+
 def test_backward_checks_its_arguments(lstm):
     params = lstm.init_params(D, H, K)
     x, _ = data()
