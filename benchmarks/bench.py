@@ -399,8 +399,9 @@ def passes(cell, module, sizes, dtype):
     B, H = sizes["B"], sizes["H"]
     zeros = np.zeros((B, H), dtype)
 
-    def generated():
-        return module.backward(params, module.forward(params, x)[1], d_z)
+    def generated():  # the outputs held, as by a caller (and as ``hand`` does)
+        outputs, cache = module.forward(params, x)
+        return outputs, module.backward(params, cache, d_z)
 
     def hand():
         impl = HAND[cell](params)

@@ -307,6 +307,15 @@ def forward(params, x, lengths=None, state0=None):
     ``state0`` maps initial-state names (c0_l1, h0_l1, c0_l2, h0_l2) to (B, H)
     arrays (zeros if omitted).
     """
+    outputs, cache = _forward(params, x, lengths, state0)
+    # backward() reads fewer of the output layer's values than the cost in
+    # loss_and_grad(): the others are freed now rather than kept for it.
+    cache["head"] = {name: cache["head"][name] for name in ("top", "mask", "y_hat")}
+    return outputs, cache
+
+
+def _forward(params, x, lengths, state0):
+    """:func:`forward`, keeping every output-layer value the cost reads."""
     sizes, dtype = _check_params(params)
     x = _check_array("x", x, ("T", "B", "D"), sizes, dtype)
     T, B = sizes["T"], sizes["B"]
@@ -340,7 +349,7 @@ def backward(params, cache, d_outputs):
 
 def loss_and_grad(params, x, y, lengths=None, state0=None):
     """The cost C and its gradients (as :func:`backward`), for targets y (T, B, K)."""
-    outputs, cache = forward(params, x, lengths, state0)
+    outputs, cache = _forward(params, x, lengths, state0)
     sizes = cache["sizes"]
     y = _check_array("y", y, ('T', 'B', 'K'), dict(sizes), outputs.dtype)
     loss, d_top, grads = _head_loss(params, cache["head"], y.reshape(-1, sizes["K"]))

@@ -940,6 +940,7 @@ class HeadCode:
     backward_loss: list
     loss_loads: list
     helpers: set
+    backward_keeps: str = None  # the cached values backward() reads, where the cost reads more
 
 
 def head_code(network):
@@ -960,16 +961,20 @@ def head_code(network):
     from_outputs = reverse(nodes, {outputs: sympy.Symbol("d_out")}, constants)
     from_cost = reverse(nodes + [cost], {COST: sympy.Integer(1)}, constants)
     cached = [TOP] + ([MASK] if network.masked else []) + [n.out for n in nodes]
+    outputs_loads = _loads(cached, [from_outputs])
+    # Values only the cost reads, other than the outputs the caller holds anyway.
+    freed = {s.name for s in cached} - set(outputs_loads) - {outputs.name}
     return HeadCode(
         forward=forward,
         outputs=outputs.name,
         cached=[s.name for s in cached],
         backward_outputs=_head_backward_lines(from_outputs, show),
-        outputs_loads=_loads(cached, [from_outputs]),
+        outputs_loads=outputs_loads,
         loss_value=f"np.sum({show(cost.expr)})",
         backward_loss=_head_backward_lines(from_cost, show),
         loss_loads=_loads(cached, [from_cost], cost.expr),
         helpers=helpers,
+        backward_keeps=python_tuple(outputs_loads) if freed else None,
     )
 
 

@@ -94,6 +94,20 @@ def test_bad_inputs_name_what_is_wrong(lstm):
     expect_error(r"state0\['h0'\] has shape \(3, 5\)", lstm.forward, params, x, state0={"h0": np.zeros((B, 5))})
 
 
+def test_forward_keeps_only_what_backward_reads_of_the_output_layer(lstm):
+    """The cost's pre-activations are not kept by forward() (backward() does not
+    read them); loss_and_grad() keeps them and agrees with backward()."""
+    params = lstm.init_params(D, H, K)
+    x, y = data()
+    outputs, cache = lstm.forward(params, x)
+    assert set(cache["head"]) == {"top", "mask"}
+    loss, grads = lstm.loss_and_grad(params, x, y)
+    assert loss == pytest.approx(0.5 * np.sum((outputs - y) ** 2), rel=1e-12)
+    from_outputs = lstm.backward(params, cache, outputs - y)
+    for name in grads:
+        np.testing.assert_allclose(from_outputs[name], grads[name], rtol=1e-12, atol=1e-14)
+
+
 def test_bad_parameters_name_what_is_wrong(lstm):
     params = lstm.init_params(D, H, K)
     x, _ = data()
