@@ -20,8 +20,8 @@ from .errors import ConfigError
 from .graph import Affine, Compute
 from .layout import Group, plan_groups
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
-from .printing import EXP_FORMS, TANH_HELPER, TextPrinter, fused_dot_t, numpy_code, text_equation
-from .rules import ElementwiseRule, dot_t, function_rule, outer, sigmoid
+from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
+from .rules import EXP_FORMS, TANH_HELPER, ElementwiseRule, dot_t, function_rule, outer, sigmoid
 
 
 def template_dir():

@@ -9,33 +9,7 @@ from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
-from .rules import dot, dot_t, function_rule, prev, sigmoid
-
-# Functions computed from one exp: f(u) = scale / (1 + exp(k·u)) + shift, as
-# (k, scale, shift). Gates of different functions side by side in one store
-# are then activated by one exp call over all of them, with each gate's k
-# folded into its weights: sigmoid(u) = 1/(1 + exp(-u)) and
-# tanh(u) = 1 - 2/(1 + exp(2u)). NumPy's float64 exp is also more than twice
-# as fast as its tanh on machines without AVX-512.
-EXP_FORMS = {sigmoid: (-1, 1, 0), sympy.tanh: (2, -2, 1)}
-
-# A tanh of its own in a forward step is computed the same way, by a helper.
-TANH_HELPER = '''def _tanh(z, out=None):
-    """tanh(z), for a float64 array of a thousand values or more as
-    1 - 2/(1 + exp(2z)): NumPy's float64 exp is about twice as fast as its
-    tanh where it lacks AVX-512, which pays for the five further calls (its
-    float32 tanh is vectorised). exp overflows to inf for z > 355 (call under
-    np.errstate(over="ignore")), giving exactly 1. ``out`` may be ``z``."""
-    if z.dtype != np.float64 or z.size < 1000:
-        return np.tanh(z, out=out)
-    out = np.multiply(z, 2, out=out)
-    np.exp(out, out=out)
-    out += 1
-    np.reciprocal(out, out=out)
-    out *= -2
-    out += 1
-    return out
-'''
+from .rules import dot, dot_t, function_rule, prev
 
 
 class fused_dot_t(sympy.Function):
