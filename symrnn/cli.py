@@ -214,7 +214,9 @@ def parser():
     gen.set_defaults(run=cmd_generate)
 
     bld = sub.add_parser("build", help="rewrite generated/ and print a verification table",
-                         description="Rewrite the committed modules in generated/ and verify them.")
+                         description=("Rewrite everything in generated/: the NumPy modules, the LaTeX derivations "
+                                      "and their PDFs, the copy pictures and the explorer page; then verify the "
+                                      "modules against finite differences."))
     bld.add_argument("--check", action="store_true", help="only check that generated/ is current")
     bld.add_argument("--out", default="generated", help="directory (default generated)")
     bld.add_argument("--no-verify", action="store_true", help="write the files without the verification table")
