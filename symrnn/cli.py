@@ -128,15 +128,20 @@ def cmd_quiz(args):
     return 0
 
 
+def _add_copy_options(parser):
+    """The network, T and θ of a copy analysis (``copies`` and ``quiz``)."""
+    _add_network_options(parser)
+    parser.add_argument("--steps", "-T", type=int, default=3, help="sequence length T (default 3)")
+    parser.add_argument("--wrt", help="the parameter θ: w_x, or as the notes write it, w^(x) (default: the first one)")
+
+
 def _add_copy_commands(sub):
     """``copies``: which copies of which weights enter dC/dθ (symrnn.copies)."""
     cop = sub.add_parser("copies", help="which copies of which weights enter dC/dθ of the unrolled network",
                          description=("The role of every step's copy of every parameter in dC/dθ of the network "
                                       "unrolled for T steps: differentiated, on the chain, forward only, unused; "
                                       "and whether its gradient is exactly 0 for zero initial states."))
-    _add_network_options(cop)
-    cop.add_argument("--steps", "-T", type=int, default=3, help="sequence length T (default 3)")
-    cop.add_argument("--wrt", help="the parameter θ: w_x, or as the notes write it, w^(x) (default: the first one)")
+    _add_copy_options(cop)
     cop.add_argument("--json", action="store_true", help="print JSON (schema: symrnn.copies module docstring)")
     cop.add_argument("--svg", metavar="FILE", help="also write the unrolled network as SVG")
     cop.add_argument("--tikz", metavar="FILE", help="also write the unrolled network as a TikZ picture")
@@ -153,9 +158,7 @@ def _add_copy_commands(sub):
                           description=("The notes' question 'which weights (including copies) are used when "
                                        "computing dC/dθ?' and multiple-choice items drawn by a seed, with the "
                                        "answer key, as Markdown or LaTeX."))
-    _add_network_options(quiz)
-    quiz.add_argument("--steps", "-T", type=int, default=3, help="sequence length T (default 3)")
-    quiz.add_argument("--wrt", help="the parameter θ: w_x, or as the notes write it, w^(x) (default: the first one)")
+    _add_copy_options(quiz)
     quiz.add_argument("--seed", type=int, default=0, help="seed of the drawn items and choice order (default 0)")
     quiz.add_argument("--format", choices=("markdown", "latex"), default="markdown", help="default markdown")
     quiz.add_argument("-o", "--output-file", help="write to this file instead of printing")
