@@ -148,6 +148,13 @@ def _validate(cell):
     names = {cell.input.name} | {s.name for s in cell.states}
     if len(names) != len(cell.states) + 1:
         raise CellError(f"cell {cell.name!r}: the input and states must have distinct names")
+    clash = naming.initial_state_clash(cell)
+    if clash:
+        vector, state = clash
+        declared = vector == cell.input or vector in cell.states
+        raise _error(f"cell {cell.name!r}: the name {vector} is reserved: generated code calls the initial "
+                     f"value of the state {state} '{vector}' (a state's name plus 0); rename {vector}",
+                     None if declared else vector, vector, "declared" if declared else "lhs")
     for lhs, rhs in cell.equations:
         if lhs == cell.input:
             raise _error(f"cell {cell.name!r}: the input {lhs} cannot be assigned", lhs, lhs, "lhs")

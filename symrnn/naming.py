@@ -22,6 +22,7 @@ Rules
   (``h0_l2`` in layer 2).
 """
 
+import builtins
 import keyword
 import re
 
@@ -30,13 +31,20 @@ from .errors import CellError
 VECTOR_PATTERN = re.compile(r"[a-z][a-z0-9]{0,15}\Z")
 PARAM_PATTERN = re.compile(r"[wb]_[A-Za-z][A-Za-z0-9]{0,15}\Z")
 
-# Lowercase names without '_' that generated code uses for itself (every
-# other local it makes has a '_' or is uppercase, which user vectors cannot
-# have); a user's vector may not shadow them.
-RESERVED = frozenset(keyword.kwlist) | frozenset(
-    {"np", "t", "inputs", "cache", "grads", "range", "reversed", "zip", "dict", "len", "float",
-     "top", "y", "mask"}
-)
+# Names generated code binds beside a cell's vectors, and why. A vector
+# (whose name has no '_') may not take one: it would shadow the generated
+# name, or, for the joining words, make two generated names equal (a vector
+# 'prev' beside a state 'd' would give d_prev twice). tests/test_naming.py
+# reads every generated module and fails when a name is missing here.
+GENERATED_NAMES = {
+    **{name: "a name of the layer functions of generated code" for name in (
+        "np", "t", "inputs", "cache", "grads", "params", "layer", "name", "names", "full", "top", "y",
+        "mask", "rows", "outputs", "lengths", "sizes", "dtype", "state0", "states0", "head", "loss")},
+    **{word: "generated code joins it to vector names with '_' (h_prev, h_hist, f_seq, d_h_next, ...)"
+       for word in ("prev", "hist", "seq", "next", "out", "all", "pre", "dpre", "proj", "exp", "gates",
+                    "slots")},
+}
+RESERVED = frozenset(keyword.kwlist) | frozenset(dir(builtins)) | frozenset(GENERATED_NAMES)
 
 OUTPUT_WEIGHT = "w_y"
 OUTPUT_BIAS = "b_y"
@@ -50,8 +58,28 @@ def check_vector_name(name, role="vector"):
             "15 lowercase letters or digits (e.g. 'h', 'c', 'f')"
         )
     if name in RESERVED:
-        raise CellError(f"invalid {role} name {name!r}: it is reserved in generated Python code")
+        raise CellError(f"invalid {role} name {name!r}: it is reserved in generated Python code "
+                        f"({reserved_reason(name)})")
     return name
+
+
+def reserved_reason(name):
+    """Why generated code keeps ``name`` for itself."""
+    if keyword.iskeyword(name):
+        return "a Python keyword"
+    if name in GENERATED_NAMES:
+        return GENERATED_NAMES[name]
+    return "a Python built-in"
+
+
+def initial_state_clash(cell):
+    """``(vector, state)`` when a vector of ``cell`` is named like a state's
+    initial value (``h0`` beside the state ``h``), else None."""
+    initial = {initial_state_name(s.name): s for s in cell.states}
+    for vector in (cell.input, *cell.states, *(lhs for lhs, _ in cell.equations)):
+        if vector.name in initial:
+            return vector, initial[vector.name]
+    return None
 
 
 def check_param_name(name):
