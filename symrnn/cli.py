@@ -1,17 +1,56 @@
 """The ``symrnn`` command line."""
 
 import argparse
+import difflib
+import os
 import sys
 import textwrap
+from pathlib import Path
 
 from . import build as build_module
 from .cellfile import format_cell
 from .cells import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
-from .codegen import write_module
+from .codegen import render, write_module
 from .errors import SymrnnError
+from .files import STDOUT, check_output_dir, check_output_path, command_line, restamp, write_atomic
+from .limits import EXPLORER_MAX_STEPS, MAX_STEPS
 from .network import LOSSES, OUTPUT_ACTIVATIONS, OUTPUT_MODES, Network
 from .rules import ACTIVATIONS
-from .verify import format_table, verify_network
+from .verify import streamed_table
+
+
+def version():
+    """symrnn's version, as installed (importlib.metadata)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("symrnn")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+# Options that name where output goes; a file's regenerate command keeps only its own path.
+OUTPUT_OPTIONS = ("output_file", "svg", "tikz", "json", "pdf")
+
+
+def regenerate_command(args, path):
+    """The normalized command line that regenerates the file ``path`` from
+    ``args``: long option names in the parser's order, defaults left out, and
+    every path relative to ``path``'s directory (the command runs there), so
+    the header holds no absolute path and does not depend on the current directory."""
+    here = Path.cwd() if str(path) == STDOUT else Path(os.path.abspath(path)).parent
+    words = ["symrnn", args.command]
+    for action in args.command_parser._actions:
+        value = getattr(args, action.dest, None)
+        if action.dest in ("help", *OUTPUT_OPTIONS) or value is None or value is False:
+            continue
+        if not action.option_strings:  # the cell: a name, or a file relative to the output's directory
+            words.append(os.path.relpath(os.path.abspath(value), here) if is_cell_path(value) else value)
+        elif value != action.default:
+            flag = max(action.option_strings, key=len)
+            words += [flag] if value is True else [flag, *value] if isinstance(value, list) else [flag, str(value)]
+    return command_line([*words, "-o", str(path) if str(path) == STDOUT else Path(path).name])
 
 
 def _add_network_options(parser, cell_required=True):
@@ -34,23 +73,36 @@ def _network(args):
 
 
 def cmd_generate(args):
-    path = write_module(_network(args), args.output_file)
+    network = _network(args)
+    if args.output_file == STDOUT:  # -o -: the module on standard output
+        sys.stdout.write(render(network, regenerate_command(args, STDOUT)))
+        return 0
+    path = write_module(network, args.output_file, command=regenerate_command(args, args.output_file))
     print(f"wrote {path}")
     return 0
 
 
+def print_verification(networks):
+    """Print the verification table of ``networks`` line by line as each check
+    finishes; returns the exit status (0 when every check passed)."""
+    passed = True
+    for line, result in streamed_table(networks):
+        print(line, flush=True)
+        passed &= result is None or result.passed
+    return 0 if passed else 1
+
+
 def cmd_build(args):
     if args.check:
-        names = build_module.check(args.out)
-        print(f"{len(names)} generated files in {args.out}/ are current")
+        out = Path(args.out) if args.out else build_module.default_out_dir()
+        names = build_module.check(out)
+        print(f"{len(names)} generated files in {out}/ are current")
         return 0
     for path in build_module.build(args.out):
-        print(f"wrote {path}")
+        print(f"wrote {path}", flush=True)
     if args.no_verify:
         return 0
-    results = [r for net in build_module.committed_networks() for r in verify_network(net)]
-    print(format_table(results))
-    return 0 if all(r.passed for r in results) else 1
+    return print_verification(build_module.committed_networks())
 
 
 def verification_matrix():
@@ -61,10 +113,7 @@ def verification_matrix():
 
 
 def cmd_verify(args):
-    networks = [_network(args)] if args.cell else verification_matrix()
-    results = [r for net in networks for r in verify_network(net)]
-    print(format_table(results))
-    return 0 if all(r.passed for r in results) else 1
+    return print_verification([_network(args)] if args.cell else verification_matrix())
 
 
 def cmd_cells(args):
@@ -96,10 +145,9 @@ def cmd_copies(args):
     if args.svg or args.tikz:
         from .pictures import svg, tikz
 
-        for path, render in ((args.svg, svg), (args.tikz, tikz)):
+        for path, picture in ((args.svg, svg), (args.tikz, tikz)):
             if path:
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write(render(table))
+                write_atomic(path, picture(table))
                 print(f"wrote {path}", file=sys.stderr if args.json else sys.stdout)
     print(table.to_json() if args.json else table.format(), end="")
     return 0
@@ -120,8 +168,7 @@ def cmd_quiz(args):
     wrt = args.wrt or CopyAnalysis(network, 1).params[0]
     text = make_quiz(network, args.steps, wrt, seed=args.seed).render(args.format)
     if args.output_file:
-        with open(args.output_file, "w", encoding="utf-8") as f:
-            f.write(text)
+        write_atomic(args.output_file, text)
         print(f"wrote {args.output_file}")
     else:
         print(text, end="")
@@ -131,7 +178,8 @@ def cmd_quiz(args):
 def _add_copy_options(parser):
     """The network, T and θ of a copy analysis (``copies`` and ``quiz``)."""
     _add_network_options(parser)
-    parser.add_argument("--steps", "-T", type=int, default=3, help="sequence length T (default 3)")
+    parser.add_argument("--steps", "-T", type=int, default=3,
+                        help=f"sequence length T, 1 to {MAX_STEPS} (default 3)")
     parser.add_argument("--wrt", help="the parameter θ: w_x, or as the notes write it, w^(x) (default: the first one)")
 
 
@@ -148,7 +196,8 @@ def _add_copy_commands(sub):
     cop.set_defaults(run=cmd_copies)
 
     exp = sub.add_parser("explorer", help="write the interactive weight-copy explorer (one HTML file)",
-                         description=("Write one self-contained HTML page: a slider for T, a toggle for "
+                         description=("Write one self-contained HTML page: a slider for T "
+                                      f"(1 to {EXPLORER_MAX_STEPS}), a toggle for "
                                       "'output is also a sequence', pickers for cell, layers and parameter; "
                                       "copies coloured by role (data precomputed by symrnn copies)."))
     exp.add_argument("-o", "--output-file", required=True, help="path of the HTML file to write")
@@ -166,8 +215,6 @@ def _add_copy_commands(sub):
 
 
 def cmd_latex(args):
-    from pathlib import Path
-
     from .derivation import Derivation, compile_pdf
 
     derivation = Derivation(_network(args), args.steps, wrt=args.wrt, units=args.units)
@@ -175,13 +222,16 @@ def cmd_latex(args):
     if path is None and not args.pdf:
         print(derivation.snippet(), end="")
         return 0
-    if path is not None:
-        path.write_text(derivation.document() if path.suffix == ".tex" else derivation.snippet(), encoding="utf-8")
-        print(f"wrote {path}")
+    pdf = None
     if args.pdf:
-        pdf = path.with_suffix(".pdf") if path is not None else Path(derivation.file_stem + ".pdf")
+        pdf = check_output_path(path.with_suffix(".pdf") if path is not None else derivation.file_stem + ".pdf")
+    if path is not None:
+        text = derivation.document() if path.suffix == ".tex" else derivation.snippet()
+        write_atomic(path, restamp(text, regenerate_command(args, path)))
+        print(f"wrote {path}")
+    if pdf is not None:
         data, _ = compile_pdf(derivation.document())
-        pdf.write_bytes(data)
+        write_atomic(pdf, data)
         print(f"wrote {pdf}")
     return 0
 
@@ -195,7 +245,7 @@ def _add_latex_command(sub):
                                       "for this T and (scalar units, small T) written out. Without -o, prints "
                                       "a MathJax snippet; -o FILE.tex writes a standalone document."))
     _add_network_options(tex)
-    tex.add_argument("--steps", "-T", type=int, required=True, help="sequence length T")
+    tex.add_argument("--steps", "-T", type=int, required=True, help=f"sequence length T, 1 to {MAX_STEPS}")
     tex.add_argument("--wrt", nargs="+", metavar="PARAM",
                      help="parameters θ, code names like w_x w_a (default: the first input weight)")
     tex.add_argument("--units", choices=("scalar", "vector"), default="scalar",
@@ -208,20 +258,26 @@ def _add_latex_command(sub):
 def parser():
     top = argparse.ArgumentParser(prog="symrnn", description=(
         "Derive exact BPTT gradients of recurrent cells with SymPy and generate verified NumPy code."))
+    top.add_argument("--version", action="version", version=f"symrnn {version()}")
     sub = top.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="write the NumPy module of one network",
                          description="Write the NumPy forward/backward module of one network.")
     _add_network_options(gen)
-    gen.add_argument("-o", "--output-file", required=True, help="path of the module to write")
+    gen.add_argument("-o", "--output-file", required=True,
+                     help="path of the module to write, or - for standard output")
     gen.set_defaults(run=cmd_generate)
 
     bld = sub.add_parser("build", help="rewrite generated/ and print a verification table",
-                         description=("Rewrite everything in generated/: the NumPy modules, the LaTeX derivations "
-                                      "and their PDFs, the copy pictures and the explorer page; then verify the "
-                                      "modules against finite differences."))
+                         description=("Rewrite everything in generated/ of a symrnn source checkout: the NumPy "
+                                      "modules, the LaTeX derivations and their PDFs (needs pdflatex), the copy "
+                                      "pictures and the explorer page, printing each file as it is written; then "
+                                      "verify the modules against finite differences, a row as each check "
+                                      "finishes. Outside a checkout it refuses unless --out names a directory."))
     bld.add_argument("--check", action="store_true", help="only check that generated/ is current")
-    bld.add_argument("--out", default="generated", help="directory (default generated)")
+    bld.add_argument("--out", metavar="DIR",
+                     help="directory to write (default: generated/ of the symrnn checkout, the current "
+                          "directory or the one the package runs from)")
     bld.add_argument("--no-verify", action="store_true", help="write the files without the verification table")
     bld.set_defaults(run=cmd_build)
 
@@ -244,9 +300,43 @@ def parser():
     return top
 
 
+def _command_parsers(top):
+    """Each subcommand's parser: it reports that command's errors with its own usage."""
+    choices = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for command_parser in choices.values():
+        command_parser.set_defaults(command_parser=command_parser)
+
+
+def parse(argv=None):
+    """The parsed arguments; an unknown option is reported by its subcommand's
+    parser (its usage, and the nearest known option), not by the top-level one."""
+    top = parser()
+    _command_parsers(top)
+    args, unknown = top.parse_known_args(argv)
+    if unknown:
+        command_parser = args.command_parser
+        known = [flag for action in command_parser._actions for flag in action.option_strings]
+        close = next((difflib.get_close_matches(word.split("=")[0], known, n=1) for word in unknown
+                      if word.startswith("-")), [])
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        command_parser.error(f"unrecognized arguments: {' '.join(unknown)}{hint}")
+    return args
+
+
+def check_outputs(args):
+    """Refuse an output path that cannot be written before any work is done."""
+    for dest in ("output_file", "svg", "tikz"):
+        value = getattr(args, dest, None)
+        if value and not (args.command == "generate" and value == STDOUT):
+            check_output_path(value)
+    if args.command == "build" and args.out and not args.check:
+        check_output_dir(args.out)
+
+
 def main(argv=None):
-    args = parser().parse_args(argv)
+    args = parse(argv)
     try:
+        check_outputs(args)
         return args.run(args)
     except SymrnnError as error:
         print(f"symrnn: error: {error}", file=sys.stderr)

@@ -116,6 +116,8 @@ def render_page(data=None):
 
 
 def write_page(path, data=None):
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(render_page(data))
-    return path
+    """Write the page to ``path`` atomically; its header says how to regenerate it."""
+    from .files import check_output_path, command_line, restamp, write_atomic
+
+    path = check_output_path(path)  # a bad path fails before the page's data is computed
+    return write_atomic(path, restamp(render_page(data), command_line(["symrnn", "explorer", "-o", path.name])))

@@ -118,6 +118,33 @@ def format_table(results):
     return "\n".join(lines)
 
 
+def streamed_table(networks, seed=0):
+    """:func:`format_table`'s table of every check of ``networks``, line by
+    line as the checks finish: the header and its rule at once, then each
+    network's rows when :func:`verify_network` returns them. Column widths are
+    fixed in advance from the networks' names. Yields ``(line, result)``, with
+    ``result`` None for the header and the rule."""
+    def arrays(net):
+        states = [name for layer in range(1, net.layers + 1) for name in net.initial_states(layer)]
+        return [*net.param_shapes(), "x", *states]
+
+    networks = list(networks)
+    widths = [max([len("module")] + [len(net.module_name) for net in networks]), len("unequal"),
+              len("max rel. error"),
+              max([len("worst array")] + [len(f"{a} (outputs)") for net in networks for a in arrays(net)]),
+              len("entries")]
+
+    def line(cells):
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths + [0])).rstrip()
+
+    yield line(["module", "lengths", "max rel. error", "worst array", "entries", "status"]), None
+    yield "  ".join("-" * w for w in widths + [len("status")]), None
+    for net in networks:
+        for r in verify_network(net, seed=seed):
+            status = "ok" if r.passed else ("FAIL: padded x grad not 0" if not r.padded_zero else "FAIL")
+            yield line([r.name, r.lengths, f"{r.max_error:.2e}", r.worst, str(r.checked), status]), r
+
+
 # --------------------------------------------------------------------------
 # The engine's unrolled gradient against SymPy's diff of the nested cost
 # --------------------------------------------------------------------------
