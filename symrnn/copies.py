@@ -84,13 +84,13 @@ import sympy
 
 from . import naming
 from .errors import ConfigError
+from .limits import MAX_STEPS
 from .unroll import Unrolled
 
 ROLES = ("differentiated", "chain", "forward", "unused")
 ROLE_LABELS = {"differentiated": "differentiated", "chain": "on the chain",
                "forward": "forward only", "unused": "unused"}
 SCHEMA = "symrnn.copies/1"
-MAX_STEPS = 16
 
 
 # --- notation ---------------------------------------------------------------
@@ -229,46 +229,60 @@ class CopyAnalysis:
         self.copy_symbols = {p: self.unrolled.copies(p) for p in self.params}
         self._origin = {p: param_origin(p, network) for p in self.params}
         self._display = {p: param_display(p, network) for p in self.params}
-        self._copies = {c for cs in self.copy_symbols.values() for c in cs}
+        # Sets of copies are bit masks over this order (closures of a long
+        # network hold thousands of copies; a union is one integer OR).
+        self._order = [c for p in self.params for c in self.copy_symbols[p]]
+        self._bit = {c: 1 << i for i, c in enumerate(self._order)}
         self._forward = self._value_closures()
-        self._reach = self._adjoint_closures()
+        self._adjoint_reach = self._adjoint_closures()
         self.zero = self._zero_copies()
 
     def _value_closures(self):
-        """Each forward value's copies (values are defined in forward order)."""
-        closure = {}
+        """Each forward value's copies, as a mask (values are defined in forward order)."""
+        closure, bit = {}, self._bit
         for symbol, expr in self.unrolled.values.items():
-            found = set()
+            found = 0
             for s in expr.free_symbols:
-                if s in self._copies:
-                    found.add(s)
-                elif s in closure:
-                    found |= closure[s]
-            closure[symbol] = frozenset(found)
+                found |= bit.get(s, 0) or closure.get(s, 0)
+            closure[symbol] = found
         return closure
 
     def _adjoint_closures(self):
-        """Each adjoint's (chain copies, forward copies); adjoints are defined
-        after the adjoints they read."""
+        """Each adjoint's (chain copies, forward copies) masks; adjoints are
+        defined after the adjoints they read."""
         self._adjoint_reach = {}
         for symbol, expr in self.unrolled.adjoint_values.items():
-            self._adjoint_reach[symbol] = self.reach(expr)
+            self._adjoint_reach[symbol] = self._reach_masks(expr)
         return self._adjoint_reach
 
-    def reach(self, expr):
-        """(copies on the chain, copies needed forward) of an engine expression."""
-        chain, forward = set(), set()
+    def _reach_masks(self, expr):
+        chain = forward = 0
         for s in expr.free_symbols:
-            if s in self._copies:
-                chain.add(s)
+            if s in self._bit:
+                chain |= self._bit[s]
             elif s in self._forward:
                 forward |= self._forward[s]
             elif s in self._adjoint_reach:
-                chain |= self._adjoint_reach[s][0]
-                forward |= self._adjoint_reach[s][1]
+                reach_chain, reach_forward = self._adjoint_reach[s]
+                chain |= reach_chain
+                forward |= reach_forward
             else:
                 assert not s.name.startswith("d_"), f"adjoint {s} read before it is defined"
-        return frozenset(chain), frozenset(forward)
+        return chain, forward
+
+    def _copies_of(self, mask):
+        """The copies of a mask, in network order."""
+        found = []
+        while mask:
+            low = mask & -mask
+            found.append(self._order[low.bit_length() - 1])
+            mask ^= low
+        return found
+
+    def reach(self, expr):
+        """(copies on the chain, copies needed forward) of an engine expression."""
+        chain, forward = self._reach_masks(expr)
+        return frozenset(self._copies_of(chain)), frozenset(self._copies_of(forward))
 
     def _zero_copies(self):
         """Copies whose gradient is identically 0 when every initial state is 0,
@@ -278,42 +292,71 @@ class CopyAnalysis:
             for symbol, expr in table.items():
                 if _vanishes(expr, zero):
                     zero.add(symbol)
-        return frozenset(c for c in self._copies if _vanishes(self.unrolled.copy_gradient(c), zero))
+        return frozenset(c for c in self._order if _vanishes(self.unrolled.copy_gradient(c), zero))
 
     def check_param(self, wrt):
-        """The code name of parameter ``wrt``, given by code name (``w_x``) or as the notes write it (``w^(x)``)."""
+        """The code name of parameter ``wrt``, given by code name (``w_x``) or as the notes write it (``w^(x)``).
+
+        In a network of L >= 2 layers a cell parameter's bare name (``w_f``,
+        ``w^(f)``) means its copy in layer 1 (``w_f_l1``, ``w^(f)[1]``), as on
+        the explorer page; ``w_f_l2`` or ``w^(f)[2]`` names another layer.
+        """
+        if wrt in self.params:
+            return wrt
         by_display = {display: param for param, display in self._display.items()}
+        if self.network.layers > 1:
+            for param, (base, layer) in self._origin.items():
+                if layer == 1:
+                    letter, suffix = base.split("_", 1)
+                    by_display.setdefault(base, param)
+                    by_display.setdefault(f"{letter}^({suffix})", param)
         if wrt in by_display:
             return by_display[wrt]
-        if wrt not in self.params:
-            raise ConfigError(f"unknown parameter {wrt!r} for cell {self.network.cell.name!r} with "
-                              f"{self.network.layers} layer(s); expected one of: {', '.join(self.params)}")
-        return wrt
+        raise ConfigError(f"unknown parameter {wrt!r} for cell {self.network.cell.name!r} with "
+                          f"{self.network.layers} layer(s); expected one of: {', '.join(self.params)}")
+
+    def roles(self, wrt):
+        """The role of every copy in dC/d(wrt), in the order of :attr:`copies_in_order`, and the
+        differentiated copies' chain masks (one integer per differentiated copy)."""
+        wrt = self.check_param(wrt)
+        chain = forward = 0
+        chains = []
+        for d in self.copy_symbols[wrt]:
+            reach_chain, reach_forward = self._reach_masks(self.unrolled.copy_gradient(d))
+            chain |= reach_chain
+            forward |= reach_forward
+            chains.append(reach_chain)
+        own = {self._bit[c] for c in self.copy_symbols[wrt]}
+        roles = ["differentiated" if bit in own else "chain" if chain & bit
+                 else "forward" if forward & bit else "unused"
+                 for bit in (self._bit[c] for c in self._order)]
+        return roles, chains
+
+    @property
+    def copies_in_order(self):
+        """Every copy symbol: by parameter (network order), then step."""
+        return list(self._order)
 
     def table(self, wrt):
         """The :class:`CopyTable` of dC/d(wrt)."""
         wrt = self.check_param(wrt)
-        differentiated = self.copy_symbols[wrt]
-        term_chain = {d: self.reach(self.unrolled.copy_gradient(d))[0] for d in differentiated}
-        chain, forward = set(), set()
-        for d in differentiated:
-            reach_chain, reach_forward = self.reach(self.unrolled.copy_gradient(d))
-            chain |= reach_chain
-            forward |= reach_forward
+        roles, chains = self.roles(wrt)
         chain_of = defaultdict(list)
-        for d in differentiated:
-            for c in term_chain[d]:
+        for d, mask in zip(self.copy_symbols[wrt], chains):
+            for c in self._copies_of(mask):
                 chain_of[c].append(d.name)
         rows = []
-        for param in self.params:
-            _, layer = self._origin[param]
-            display = self._display[param]
-            for t, c in zip(self._steps_of(param), self.copy_symbols[param]):
-                role = ("differentiated" if param == wrt else "chain" if c in chain
-                        else "forward" if c in forward else "unused")
-                rows.append(Copy(c.name, f"{display}_{t}", param, layer, t, role, c in self.zero,
-                                 tuple(chain_of[c])))
+        for (c, display, param, layer, t, zero), role in zip(self._rows(), roles):
+            rows.append(Copy(c.name, display, param, layer, t, role, zero, tuple(chain_of[c])))
         return CopyTable(self.network, self.steps, wrt, tuple(rows))
+
+    def _rows(self):
+        """(copy, display, param, layer, step, zero) of every copy, in order; computed once."""
+        if not hasattr(self, "_row_cache"):
+            self._row_cache = [(c, f"{self._display[param]}_{t}", param, self._origin[param][1], t, c in self.zero)
+                               for param in self.params
+                               for t, c in zip(self._steps_of(param), self.copy_symbols[param])]
+        return self._row_cache
 
     def _steps_of(self, param):
         prefix = len(param) + 1

@@ -39,13 +39,14 @@ from . import naming
 from .derive import reverse, step_seeds
 from .errors import ConfigError, LatexError
 from .latex import BREAK, LINE_WIDTH, break_lines, estimate_width, latex, unmarked
+from .limits import MAX_STEPS as LIMIT_STEPS
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .notation import Notation, shift, step_symbol
 from .rules import prev
 from .unroll import Unrolled, copy_symbol, node_expr, scalar
 
 UNITS = ("scalar", "vector")
-MAX_STEPS = 200
+MAX_STEPS = LIMIT_STEPS  # symrnn.limits: the same T as copies and quiz
 # Section 6 writes the gradient out in inputs and weights up to this T and
 # this size (nodes of the expression tree); beyond, the nesting makes it unreadable.
 EXPANDED_MAX_STEPS = 3

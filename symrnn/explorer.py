@@ -16,7 +16,7 @@ Embedded data (``<script type="application/json" id="symrnn-data">``)::
     {
       "schema": "symrnn.explorer/1",
       "roles": [...], "role_labels": {...}, "colours": {role: [fill, ink, line]},
-      "max_steps": 8,
+      "max_steps": 16,                      # symrnn.limits.EXPLORER_MAX_STEPS
       "cells": [{"key": "rnn", "label": "...", "layers": [1, 2]}],
       "configs": {
         "rnn|1|3|last": {                    # cell|layers|steps|output
@@ -42,12 +42,13 @@ from markupsafe import Markup
 
 from .cells import get_cell
 from .codegen import template_dir
-from .copies import ROLE_LABELS, ROLES, CopyAnalysis, check_steps
+from .copies import ROLE_LABELS, ROLES, CopyAnalysis, check_steps, param_display
+from .limits import EXPLORER_MAX_STEPS
 from .network import OUTPUT_MODES, Network
 from .pictures import COLOURS, layout
 
 SCHEMA = "symrnn.explorer/1"
-PAGE_MAX_STEPS = 8
+PAGE_MAX_STEPS = EXPLORER_MAX_STEPS  # the slider's limit (symrnn.limits)
 # The cells of the notes: name, variant, label on the page.
 NOTES_CELLS = (("rnn", None, "RNN (vanilla, tanh)"), ("lstm", None, "LSTM"), ("gru", "notes", "GRU (notes)"))
 ROLE_CODES = {"differentiated": "d", "chain": "c", "forward": "f", "unused": "u"}
@@ -60,17 +61,16 @@ def config_key(cell_key, layers, steps, output):
 def config_data(network, steps):
     """The page's data for one network and T: every parameter's roles and the layout."""
     analysis = CopyAnalysis(network, steps)
-    tables = {p: analysis.table(p) for p in analysis.params}
-    first = tables[analysis.params[0]]
+    first = analysis.table(analysis.params[0])
     lay = layout(network, steps)
     return {
         "title": first.title().split(" for ", 1)[1],
         "params": list(analysis.params),
-        "param_displays": [tables[p].wrt_display for p in analysis.params],
+        "param_displays": [param_display(p, network) for p in analysis.params],
         "copy_params": [analysis.params.index(c.param) for c in first.copies],
         "steps": [c.step for c in first.copies],
         "zero": "".join("1" if c.zero else "0" for c in first.copies),
-        "roles": {p: "".join(ROLE_CODES[c.role] for c in t.copies) for p, t in tables.items()},
+        "roles": {p: "".join(ROLE_CODES[role] for role in analysis.roles(p)[0]) for p in analysis.params},
         "layout": lay.to_compact_data([c.copy for c in first.copies]),
     }
 

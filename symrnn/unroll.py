@@ -16,6 +16,8 @@ targets and parameter copies, which is what SymPy's own ``diff`` of the nested
 cost (:meth:`nested_cost`) must equal.
 """
 
+import functools
+
 import sympy
 
 from . import naming
@@ -30,6 +32,11 @@ def scalar(expr):
     """An engine expression read with one unit per vector: products of scalars."""
     return expr.replace(dot, lambda w, v: w * v).replace(dot_t, lambda w, u: w * u).replace(
         outer, lambda u, v: u * v).replace(row_sum, lambda u: u)
+
+
+# Unrolling reads the same step equations at every step and layer: each is
+# read in scalar units once.
+_step_scalar = functools.lru_cache(maxsize=1024)(scalar)
 
 
 def copy_symbol(param, t):
@@ -95,7 +102,7 @@ class Unrolled:
     def _forward_step(self, layer, t, layer_input):
         subs = self._step_substitution(layer, t, layer_input)
         for node in self.graph.nodes:
-            self.values[subs[node.out]] = scalar(node_expr(node)).xreplace(subs)
+            self.values[subs[node.out]] = _step_scalar(node_expr(node)).xreplace(subs)
         return subs[self.network.cell.output_state]
 
     def _head_substitution(self, t, top):
@@ -113,9 +120,9 @@ class Unrolled:
         for t in self.output_steps():
             nodes, subs = self._head_substitution(t, tops[t - 1])
             for node in nodes:
-                self.values[subs[node.out]] = scalar(node_expr(node)).xreplace(subs)
+                self.values[subs[node.out]] = _step_scalar(node_expr(node)).xreplace(subs)
             _, _, cost = head_nodes(self.network)
-            total += scalar(cost.expr).xreplace(subs)
+            total += _step_scalar(cost.expr).xreplace(subs)
         return total
 
     # --- backward: the step's adjoint equations, evaluated in time order ------
@@ -134,7 +141,7 @@ class Unrolled:
             _, subs = self._head_substitution(t, tops[t - 1])
             subs.update(self._adjoint_substitution(head_adjoints, subs))
             self._record(head_adjoints, subs, params_at=lambda name, t=t: copy_symbol(name, t))
-            d_tops[t - 1] = scalar(head_adjoints.inputs[TOP]).xreplace(subs)
+            d_tops[t - 1] = _step_scalar(head_adjoints.inputs[TOP]).xreplace(subs)
         return d_tops
 
     def _adjoint_substitution(self, adjoints, subs):
@@ -143,9 +150,9 @@ class Unrolled:
 
     def _record(self, adjoints, subs, params_at):
         for lhs, rhs in adjoints.equations:
-            self.adjoint_values[subs[lhs]] = scalar(rhs).xreplace(subs)
+            self.adjoint_values[subs[lhs]] = _step_scalar(rhs).xreplace(subs)
         for name, terms in adjoints.params.items():
-            self.copy_terms[params_at(name)] = scalar(sympy.Add(*terms)).xreplace(subs)
+            self.copy_terms[params_at(name)] = _step_scalar(sympy.Add(*terms)).xreplace(subs)
 
     def _backward_layer(self, layer, adjoints, d_tops, tops):
         cell = self.network.cell
@@ -161,8 +168,8 @@ class Unrolled:
             self._record(adjoints, subs,
                          params_at=lambda name, t=t: copy_symbol(self._layer_name(name, layer), t))
             for state, prev_symbol in self.graph.prev_symbols.items():
-                carry[state] = scalar(adjoints.inputs.get(prev_symbol, sympy.S.Zero)).xreplace(subs)
-            d_inputs[t - 1] = scalar(adjoints.inputs.get(cell.input, sympy.S.Zero)).xreplace(subs)
+                carry[state] = _step_scalar(adjoints.inputs.get(prev_symbol, sympy.S.Zero)).xreplace(subs)
+            d_inputs[t - 1] = _step_scalar(adjoints.inputs.get(cell.input, sympy.S.Zero)).xreplace(subs)
         self.initial_adjoints = getattr(self, "initial_adjoints", {})
         for state in cell.states:
             self.initial_adjoints[self._layer_name(naming.initial_state_name(state.name), layer)] = carry[state]

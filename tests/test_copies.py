@@ -15,6 +15,7 @@ from symrnn.cellfile import load_cell
 from symrnn.cli import main
 from symrnn.copies import ROLES, CopyAnalysis, copy_table
 from symrnn.errors import ConfigError
+from symrnn.limits import MAX_STEPS
 from symrnn.network import COST
 from symrnn.rules import explicit
 
@@ -235,14 +236,38 @@ def test_parameter_as_the_notes_write_it():
     assert copy_table(symrnn.network("lstm", layers=2), 2, "w^(F)[2]").wrt == "w_F_l2"
 
 
+@pytest.mark.parametrize("wrt", ["w^(f)", "w_f", "w^(f)[1]", "w_f_l1"])
+def test_a_bare_name_in_a_stack_means_layer_1(wrt):
+    table = copy_table(symrnn.network("lstm", layers=2), 2, wrt)
+    assert table.wrt == "w_f_l1" and table.wrt_display == "w^(f)[1]"
+    assert [c.copy for c in table.copies if c.role == "differentiated"] == ["w_f_l1_1", "w_f_l1_2"]
+
+
 def test_bad_requests():
     with pytest.raises(ConfigError, match=r"unknown parameter 'w_q'.*w_x, w_a, b_a, w_y, b_y"):
         copy_table(symrnn.network("rnn"), 3, "w_q")
     with pytest.raises(ConfigError, match=r"expected one of: w_x_l1"):
-        copy_table(symrnn.network("rnn", layers=2), 3, "w_x")
-    for steps in (0, -1, 17, 2.5, True):
-        with pytest.raises(ConfigError, match="steps must be an integer from 1 to 16"):
+        copy_table(symrnn.network("rnn", layers=2), 3, "w_q")
+    with pytest.raises(ConfigError, match=r"expected one of: w_x_l1"):
+        copy_table(symrnn.network("rnn", layers=2), 3, "w^(x)[3]")
+    for steps in (0, -1, MAX_STEPS + 1, 2.5, True):
+        with pytest.raises(ConfigError, match=f"steps must be an integer from 1 to {MAX_STEPS}"):
             copy_table(symrnn.network("rnn"), steps, "w_x")
+
+
+def test_one_hundred_steps_of_a_stacked_lstm_with_sequence_output():
+    """The limit is T = 100 (symrnn.limits); the analysis is linear in T (bit
+    masks of copies), about 2.5 s and 80 MB here."""
+    assert MAX_STEPS == 100
+    table = copy_table(symrnn.network("lstm", layers=2, output="sequence"), MAX_STEPS, "w^(f)")
+    counts = table.counts()
+    assert counts["differentiated"] == 100 and sum(counts[r] for r in ROLES) == 26 * 100
+    by_name = table.by_name()
+    # every recurrent weight of layer 1 after step 1 is on a chain; the output
+    # weight at step t is on the chain of every copy of w^(f)[1] up to t
+    assert all(by_name[f"w_F_l1_{t}"].role == "chain" for t in range(2, 101))
+    assert by_name["w_y_100"].chain_of == tuple(f"w_f_l1_{t}" for t in range(1, 101))
+    assert by_name["w_y_1"].chain_of == ("w_f_l1_1",)
 
 
 # --- the command line -----------------------------------------------------------
@@ -267,4 +292,25 @@ def test_cli_errors(capsys):
     assert main(["copies", "rnn", "--steps", "3", "--wrt", "w_z"]) == 2
     assert "unknown parameter 'w_z'" in capsys.readouterr().err
     assert main(["copies", "rnn", "--steps", "0"]) == 2
-    assert "steps must be an integer from 1 to 16" in capsys.readouterr().err
+    assert "steps must be an integer from 1 to 100" in capsys.readouterr().err
+    assert main(["copies", "rnn", "--steps", "101"]) == 2
+    assert "steps must be an integer from 1 to 100 for the analysis, got 101" in capsys.readouterr().err
+
+
+def test_cli_readme_example_with_a_stack(tmp_path, capsys, monkeypatch):
+    """The README's example: a bare name with --layers 2 is layer 1's parameter."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["copies", "lstm", "--steps", "4", "--wrt", "w^(f)", "--layers", "2",
+                 "--svg", "lstm.svg", "--tikz", "lstm.tikz"]) == 0
+    assert "dC/dw^(f)[1] for lstm, T = 4, output last, 2 layers" in capsys.readouterr().out
+    assert (tmp_path / "lstm.svg").stat().st_size > 0 and (tmp_path / "lstm.tikz").stat().st_size > 0
+
+
+def test_steps_limits_in_help(capsys):
+    for command in ("copies", "quiz", "latex"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "1 to 100" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(SystemExit):
+        main(["explorer", "--help"])
+    assert "1 to 16" in " ".join(capsys.readouterr().out.split())

@@ -14,6 +14,7 @@ from symrnn.cli import main
 from symrnn.copies import copy_table
 from symrnn.errors import ConfigError
 from symrnn.explorer import explorer_data, render_page, script_json
+from symrnn.limits import EXPLORER_MAX_STEPS
 from symrnn.pictures import COLOURS, layout
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -65,8 +66,22 @@ def test_cell_labels_are_escaped():
 
 
 def test_too_many_steps_for_the_page():
-    with pytest.raises(ConfigError, match="steps must be an integer from 1 to 8 for the page"):
-        explorer_data(max_steps=9)
+    assert EXPLORER_MAX_STEPS == 16
+    with pytest.raises(ConfigError, match="steps must be an integer from 1 to 16 for the page"):
+        explorer_data(max_steps=17)
+
+
+def test_default_page_has_every_step_up_to_the_limit(page):
+    """The slider runs from 1 to 16; the page stays a few MB."""
+    html = page.read_text(encoding="utf-8")
+    assert re.search(r'<input type="range" id="steps" min="1" max="16" value="3" step="1">', html)
+    assert "(1 to 16)" in html
+    data = embedded(html)
+    assert data["max_steps"] == 16
+    assert set(data["configs"]) == {f"{cell}|{layers}|{steps}|{output}" for cell in ("rnn", "lstm", "gru")
+                                    for layers in (1, 2) for steps in range(1, 17)
+                                    for output in ("last", "sequence")}
+    assert len(html.encode()) < 3_000_000
 
 
 def test_cli_writes_the_page(tmp_path, capsys, monkeypatch):
@@ -149,8 +164,9 @@ def test_slider_and_toggle_in_chromium(browser, page):
     toggle.click()
     table = check_shown(browser, symrnn.network("rnn", output="sequence"), 5, "w_x")
     assert sum(c.role == "chain" for c in table.copies if c.param == "w_y") == 5
+    assert slider.get_attribute("max") == "16"
     slider.send_keys(Keys.END)
-    check_shown(browser, symrnn.network("rnn", output="sequence"), 8, "w_x")
+    check_shown(browser, symrnn.network("rnn", output="sequence"), 16, "w_x")
     slider.send_keys(Keys.HOME)
     check_shown(browser, symrnn.network("rnn", output="sequence"), 1, "w_x")
     toggle.click()
@@ -178,4 +194,10 @@ def test_cell_layers_and_parameter_pickers_in_chromium(browser, page):
     Select(browser.find_element("id", "param")).select_by_value("w_y")
     check_shown(browser, symrnn.network("gru", layers=2, output="sequence"), 2, "w_y")
     assert browser.execute_script("return document.body.dataset.config") == "gru|2|2|sequence|w_y"
+    browser.find_element("id", "steps").send_keys(Keys.END)  # the largest configuration on the page
+    check_shown(browser, symrnn.network("gru", layers=2, output="sequence"), 16, "w_y")
+    Select(browser.find_element("id", "cell")).select_by_value("lstm")
+    check_shown(browser, symrnn.network("lstm", layers=2, output="sequence"), 16, "w_y")  # θ is kept
+    Select(browser.find_element("id", "param")).select_by_value("w_f_l1")
+    check_shown(browser, symrnn.network("lstm", layers=2, output="sequence"), 16, "w_f_l1")
     browser.save_screenshot(str(page.with_suffix(".png")))  # left beside the page for a look

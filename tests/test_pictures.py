@@ -91,8 +91,10 @@ def test_names_are_validated_and_escaped():
 
 
 def test_steps_limit():
-    with pytest.raises(ConfigError, match="from 1 to 16 for a picture"):
-        layout(symrnn.network("rnn"), 17)
+    """Pictures take the T of ``symrnn copies`` (symrnn.limits.MAX_STEPS)."""
+    assert len(layout(symrnn.network("rnn"), 100).chips) == 3 * 100 + 2
+    with pytest.raises(ConfigError, match="from 1 to 100 for a picture"):
+        layout(symrnn.network("rnn"), 101)
 
 
 def test_tikz_has_one_chip_per_copy():
