@@ -17,7 +17,7 @@ import sympy
 from . import naming
 from .derive import derive_cell, reverse
 from .errors import ConfigError
-from .graph import Affine, Compute
+from .graph import Affine, Compute, is_param
 from .layout import Group, plan_groups
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
@@ -640,9 +640,12 @@ class LayerGenerator:
         return numpy_code(self.fuse(expr), self.fused_text)
 
     def whole_sequence(self, expr):
-        """``expr`` over all steps at once: each forward value by its (T, B, H) array."""
+        """``expr`` over all steps at once: each forward value by its (T, B, H)
+        array; a parameter stays itself, broadcast over steps and items."""
         mapping = {}
         for symbol in expr.free_symbols:
+            if is_param(symbol):
+                continue
             if symbol in self.cell.states:
                 mapping[symbol] = sympy.Symbol(f"{symbol.name}_hist[1:]")
             elif symbol in self.prev_of:
