@@ -4,10 +4,37 @@ Every gradient a module returns (each parameter, the input x and each
 initial state) is compared, in float64, with a fourth-order central
 difference of the cost. Two routes are checked: ``loss_and_grad`` (the cost
 itself) and ``backward`` (a random dC/d(outputs), i.e. the cost
-<d_outputs, outputs>). The error of one array is
-``max|g - fd| / max(max|g|, max|fd|)``; a module passes when every array's
-error is at most :data:`TOLERANCE`. Gradients of x at steps past an item's
-length must be exactly zero.
+<d_outputs, outputs>). Gradients of x at steps past an item's length must be
+exactly zero.
+
+The point. Parameters and x are drawn at random (``init_params`` and a
+normal x); if a value the forward pass keeps (its cache and outputs) exceeds
+:data:`VALUE_BOUND` times max(1, max|x|), or is not finite, the parameters and
+initial states are halved until none does (while halving still shrinks the
+values), so that a cell such as ``h = (tanh(...) + 1)^16`` is checked where
+its values are moderate rather than at 65,536. (x enters a cell only through
+its input weights, so scaling them scales its effect.)
+
+The steps. Each array a gets its own step h = :data:`STEP` * max(1, rms(a));
+each entry is differenced with steps h and 2h (the cost at ±h, ±2h, ±4h):
+
+    fd = D4(h),   D4(h) = (-C(+2h) + 8 C(+h) - 8 C(-h) + C(-2h)) / (12 h).
+
+The criterion. ``|D4(h) - D4(2h)| * h`` estimates the error of the cost
+values the difference is made of (roundoff, plus truncation, which is far
+smaller at these steps); its largest value over every entry of every array
+of one route is that route's cost noise ε. An array passes when
+
+    max|g - fd| <= max(TOLERANCE * max(max|g|, max|fd|), NOISE_FACTOR * ε / h),
+
+that is, relative error at most 1e-6, or, for an array whose gradient is too
+small for finite differences to resolve at all, an error within the
+differences' own noise. The reported error of an array is
+``max|g - fd| / max(max|g|, max|fd|, NOISE_FACTOR * ε / (h * TOLERANCE))``;
+a module passes when every array's is at most :data:`TOLERANCE` (non-finite
+values count as an infinite error) and the noise floor is at most
+:data:`TOLERANCE` times the largest gradient, so that a wrong gradient cannot
+hide in noise.
 """
 
 from dataclasses import dataclass
@@ -22,6 +49,10 @@ from .rules import ELEMENTWISE
 from .unroll import Unrolled, scalar
 
 TOLERANCE = 1e-6
+STEP = 1e-4  # the differencing step of an array whose entries have rms <= 1 (else relative to it)
+NOISE_FACTOR = 4  # errors within NOISE_FACTOR * ε / h are the finite differences' own noise
+VALUE_BOUND = 4  # forward values above VALUE_BOUND * max(1, max|x|) make the point too large
+MAX_HALVINGS = 60
 SIZES = {"D": 3, "H": 4, "K": 2, "T": 4, "B": 3}
 UNEQUAL_LENGTHS = (4, 2, 3)
 
@@ -34,10 +65,12 @@ class Verification:
     worst: str
     checked: int
     padded_zero: bool
+    scale: float = 1.0  # the factor parameters and initial states were scaled by (see the module docstring)
+    noise: float = 0.0  # the noise floor NOISE_FACTOR * ε / h relative to the largest gradient (worst route)
 
     @property
     def passed(self):
-        return self.max_error <= TOLERANCE and self.padded_zero
+        return self.max_error <= TOLERANCE and self.padded_zero and self.noise <= TOLERANCE
 
 
 def _case(module, network, unequal, seed):
@@ -56,29 +89,90 @@ def _case(module, network, unequal, seed):
     return params, x, lengths, y, state0, d_outputs
 
 
-def _central_difference(cost, array, step=1e-4):
-    """Fourth-order central difference of ``cost()`` for each entry of ``array``
-    (changed in place and restored)."""
-    grad = np.zeros_like(array)
+def _largest_value(module, params, x, lengths, state0):
+    """The largest |value| among the float arrays of forward()'s outputs and
+    cache; inf if one is not finite."""
+    with np.errstate(all="ignore"):
+        try:
+            outputs, cache = module.forward(params, x, lengths, state0)
+        except (ValueError, FloatingPointError, OverflowError):  # a module's input checks refuse non-finite input
+            return np.inf
+    largest, stack = 0.0, [outputs, cache]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, np.ndarray) and item.dtype.kind == "f" and item.size:
+            peak = float(np.max(np.abs(item)))
+            if not np.isfinite(peak):
+                return np.inf
+            largest = max(largest, peak)
+    return largest
+
+
+def moderate_point(module, params, x, lengths, state0):
+    """Scale ``params`` and ``state0`` in place by the first of 1, 1/2, 1/4, ...
+    at which every value forward() keeps is at most VALUE_BOUND * max(1, max|x|);
+    if none is (after MAX_HALVINGS), by the first at which the largest value
+    is within 25 % of the smallest reached. Returns the factor applied."""
+    bound = VALUE_BOUND * max(1.0, float(np.max(np.abs(x))))
+    arrays = [*params.values(), *state0.values()]
+    originals = [array.copy() for array in arrays]
+
+    def largest_at(scale):
+        for array, original in zip(arrays, originals):
+            np.multiply(original, scale, out=array)
+        return _largest_value(module, params, x, lengths, state0)
+
+    tried = []
+    for k in range(MAX_HALVINGS + 1):
+        tried.append((largest_at(0.5 ** k), 0.5 ** k))
+        if tried[-1][0] <= bound:
+            return tried[-1][1]
+    smallest = min(largest for largest, _ in tried)
+    scale = next(scale for largest, scale in tried if largest <= 1.25 * smallest)
+    largest_at(scale)
+    return scale
+
+
+def array_step(array):
+    """The differencing step of ``array``: STEP, or relative to its rms when that exceeds 1."""
+    return STEP * max(1.0, float(np.sqrt(np.mean(np.square(array)))))
+
+
+def _central_difference(cost, array, step=STEP):
+    """Fourth-order central difference D4(step) of ``cost()`` for each entry of
+    ``array`` (changed in place and restored), and for each entry the
+    estimate |D4(step) - D4(2 step)| * step of the error in the cost values."""
+    grad, noise = np.zeros_like(array), np.zeros_like(array)
     for index in np.ndindex(array.shape):
         original = array[index]
-        values = []
-        for offset in (2, 1, -1, -2):
+        values = {}
+        for offset in (4, 2, 1, -1, -2, -4):
             array[index] = original + offset * step
-            values.append(cost())
+            values[offset] = cost()
         array[index] = original
-        grad[index] = (-values[0] + 8 * values[1] - 8 * values[2] + values[3]) / (12 * step)
-    return grad
+        fine = (-values[2] + 8 * values[1] - 8 * values[-1] + values[-2]) / (12 * step)
+        coarse = (-values[4] + 8 * values[2] - 8 * values[-2] + values[-4]) / (24 * step)
+        grad[index], noise[index] = fine, abs(fine - coarse) * step
+    return grad, noise
 
 
-def relative_error(computed, reference):
-    scale = max(np.max(np.abs(computed)), np.max(np.abs(reference)))
+def relative_error(computed, reference, floor=0.0):
+    """max|computed - reference| / max(max|computed|, max|reference|, floor);
+    inf if either has a non-finite value."""
+    if not (np.all(np.isfinite(computed)) and np.all(np.isfinite(reference))):
+        return np.inf
+    scale = max(np.max(np.abs(computed)), np.max(np.abs(reference)), floor)
     return 0.0 if scale == 0 else float(np.max(np.abs(computed - reference)) / scale)
 
 
 def check_gradients(module, network, *, unequal=False, seed=0):
     """Finite-difference check of one module; returns a :class:`Verification`."""
     params, x, lengths, y, state0, d_outputs = _case(module, network, unequal, seed)
+    scale = moderate_point(module, params, x, lengths, state0)
     arrays = {**params, "x": x, **state0}
     routes = {
         "loss": (lambda: module.loss_and_grad(params, x, y, lengths, state0)[0],
@@ -86,18 +180,25 @@ def check_gradients(module, network, *, unequal=False, seed=0):
         "outputs": (lambda: float(np.sum(d_outputs * module.forward(params, x, lengths, state0)[0])),
                     module.backward(params, module.forward(params, x, lengths, state0)[1], d_outputs)),
     }
-    worst, worst_name, checked, padded_zero = 0.0, "", 0, True
+    worst, worst_name, checked, padded_zero, noise = 0.0, "", 0, True, 0.0
     for route, (cost, grads) in routes.items():
+        steps = {name: array_step(array) for name, array in arrays.items()}
+        differences = {name: _central_difference(cost, array, steps[name]) for name, array in arrays.items()}
+        epsilon = max(float(np.max(estimate)) for _, estimate in differences.values())
+        largest = max(float(np.max(np.abs(grads[name]))) for name in arrays)
         for name, array in arrays.items():
-            error = relative_error(grads[name], _central_difference(cost, array))
+            floor = NOISE_FACTOR * epsilon / steps[name]
+            error = relative_error(grads[name], differences[name][0], floor / TOLERANCE)
             checked += array.size
-            if error >= worst:
+            if error >= worst or not error <= worst:
                 worst, worst_name = error, f"{name} ({route})"
+        floor = NOISE_FACTOR * epsilon / min(steps.values())
+        noise = max(noise, np.inf if not np.isfinite(floor) else floor / largest if largest else 0.0)
         if lengths is not None:
             for item, length in enumerate(lengths):
                 padded_zero &= bool(np.all(grads["x"][length:, item] == 0))
     return Verification(network.module_name, "unequal" if unequal else "equal", worst, worst_name,
-                        checked, padded_zero)
+                        checked, padded_zero, scale, noise)
 
 
 def verify_network(network, seed=0):
