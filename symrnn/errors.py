@@ -17,8 +17,14 @@ class ConfigError(SymrnnError):
     """An unknown cell, variant, option or value was asked for."""
 
 
-class InputError(SymrnnError):
-    """Arrays given to generated code have the wrong shape, length or values."""
+class InputError(SymrnnError, ValueError):
+    """Arrays given to generated code have the wrong shape, length or values.
+
+    Every generated module raises this very class where symrnn is installed
+    (it imports it), so ``except symrnn.InputError`` catches the input errors
+    of all of them; a module used where symrnn is not installed defines its
+    own ``InputError(ValueError)``, and ``except ValueError`` catches both.
+    """
 
 
 class BuildCheckError(SymrnnError):

@@ -117,8 +117,9 @@ class ElementwiseRule:
     helper: str = ""
     definition: Callable | None = None  # in SymPy's elementary functions, if not one itself
     latex: str = ""  # its name in derivations, e.g. r"\tanh"
-    # f(u) = scale / (1 + exp(k·u)) + shift as (k, scale, shift), if it has that form: gates of such
-    # functions side by side are then activated by one exp call, each gate's k folded into its weights
+    # (k, e, statements) if f(u) is computed from E = e(k·u), e "exp" or "expm1", by in-place NumPy
+    # statements on a block ``{0}`` holding E: the gates of a store of such functions are then
+    # activated by one call per run of one function, each gate's k folded into its weights (EXP_FORMS)
     exp_form: tuple | None = None
 
 
@@ -135,27 +136,38 @@ SIGMOID_HELPER = '''def _sigmoid(z, out=None):
 
 TANH_HELPER = '''def _tanh(z, out=None):
     """tanh(z), for a float64 array of a thousand values or more as
-    1 - 2/(1 + exp(2z)): NumPy's float64 exp is about twice as fast as its
-    tanh where it lacks AVX-512, which pays for the five further calls (its
-    float32 tanh is vectorised). exp overflows to inf for z > 355 (call under
-    np.errstate(over="ignore")), giving exactly 1. ``out`` may be ``z``."""
+    -1/(1 + 2/E) with E = expm1(-2z): NumPy's float64 exp functions are about
+    twice as fast as its tanh where it lacks AVX-512, which pays for the four
+    further calls (its float32 tanh is vectorised). Accurate to a few ulp for
+    every z (no cancellation: 1 + 2/E is never near 0). Call it under
+    np.errstate(over="ignore", divide="ignore"): E overflows to inf for
+    z < -355, giving exactly -1, and z = 0 divides 2 by 0, giving tanh(+-0) = +-0.
+    Subnormal z (|z| < 5.6e-309) gives +-0. ``out`` may be ``z``."""
     if z.dtype != np.float64 or z.size < 1000:
         return np.tanh(z, out=out)
-    out = np.multiply(z, 2, out=out)
-    np.exp(out, out=out)
+    out = np.multiply(z, -2, out=out)
+    np.expm1(out, out=out)
+    np.divide(2, out, out=out)
     out += 1
-    np.reciprocal(out, out=out)
-    out *= -2
-    out += 1
-    return out
+    return np.divide(-1, out, out=out)
 '''
+
+# sigmoid(u) = 1/(1 + E), E = exp(-u): 1 + E >= 1, no cancellation, a few ulp for every u (NumPy's
+# float64 exp is vectorised, its expm1 not); E = inf (u < -709) gives 0, the limit (results below
+# the smallest normal number flush to 0). np.divide(1, .) is faster than np.reciprocal.
+SIGMOID_EXP_FORM = (-1, "exp", ("{0} += 1", "np.divide(1, {0}, out={0})"))
+# tanh(u) = (1 - e^-2u)/(1 + e^-2u) = -E/(E + 2) = -1/(1 + 2/E), E = expm1(-2u): 1 + 2/E is never
+# near 0 (|2/E| > 2 where E < 0), so the result has a few ulp of error for every u; E = inf gives
+# -1, E = -1 gives 1, E = +-0 (u = -+0) gives 2/E = +-inf and tanh = -+0 (a divide-by-zero
+# warning to silence); subnormal u (|u| < 5.6e-309) overflows 2/E and gives +-0.
+TANH_EXP_FORM = (-2, "expm1", ("np.divide(2, {0}, out={0})", "{0} += 1", "np.divide(-1, {0}, out={0})"))
 
 ELEMENTWISE = {
     "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})", "np.tanh({0}, out={1})",
-                           latex=r"\tanh", exp_form=(2, -2, 1)),
+                           latex=r"\tanh", exp_form=TANH_EXP_FORM),
     "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", "_sigmoid({0}, out={1})",
                                SIGMOID_HELPER, lambda u: 1 / (1 + sympy.exp(-u)), latex=r"\sigma",
-                               exp_form=(-1, 1, 0)),
+                               exp_form=SIGMOID_EXP_FORM),
     "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)", "np.maximum({0}, 0.0, out={1})",
                             definition=lambda u: sympy.Max(u, 0), latex=r"\operatorname{relu}"),
     "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={1})", latex=r"\exp"),
@@ -163,8 +175,9 @@ ELEMENTWISE = {
 
 RULE_BY_FUNCTION = {rule.function: rule for rule in ELEMENTWISE.values()}
 
-# sigmoid(u) = 1/(1 + exp(-u)), tanh(u) = 1 - 2/(1 + exp(2u)): NumPy's float64 exp is
-# more than twice as fast as its tanh on machines without AVX-512.
+# Gates activated from E = e(k·u), one call per run of one function (NumPy's float64 exp and expm1
+# are about twice as fast as its tanh on machines without AVX-512), each to a few ulp:
+# sigmoid(u) = 1/(1 + exp(-u)) (k = -1), tanh(u) = -1/(1 + 2/expm1(-2u)) (k = -2).
 EXP_FORMS = {rule.function: rule.exp_form for rule in ELEMENTWISE.values() if rule.exp_form}
 
 # Activations a user may pick by name for a cell or the output layer.
@@ -181,9 +194,24 @@ ACTIVATIONS = {
 # --------------------------------------------------------------------------
 
 LOG_SOFTMAX_HELPER = '''def _log_softmax(z):
-    """Row-wise log-softmax, shifted by the row maximum so it never overflows."""
-    shifted = z - z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    """Row-wise log-softmax, shifted by the row maximum m so it never
+    overflows: (z - m) - log1p(s), s the sum of exp(z - m) over the row's
+    entries other than (the first) m. Accurate to a few ulp: log1p keeps the
+    relative precision of an entry near 0 (a probability near 1), and each
+    exp(z - m) is corrected for the rounding of z - m (exact by TwoSum), which
+    would otherwise cost |z - m| / 2 ulp."""
+    top = z.argmax(axis=-1)[..., None]
+    m = np.take_along_axis(z, top, axis=-1)
+    shifted = z - m
+    back = shifted - z
+    with np.errstate(invalid="ignore"):  # nan only where z - m overflows to -inf, and exp(-inf) = 0
+        err = (z - (shifted - back)) - (m + back)
+    e = np.exp(shifted)
+    err += 1
+    e *= err
+    np.put_along_axis(e, top, 0, axis=-1)
+    np.nan_to_num(e, copy=False, nan=0.0)
+    return shifted - np.log1p(e.sum(axis=-1, keepdims=True))
 '''
 
 

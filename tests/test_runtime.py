@@ -1,10 +1,17 @@
 """The generated modules' public functions: semantics of lengths and outputs,
 bad input, numerical stability."""
 
+import copy
+import functools
+import subprocess
+import sys
 import warnings
 
+import mpmath
 import numpy as np
 import pytest
+
+import symrnn
 
 T, B, D, H, K = 5, 3, 4, 6, 2
 
@@ -195,3 +202,317 @@ def test_stable_sigmoid_and_log_softmax_helpers(module_for):
         lp = module._log_softmax(np.array([[1e3, 0.0, -1e3]]))
     np.testing.assert_allclose(s, [0.0, np.exp(-40.0) / (1 + np.exp(-40.0)), 0.5, 1 / (1 + np.exp(-40.0)), 1.0])
     np.testing.assert_allclose(lp, [[0.0, -1e3, -2e3]])
+
+
+# --------------------------------------------------------------------------
+# The cache shares no memory with the caller's arrays (issue 10, item 4)
+# --------------------------------------------------------------------------
+
+ALIAS_CASES = [
+    ("lstm", None, 1, "sequence", "squared", "identity"),
+    ("lstm", None, 2, "last", "xent", "softmax"),
+    ("gru", None, 1, "last", "squared", "sigmoid"),
+    ("gru", "pytorch", 2, "sequence", "xent", "softmax"),
+    ("rnn", None, 2, "sequence", "squared", "sigmoid"),
+    ("rnn", None, 1, "last", "squared", "identity"),
+]
+
+
+@functools.cache
+def module_with_head(cell, variant, layers, output, loss, out_activation):
+    net = symrnn.network(cell, variant=variant, layers=layers, output=output, loss=loss,
+                         out_activation=out_activation)
+    return symrnn.load_module(net)
+
+
+def caller_arrays(module, dtype, seed=1):
+    rng = np.random.default_rng(seed)
+    params = {k: v * 1.5 for k, v in module.init_params(D, H, K, seed=seed, dtype=dtype).items()}
+    x = rng.normal(size=(T, B, D)).astype(dtype)
+    lengths = np.array([T, 2, 4])
+    state0 = {name: rng.normal(size=(B, H)).astype(dtype) for names in module.INITIAL_STATES for name in names}
+    return params, x, lengths, state0
+
+
+def arrays_in(value):
+    if isinstance(value, np.ndarray):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from arrays_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from arrays_in(item)
+
+
+@pytest.mark.parametrize("case", ALIAS_CASES, ids=lambda case: "-".join(str(c) for c in case))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_changing_the_callers_arrays_after_forward_changes_no_gradient(case, dtype):
+    """x, every initial state, lengths, every parameter and the outputs changed
+    in place between forward() and backward(): backward() returns exactly what
+    it returns for an untouched run, and the cache shares memory with none."""
+    module = module_with_head(*case)
+    params, x, lengths, state0 = caller_arrays(module, dtype)
+    clean = copy.deepcopy((params, x, lengths, state0))
+    outputs, cache = module.forward(*clean[:2], clean[2], clean[3])
+    d_outputs = np.random.default_rng(2).normal(size=outputs.shape).astype(dtype)
+    expected = module.backward(clean[0], cache, d_outputs)
+
+    outputs, cache = module.forward(params, x, lengths, state0)
+    callers = [x, lengths, outputs, *state0.values(), *params.values()]
+    for kept in arrays_in(cache):
+        for array in callers:
+            assert not np.may_share_memory(kept, array)
+    x[:] = x[::-1] * 3  # a permutation, then a scale
+    lengths[:] = 1
+    outputs *= -7
+    for array in [*state0.values(), *params.values()]:
+        array *= 0.5
+        array += 1
+    grads = module.backward(params, cache, d_outputs)
+    assert set(grads) == set(expected)
+    for name in expected:
+        np.testing.assert_array_equal(grads[name], expected[name], err_msg=name)
+
+
+def test_forward_copies_x_only_where_no_conversion_copied_it(lstm):
+    params = lstm.init_params(D, H, K)
+    x, _ = data()
+    _, cache = lstm.forward(params, x)
+    assert not np.may_share_memory(cache["layers"][0]["inputs"], x)
+    # loss_and_grad() runs backward at once: it neither copies x nor the parameters.
+    for given in (x.astype(np.float32), x.tolist(), x.astype(np.int64)):
+        outputs, cache = lstm.forward(params, given)
+        np.testing.assert_allclose(outputs, lstm.forward(params, np.asarray(given, float))[0])
+    assert set(cache["params"]) == set(lstm.BACKWARD_PARAMS) < set(params)
+
+
+def test_backward_differentiates_at_the_parameters_forward_ran_with(lstm):
+    params = lstm.init_params(D, H, K)
+    other = lstm.init_params(D, H, K, seed=7)
+    x, y = data()
+    outputs, cache = lstm.forward(params, x)
+    _, grads = lstm.loss_and_grad(params, x, y)
+    from_other = lstm.backward(other, cache, outputs - y)  # same names, sizes and dtype
+    for name in grads:
+        np.testing.assert_allclose(from_other[name], grads[name], rtol=1e-12, atol=1e-14)
+
+
+# --------------------------------------------------------------------------
+# One except for every generated module's input errors (issue 10, item 8)
+# --------------------------------------------------------------------------
+
+
+def test_one_except_catches_every_generated_modules_input_errors(module_for):
+    modules = [module_for("lstm")[1], module_for("gru", "pytorch", None, 2, "sequence", "xent")[1],
+               module_with_head("rnn", None, 1, "last", "squared", "sigmoid")]
+    for module in modules:
+        assert module.InputError is symrnn.InputError
+        params = module.init_params(D, H, K)
+        for bad_call in (lambda: module.forward(params, np.zeros((T, B, D + 1))),
+                         lambda: module.init_params(D, 0, K),
+                         lambda: module.forward({**params, "b_y": params["b_y"][:1]}, np.zeros((T, B, D)))):
+            with pytest.raises(symrnn.InputError):
+                bad_call()
+            with pytest.raises(ValueError):
+                bad_call()
+    assert issubclass(symrnn.InputError, ValueError) and issubclass(symrnn.InputError, symrnn.SymrnnError)
+    assert "InputError" in symrnn.__all__
+
+
+def test_a_module_without_symrnn_defines_its_own_value_error(tmp_path):
+    """Where symrnn cannot be imported the module stands alone: its InputError
+    is a ValueError of its own."""
+    path = symrnn.write_module(symrnn.network("rnn"), tmp_path / "alone.py")
+    script = (
+        "import sys; sys.modules['symrnn'] = None\n"  # import symrnn now raises ImportError
+        f"sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import numpy as np, alone\n"
+        "assert alone.InputError.__module__ == 'alone' and issubclass(alone.InputError, ValueError)\n"
+        "try:\n"
+        "    alone.forward(alone.init_params(2, 3, 1), np.zeros((2, 1, 5)))\n"
+        "except ValueError as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("InputError x has shape (2, 1, 5)")
+
+
+@pytest.mark.parametrize("cast", [["w_f"], ["w_F"], ["b_y"], ["w_f", "b_o"]])
+def test_a_dtype_message_names_the_parameters_that_differ(lstm, cast):
+    params = lstm.init_params(D, H, K)
+    x, _ = data()
+    mixed = {k: v.astype(np.float32) if k in cast else v for k, v in params.items()}
+    listed = ", ".join(cast)
+    verb = "is" if len(cast) == 1 else "are"
+    expect_error(rf"^parameters? {listed} {verb} float32 but the others are float64", lstm.forward, mixed, x)
+    # The same where most are float32: the float64 ones are named.
+    mixed = {k: v if k in cast else v.astype(np.float32) for k, v in params.items()}
+    expect_error(rf"^parameters? {listed} {verb} float64 but the others are float32", lstm.forward, mixed, x)
+
+
+def test_a_dtype_message_names_both_halves_when_they_are_as_many(lstm):
+    params = lstm.init_params(D, H, K)
+    names = list(params)
+    half = names[:len(names) // 2]
+    mixed = {k: v.astype(np.float32) if k in half else v for k, v in params.items()}
+    with pytest.raises(symrnn.InputError) as info:
+        lstm.forward(mixed, data()[0])
+    message = str(info.value)
+    assert all(name in message for name in names) and "float32" in message and "float64" in message
+
+
+# --------------------------------------------------------------------------
+# Activations to a few ulp over the whole range (issue 10, item 5)
+# --------------------------------------------------------------------------
+
+mpmath.mp.prec = 120
+
+
+def magnitudes(dtype):
+    """0, -0 and +-10^e for e from 1e-300 (float32: its smallest normal) to 1e3,
+    with the ranges where results turn subnormal: more than 1000 values."""
+    low, per_decade = (-300, 2) if dtype == np.float64 else (-37, 12)
+    positive = np.concatenate([np.logspace(low, 3, (3 - low) * per_decade + 1), np.linspace(700, 760, 31),
+                               np.linspace(80, 110, 31)])
+    return np.concatenate([-positive, [-0.0, 0.0], positive]).astype(dtype)
+
+
+def exact(function, u):
+    """``function`` of each value by mpmath, rounded to u's dtype."""
+    return np.array([float(function(mpmath.mpf(float(v)))) for v in u.ravel()]).astype(u.dtype).reshape(u.shape)
+
+
+def mp_sigmoid(v):
+    return 1 / (1 + mpmath.exp(-v))
+
+
+def ulp_error(got, want):
+    """|got - want| in units of the spacing of floats at want (in got's dtype)."""
+    assert got.dtype == want.dtype
+    return np.abs(got.astype(float) - want.astype(float)) / np.spacing(np.abs(want)).astype(float)
+
+
+def assert_ulps(got, want, ulps, *, flushed=None):
+    """At most ``ulps`` ulp, except where ``flushed``: results that the fused
+    store flushes to 0 because they are below the smallest normal number."""
+    error = ulp_error(got, want)
+    if flushed is not None:
+        tiny = np.finfo(got.dtype).tiny
+        assert np.all(np.abs(got[flushed] - want[flushed]) < tiny)
+        error[flushed] = 0
+    worst = int(np.argmax(error))
+    assert error.max() <= ulps, (got.ravel()[worst], want.ravel()[worst], error.max())
+    return error.max()
+
+
+@functools.cache
+def one_unit(cell):
+    return symrnn.load_module(symrnn.network(cell, output="sequence"))
+
+
+def gates_of(u, dtype):
+    """An LSTM with D = H = 1 whose four gate pre-activations are u, one item
+    per value: one forward over the fused expm1 store (f, i, o: sigmoid; g:
+    tanh) and the tanh helper (tanh(c)), under warnings turned into errors."""
+    module = one_unit("lstm")
+    params = {k: np.zeros_like(v) for k, v in module.init_params(1, 1, 1, dtype=dtype).items()}
+    for name in ("w_f", "w_i", "w_g", "w_o"):
+        params[name][:] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            _, cache = module.forward(params, u.reshape(1, -1, 1))
+    layer = cache["layers"][0]
+    return {name: np.asarray(layer[name]).ravel() for name in ("f", "i", "g", "o", "tanh_c")}, layer["c"][1].ravel()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("size", ["above", "below"])
+def test_generated_gates_are_within_a_few_ulp_of_exact(dtype, size):
+    """The fused store and the tanh helper as a generated LSTM runs them, above
+    and below the helper's threshold of 1000 values, against mpmath."""
+    u = magnitudes(dtype)
+    u = u if size == "above" else u[::2][:999]
+    assert (u.size >= 1000) == (size == "above")
+    gates, c = gates_of(u, dtype)
+    tiny = np.finfo(dtype).tiny
+    sigmoid_u = exact(mp_sigmoid, u)
+    for name in ("f", "i", "o"):
+        assert_ulps(gates[name], sigmoid_u, 3, flushed=sigmoid_u < tiny)
+    assert_ulps(gates["g"], exact(mpmath.tanh, u), 3)
+    assert_ulps(gates["tanh_c"], exact(mpmath.tanh, c), 3)
+    assert gates["g"][np.argmax(u)] == 1 and gates["g"][np.argmin(u)] == -1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_tanh_helper_is_within_a_few_ulp_of_exact(dtype):
+    """The standalone helper (expm1 form for float64 from 1000 values; np.tanh
+    otherwise) and the RNN state it computes in place."""
+    module = one_unit("rnn")
+    u = magnitudes(dtype)
+    for z in (u, u[:500], np.tile(u, 2)):
+        with np.errstate(over="ignore", divide="ignore"):
+            got = module._tanh(z.copy())
+        assert_ulps(got, exact(mpmath.tanh, z), 3)
+        assert np.signbit(got[z == 0]).tolist() == np.signbit(z[z == 0]).tolist()  # tanh(-0) = -0
+    params = {k: np.zeros_like(v) for k, v in module.init_params(1, 1, 1, dtype=dtype).items()}
+    params["w_x"][:] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, cache = module.forward(params, u.reshape(1, -1, 1))
+    assert_ulps(cache["layers"][0]["a"][1].ravel(), exact(mpmath.tanh, u), 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_sigmoid_helper_is_within_a_few_ulp_of_exact(dtype):
+    module = module_with_head("rnn", None, 1, "sequence", "squared", "sigmoid")
+    u = magnitudes(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = module._sigmoid(u)
+    assert_ulps(got, exact(mp_sigmoid, u), 3)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_softmax_is_within_a_few_ulp_of_exact(dtype):
+    """Rows of every spread, down to log-probabilities near 0 (a probability
+    near 1), against mpmath at the rows' exact values."""
+    module = module_with_head("rnn", None, 1, "sequence", "xent", "softmax")
+    rng = np.random.default_rng(3)
+    rows = np.concatenate([rng.normal(size=(20, 5)) * scale for scale in
+                           (1e-300, 1e-20, 1e-5, 1, 10, 30, 100, 700, 1e3, 1e5)]).astype(dtype)
+    rows = np.concatenate([rows, np.array([[1e3, 0, -1e3, 3, 3], [50.3, 0.1, 0.1, -5, 50.3]], dtype)])
+
+    def row_log_softmax(row):
+        row = [mpmath.mpf(float(v)) for v in row]
+        m = max(row)
+        top = row.index(m)
+        rest = mpmath.log1p(mpmath.fsum(mpmath.exp(v - m) for k, v in enumerate(row) if k != top))
+        return [float((v - m) - rest) for v in row]
+
+    want = np.array([row_log_softmax(row) for row in rows]).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = module._log_softmax(rows)
+    assert_ulps(got, want, 3)
+
+
+@pytest.mark.parametrize("cell,variant,loss", [("lstm", None, "xent"), ("gru", None, "squared"),
+                                                ("gru", "pytorch", "xent"), ("rnn", None, "squared")])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_huge_inputs_raise_no_warning_through_forward_and_backward(module_for, cell, variant, loss, dtype):
+    _, module = module_for(cell, variant, None, 2, "sequence", loss)
+    params = module.init_params(D, H, K, dtype=dtype)
+    x, y = data()
+    x = (x * 1e6).astype(dtype)
+    d_outputs = np.random.default_rng(4).normal(size=(T, B, K)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            outputs, cache = module.forward(params, x)
+            grads = module.backward(params, cache, d_outputs)
+            zero_outputs, _ = module.forward(params, np.zeros_like(x))  # tanh(0) through 2/0
+    assert np.isfinite(outputs).all() and np.isfinite(zero_outputs).all()
+    assert all(np.isfinite(g).all() for g in grads.values())
