@@ -8,12 +8,47 @@
     ['b_f', 'b_g', 'b_i']
 """
 
-from .cellfile import format_cell, load_cell, parse_cell
-from .cells import CELLS, Cell, get_cell, parameters, resolve_cell, vectors
-from .codegen import load_module, render, write_module
+import importlib
+import sys
+import types
+
 from .errors import BuildCheckError, CellError, CellFileError, ConfigError, InputError, SymrnnError
-from .network import Network
-from .rules import dot, identity, prev, relu, sigmoid
+
+# Everything but the errors loads SymPy, so it is imported on first use
+# (PEP 562): a generated module takes InputError from symrnn.errors without
+# paying for SymPy. Name -> the submodule that defines it.
+_LAZY = {
+    **dict.fromkeys(("format_cell", "load_cell", "parse_cell"), "cellfile"),
+    **dict.fromkeys(("CELLS", "Cell", "get_cell", "parameters", "resolve_cell", "vectors"), "cells"),
+    **dict.fromkeys(("load_module", "render", "write_module"), "codegen"),
+    "Network": "network",
+    **dict.fromkeys(("dot", "identity", "prev", "relu", "sigmoid"), "rules"),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'symrnn' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+class _Package(types.ModuleType):
+    """Keeps the function :func:`network` when the submodule of the same name
+    is first imported (the import system would set the attribute to it)."""
+
+    def __setattr__(self, name, value):
+        if name == "network" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "CELLS",
@@ -49,6 +84,9 @@ def network(cell, *, variant=None, activation=None, layers=1, output="last", los
             out_activation=None):
     """A :class:`Network` from a built-in cell name, a cell file's path
     (``"mgu.cell"``, see :mod:`symrnn.cellfile`) or a :class:`Cell`."""
+    from .cells import resolve_cell
+    from .network import Network
+
     cell = resolve_cell(cell, variant, activation)
     return Network(cell, layers=layers, output=output, loss=loss, out_activation=out_activation)
 
@@ -56,6 +94,8 @@ def network(cell, *, variant=None, activation=None, layers=1, output="last", los
 def generate(net, path=None, *, load=False):
     """Generate ``net``'s NumPy module: write it to ``path`` if given, and
     return the loaded module if ``load`` else the source text."""
+    from .codegen import load_module, render, write_module
+
     if path is not None:
         write_module(net, path)
     return load_module(net) if load else render(net)

@@ -339,6 +339,29 @@ def test_a_module_without_symrnn_defines_its_own_value_error(tmp_path):
     assert done.stdout.startswith("InputError x has shape (2, 1, 5)")
 
 
+def test_a_module_loaded_before_symrnn_raises_symrnns_error_without_loading_sympy(tmp_path):
+    """The module takes symrnn.InputError where symrnn is installed, whichever
+    is imported first, and that import does not load SymPy (symrnn's package
+    imports everything else lazily)."""
+    symrnn.write_module(symrnn.network("rnn"), tmp_path / "first.py")
+    script = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+        "import numpy as np, first\n"
+        "assert 'sympy' not in sys.modules\n"
+        "import symrnn\n"
+        "try:\n"
+        "    first.forward(first.init_params(2, 3, 1), np.zeros((2, 1, 5)))\n"
+        "except symrnn.InputError as error:\n"
+        "    print('caught', error)\n"
+        "assert callable(symrnn.network) and symrnn.network('rnn').cell.name == 'rnn'\n"
+        "import symrnn.network\n"
+        "assert callable(symrnn.network)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("caught x has shape (2, 1, 5)")
+
+
 @pytest.mark.parametrize("cast", [["w_f"], ["w_F"], ["b_y"], ["w_f", "b_o"]])
 def test_a_dtype_message_names_the_parameters_that_differ(lstm, cast):
     params = lstm.init_params(D, H, K)
