@@ -865,16 +865,15 @@ class LayerGenerator:
         adjoint = f"d_slots_2d[:, {cols(group.start, group.stop)}]"
         lines = [f"d_{group.label}_all = {adjoint}"]
         weights = [m.weight.name for m in group.members]
-        lines.append(_split_assign(weights, f"d_{group.label}_all.T @ {self.arg_sequence(group)}",
-                                   assigned))
+        lines += _split_assign(weights, f"d_{group.label}_all.T @ {self.arg_sequence(group)}", assigned)
         biases = [m.bias.name for m in group.members if m.bias is not None]
         if biases and len(biases) == len(group.members):
-            lines.append(_split_assign(biases, f"d_{group.label}_all.sum(axis=0)", assigned))
+            lines += _split_assign(biases, f"d_{group.label}_all.sum(axis=0)", assigned)
         else:
             for k, member in enumerate(group.members):
                 if member.bias is not None:
                     block = f"d_slots_2d[:, {cols(group.start + k, group.start + k + 1)}]"
-                    lines.append(_split_assign([member.bias.name], f"{block}.sum(axis=0)", assigned))
+                    lines += _split_assign([member.bias.name], f"{block}.sum(axis=0)", assigned)
         return lines
 
 
@@ -912,21 +911,24 @@ def _sum_into(target, a, b, negated):
 
 
 def _split_assign(names, value, assigned):
-    """``grads[...] = value`` split into equal row blocks of H (views, unpacked
-    from one reshape), accumulating a parameter that appears in more than one
-    product."""
-    repeated = [n for n in names if n in assigned]
-    assigned.update(names)
+    """The lines ``grads[...] = value``, split into equal row blocks of H (views,
+    unpacked from one reshape). A parameter in more than one product, of this
+    group (``w_x`` in ``w_x·x + b·(w_x·x)``) or of an earlier one (``assigned``),
+    gets the sum of its blocks."""
     if len(names) == 1:
-        op = "+=" if repeated else "="
-        return f"grads[\"{names[0]}\"] {op} {value}"
+        op = "+=" if names[0] in assigned else "="
+        assigned.add(names[0])
+        return [f"grads[\"{names[0]}\"] {op} {value}"]
     blocks = f"({value}).reshape({len(names)}, H, -1)" if "@" in value else f"{value}.reshape({len(names)}, H)"
-    if repeated:
-        targets = ", ".join(f"part_{k}" for k in range(len(names)))
-        adds = "; ".join(f"grads[\"{n}\"] = grads.get(\"{n}\", 0) + part_{k}" for k, n in enumerate(names))
-        return f"{targets} = {blocks}; {adds}"
-    targets = ", ".join(f"grads[\"{n}\"]" for n in names)
-    return f"{targets} = {blocks}"
+    if len(set(names)) == len(names) and not assigned.intersection(names):
+        assigned.update(names)
+        return [", ".join(f"grads[\"{n}\"]" for n in names) + f" = {blocks}"]
+    lines = [f"grad_blocks = {blocks}"]
+    for name in dict.fromkeys(names):
+        terms = " + ".join(f"grad_blocks[{k}]" for k, n in enumerate(names) if n == name)
+        lines.append(f"grads[\"{name}\"] {'+=' if name in assigned else '='} {terms}")
+        assigned.add(name)
+    return lines
 
 
 # --------------------------------------------------------------------------

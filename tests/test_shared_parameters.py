@@ -1,0 +1,48 @@
+"""A parameter in more than one place of a cell: its gradient is the sum of
+the gradients of its uses.
+
+The generator fuses products into groups, and a weight may then stand twice
+in one group (``w^(x) x`` plain and scaled) or in several groups; a bias may
+be shared by gates or also be an elementwise factor. Each cell of
+``tests/cells/shared_*.cell`` is checked through its generated module against
+finite differences and by the engine's unrolled gradient against SymPy's
+``diff`` of the fully nested cost.
+"""
+
+from pathlib import Path
+
+import pytest
+
+import symrnn
+from symrnn.verify import check_gradients, check_unrolled, format_table
+
+CELLS = Path(__file__).resolve().parent / "cells"
+SHARED = sorted(p.stem for p in CELLS.glob("shared_*.cell"))
+
+
+def test_the_family_has_its_three_cells():
+    assert SHARED == ["shared_everywhere", "shared_gates", "shared_same_product"]
+
+
+@pytest.mark.parametrize("name", SHARED)
+@pytest.mark.parametrize("output, layers, loss", [("last", 1, "squared"), ("sequence", 2, "xent")])
+def test_generated_gradients_match_finite_differences(module_for, name, output, layers, loss):
+    net, module = module_for(str(CELLS / f"{name}.cell"), layers=layers, output=output, loss=loss)
+    for unequal in (False, True):
+        result = check_gradients(module, net, unequal=unequal)
+        assert result.passed, format_table([result])
+
+
+@pytest.mark.parametrize("name", SHARED)
+def test_a_weight_twice_in_one_group_gets_the_sum_of_its_blocks(name):
+    source = symrnn.render(symrnn.network(str(CELLS / f"{name}.cell")))
+    assert source.count('grads["w_h"] =') + source.count('grads["w_f"] =') + source.count('grads["w_x"] =') <= 2
+    if name == "shared_same_product":
+        assert 'grads["w_x"] = grad_blocks[0] + grad_blocks[1]' in source
+
+
+@pytest.mark.parametrize("name", SHARED)
+@pytest.mark.parametrize("output", ["last", "sequence"])
+def test_engine_equals_sympy_diff_of_the_nested_cost(name, output):
+    error, copies = check_unrolled(symrnn.network(str(CELLS / f"{name}.cell"), output=output), 3)
+    assert copies > 10 and error < 1e-25
