@@ -202,6 +202,10 @@ def _check_expression(expr, cell, defined, lhs):
         naming.check_param_name(weight.name)
         if arg != cell.input:
             _check_expression(arg, cell, defined, lhs)
+            if not any(not _is_param(s) for s in arg.free_symbols):
+                raise _error(f"{where}: the operand of {weight} is the same at every step and for every "
+                             f"item ({arg}): a weight multiplies the input or a vector the cell computes; "
+                             "a constant term is a bias", lhs, weight, "matrix")
         return
     if isinstance(expr, (sympy.Add, sympy.Mul)):
         for arg in expr.args:

@@ -164,6 +164,10 @@ BAD = [
     (HEADER + "h = tanh(w^(x) x + w^(x) h[t-1])",
      ("t.cell:4:20: cell 't': parameter w_x is used with two incompatible shapes: a matrix on the input and "
      "a matrix on a hidden vector")),
+    (HEADER + "h = tanh(w^(x) x + w^(c) b^(c) + h[t-1])",
+     "t.cell:4:20: cell 't', equation for h: the operand of w_c is the same at every step and for every item"),
+    (HEADER + "h = tanh(w^(x) x + w^(c) (2) + h[t-1])",
+     "t.cell:4:20: cell 't', equation for h: the operand of w_c is the same at every step and for every item"),
     (HEADER + "h = tanh(w^(x) x + h[t-1] + w^(x))",
      "t.cell:4:29: cell 't': parameter w_x is used with two incompatible shapes: an elementwise vector and "),
     (HEADER + "f = sigmoid(w^(f) x + w^(F) h)\nh = f * h[t-1]",
