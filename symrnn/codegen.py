@@ -616,8 +616,7 @@ class LayerGenerator:
         of a hoisted group (those are done after the loop)."""
         hoisted = {(m.weight, self.adjoints.node_adjoint[m.out]) for g in self.groups if g.hoisted
                    for m in g.members}
-        return sympy.Add(*[t for t in sympy.Add.make_args(expr)
-                           if not (isinstance(t, dot_t) and tuple(t.args) in hoisted)])
+        return sympy.Add(*[t for t in sympy.Add.make_args(expr) if not _is_hoisted_product(t, hoisted)])
 
     def fuse(self, expr):
         """Replace the w_k^T·d_k terms of one multi-member group by one product."""
@@ -889,6 +888,14 @@ class FusedSum:
     name: str
     offset: int = 0
     exp: list = None
+
+
+def _is_hoisted_product(term, hoisted):
+    """``term`` is w^T·d, or a multiple k·w^T·d, for a (w, d) of ``hoisted``: the
+    engine adds up k nodes that multiply the input by one weight and share one
+    adjoint (w_a·x twice in a cell), each a member of a hoisted group."""
+    count, product = term.as_coeff_Mul()
+    return count.is_Integer and count > 0 and isinstance(product, dot_t) and tuple(product.args) in hoisted
 
 
 def _negated(expr):

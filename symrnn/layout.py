@@ -29,14 +29,13 @@ class Group:
     members: list
     start: int = 0
     hoisted: bool = False
+    # The name generated code gives the group's arrays (proj_x, w_x_all, d_x_all):
+    # its vector's name, numbered from the second group of one vector on (x_2).
+    label: str = ""
 
     @property
     def stop(self):
         return self.start + len(self.members)
-
-    @property
-    def label(self):
-        return self.arg.name
 
     @property
     def has_bias(self):
@@ -66,8 +65,11 @@ def plan_groups(nodes, node_adjoint, hoistable, multiplier=None):
         order = slots
         groups = [part for g in groups for part in _contiguous_runs(g, order, node_adjoint)]
     position = {s: k for k, s in enumerate(order)}
+    seen = {}
     for index, group in enumerate(groups):
         group.index = index
+        seen[group.arg] = seen.get(group.arg, 0) + 1
+        group.label = group.arg.name if seen[group.arg] == 1 else f"{group.arg.name}_{seen[group.arg]}"
         group.members.sort(key=lambda m: position[node_adjoint[m.out]])
         group.start = position[node_adjoint[group.members[0].out]]
         group.hoisted = group.arg in hoistable

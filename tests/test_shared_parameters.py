@@ -20,8 +20,8 @@ CELLS = Path(__file__).resolve().parent / "cells"
 SHARED = sorted(p.stem for p in CELLS.glob("shared_*.cell"))
 
 
-def test_the_family_has_its_three_cells():
-    assert SHARED == ["shared_everywhere", "shared_gates", "shared_same_product"]
+def test_the_family_has_its_four_cells():
+    assert SHARED == ["shared_everywhere", "shared_gates", "shared_input_slot", "shared_same_product"]
 
 
 @pytest.mark.parametrize("name", SHARED)
@@ -36,9 +36,15 @@ def test_generated_gradients_match_finite_differences(module_for, name, output, 
 @pytest.mark.parametrize("name", SHARED)
 def test_a_weight_twice_in_one_group_gets_the_sum_of_its_blocks(name):
     source = symrnn.render(symrnn.network(str(CELLS / f"{name}.cell")))
-    assert source.count('grads["w_h"] =') + source.count('grads["w_f"] =') + source.count('grads["w_x"] =') <= 2
+    assert sum(source.count(f'grads["{w}"] =') for w in ("w_h", "w_f", "w_x", "w_a")) <= 2
     if name == "shared_same_product":
         assert 'grads["w_x"] = grad_blocks[0] + grad_blocks[1]' in source
+
+
+def test_groups_of_one_vector_have_names_of_their_own():
+    """Three groups multiply the input: each has its own projection."""
+    source = symrnn.render(symrnn.network(str(CELLS / "shared_input_slot.cell")))
+    assert all(source.count(f"{name} = (inputs.reshape") == 1 for name in ("proj_x", "proj_x_2", "proj_x_3"))
 
 
 @pytest.mark.parametrize("name", SHARED)
