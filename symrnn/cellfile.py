@@ -453,7 +453,10 @@ class _Parser:
         opening = self.next()
         argument = self.sum()
         self.expect(")", f"')' to close {token.text}( at column {opening.column}")
-        return FUNCTIONS[token.text](argument)
+        function = FUNCTIONS[token.text]
+        # unevaluated: SymPy's own evaluation of tanh or exp asks assumptions of the argument,
+        # work that grows about threefold per level of nesting
+        return function(argument, evaluate=False) if isinstance(function, type) else function(argument)
 
     def previous(self, token):
         name = self.vector_name(token)

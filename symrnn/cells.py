@@ -28,6 +28,7 @@ from pathlib import Path
 import sympy
 
 from . import naming
+from .budgets import check_cell
 from .errors import CellError, ConfigError
 from .rules import ACTIVATIONS, dot, function_rule, known_function_names, prev
 
@@ -85,6 +86,7 @@ class Cell:
         if self.output_state not in self.states:
             raise CellError(f"output state {self.output_state} is not one of the states {self.states}")
         _validate(self)
+        check_cell(self)  # before any work a large cell would make (symrnn.budgets)
 
     def __repr__(self):
         return f"Cell({self.name!r}, states={[str(s) for s in self.states]})"

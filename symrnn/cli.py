@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 from . import build as build_module
+from .budgets import check_verification
 from .cellfile import format_cell
 from .cells import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .codegen import render, write_module
@@ -113,7 +114,10 @@ def verification_matrix():
 
 
 def cmd_verify(args):
-    return print_verification([_network(args)] if args.cell else verification_matrix())
+    networks = [_network(args)] if args.cell else verification_matrix()
+    for network in networks:
+        check_verification(network)  # before any work (symrnn.budgets)
+    return print_verification(networks)
 
 
 def cmd_cells(args):

@@ -36,7 +36,9 @@ from pathlib import Path
 import sympy
 
 from . import naming
+from .budgets import check_derivation
 from .derive import reverse, step_seeds
+from .graph import substitute
 from .errors import ConfigError, LatexError
 from .latex import BREAK, LINE_WIDTH, break_lines, estimate_width, latex, unmarked
 from .limits import MAX_STEPS as LIMIT_STEPS
@@ -92,6 +94,7 @@ class Derivation:
         if network.loss != "squared" or network.out_activation != "identity":
             raise ConfigError("derivations use the notes' output layer: identity output and squared cost")
         self.network, self.steps, self.units = network, steps, units
+        check_derivation(network, steps)
         self.unrolled = Unrolled(network, steps)
         self.wrt = self._check_wrt(wrt)
         self.notation = Notation(network, steps)
@@ -140,13 +143,13 @@ class Derivation:
     def at(self, expr, layer, time, copies=False):
         """A cell expression at ``time`` of ``layer``; with ``copies``, each
         parameter replaced by the copy that step uses."""
-        expr = expr.replace(prev, lambda s: self.graph.prev_symbols[s])
+        expr = substitute(expr, {prev(s): p for s, p in self.graph.prev_symbols.items()})
         expr = self.notation.at_step(expr, layer, time)
         return self._copies(expr, time) if copies else expr
 
     def _copies(self, expr, time):
-        return expr.xreplace({s: copy_symbol(s.name, time) for s in expr.free_symbols
-                              if s.name.startswith(("w_", "b_")) and "@" not in s.name})
+        return substitute(expr, {s: copy_symbol(s.name, time) for s in expr.free_symbols
+                                 if s.name.startswith(("w_", "b_")) and "@" not in s.name})
 
     def head_at(self, expr, time, copies=False):
         """An output-layer expression at ``time``."""
@@ -474,15 +477,21 @@ class Derivation:
         definitions without writing it out (that can be exponential in T)."""
         definitions = {**self.unrolled.values, **self.unrolled.adjoint_values}
         sizes = {}
-
-        def size(node):
-            if node in definitions:
-                if node not in sizes:
-                    sizes[node] = size(definitions[node])
-                return sizes[node]
-            return 1 + sum(size(arg) for arg in node.args)
-
-        return size(expr)
+        stack = [expr]  # iteratively: chains of definitions can be deeper than Python's recursion limit
+        while stack:
+            node = stack[-1]
+            if node in sizes:
+                stack.pop()
+                continue
+            parts = [definitions[node]] if node in definitions else list(node.args)
+            missing = [part for part in parts if part not in sizes]
+            if missing:
+                stack.extend(missing)
+                continue
+            stack.pop()
+            total = sum(sizes[part] for part in parts)
+            sizes[node] = total if node in definitions else 1 + total
+        return sizes[expr]
 
     def expanded_gradient(self, param):
         """dC/d(param) for this T in inputs, initial states, targets and copies."""

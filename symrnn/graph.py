@@ -59,6 +59,37 @@ class StepGraph:
         return self.cell.states
 
 
+def substitute(expr, mapping=None, calls=None):
+    """``expr.xreplace(mapping)``, each call of a function ``F`` in ``calls``
+    replaced by ``calls[F](*args)``; function calls are rebuilt unevaluated.
+
+    Rebuilding ``tanh(...)`` or ``exp(...)`` evaluated (as ``xreplace`` and
+    ``replace`` do) makes SymPy ask assumptions of the argument, work that
+    grows about threefold per level of nested calls; user expressions are
+    never evaluated that way (see :mod:`symrnn.budgets`).
+    """
+    mapping, calls, memo = mapping or {}, calls or {}, {}
+
+    def walk(node):
+        if node in mapping:
+            return mapping[node]
+        if not node.args:
+            return node
+        if node not in memo:
+            args = [walk(arg) for arg in node.args]
+            if type(node) in calls:
+                memo[node] = calls[type(node)](*args)
+            elif all(new is old for new, old in zip(args, node.args)):
+                memo[node] = node
+            elif isinstance(node, sympy.Function):
+                memo[node] = node.func(*args, evaluate=False)
+            else:
+                memo[node] = node.func(*args)
+        return memo[node]
+
+    return walk(sympy.sympify(expr))
+
+
 def is_param(symbol):
     return isinstance(symbol, sympy.Symbol) and symbol.name.startswith(("w_", "b_"))
 
@@ -66,10 +97,11 @@ def is_param(symbol):
 def flatten_cell(cell):
     """Flatten ``cell``'s equations into a :class:`StepGraph`."""
     prev_symbols = {s: sympy.Symbol(naming.prev_name(s.name)) for s in cell.states}
-    substitution = {prev(s): p for s, p in prev_symbols.items()}
-    equations = [(lhs, rhs.xreplace(substitution)) for lhs, rhs in cell.equations]
-    flattener = Flattener(foldable_biases(equations), {cell.input})
-    for lhs, rhs in equations:
+    # prev(h) is lowered to h_prev node by node (Flattener.lower): substituting it in the whole
+    # equation first would rebuild, and so re-evaluate, every nested function call
+    flattener = Flattener(foldable_biases(cell.equations), {cell.input},
+                          {prev(s): p for s, p in prev_symbols.items()})
+    for lhs, rhs in cell.equations:
         flattener.define(lhs, rhs)
     return StepGraph(cell, tuple(flattener.nodes), prev_symbols)
 
@@ -97,12 +129,12 @@ def _symbol_occurrences(expr):
 class Flattener:
     """Lowers expressions to nodes, reusing a node for a repeated expression."""
 
-    def __init__(self, biases, hoistable):
+    def __init__(self, biases, hoistable, memo=None):
         self.biases = biases
         self.hoistable = hoistable
         self.nodes = []
         self.names = set()
-        self.memo = {}
+        self.memo = dict(memo or {})
 
     def define(self, lhs, rhs):
         if function_rule(rhs) is not None:

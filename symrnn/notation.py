@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import sympy
 
 from . import naming
-from .graph import Compute, flatten_cell
+from .graph import Compute, flatten_cell, substitute
 from .network import TARGET
 from .rules import dot
 from .unroll import copy_symbol
@@ -179,7 +179,7 @@ class Notation:
                 subs[symbol] = sympy.Symbol(naming.layer_name(symbol.name, layer, self.network.layers))
             else:
                 subs[symbol] = self._layer_symbol(symbol.name, layer, time)
-        return expr.xreplace(subs)
+        return substitute(expr, subs)
 
     def state_at(self, name, layer, time):
         """A state's symbol at ``time``; at step 0 its initial value ``h0``."""

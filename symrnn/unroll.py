@@ -22,16 +22,20 @@ import sympy
 
 from . import naming
 from .derive import reverse, step_seeds
+from .budgets import check_unrolled
 from .errors import ConfigError
-from .graph import Affine, Compute, Total, flatten_cell
+from .graph import Affine, Compute, Total, flatten_cell, substitute
 from .network import COST, TARGET, TOP, head_nodes
 from .rules import dot, dot_t, outer, row_sum
 
 
 def scalar(expr):
     """An engine expression read with one unit per vector: products of scalars."""
-    return expr.replace(dot, lambda w, v: w * v).replace(dot_t, lambda w, u: w * u).replace(
-        outer, lambda u, v: u * v).replace(row_sum, lambda u: u)
+    return substitute(expr, calls=_SCALAR_CALLS)
+
+
+_SCALAR_CALLS = {dot: lambda w, v: w * v, dot_t: lambda w, u: w * u, outer: lambda u, v: u * v,
+                 row_sum: lambda u: u}
 
 
 # Unrolling reads the same step equations at every step and layer: each is
@@ -53,6 +57,7 @@ class Unrolled:
         if network.out_activation == "softmax":
             raise ConfigError("with one output unit softmax is constant; unroll a network with "
                               "identity or sigmoid output and squared cost")
+        check_unrolled(network, steps)
         self.network, self.steps = network, steps
         self.graph = flatten_cell(network.cell)
         self.values, self.adjoint_values, self.copy_terms = {}, {}, {}
@@ -206,7 +211,7 @@ class Unrolled:
         definitions = {**self.values, **self.adjoint_values}
         previous = None
         while previous != expr:
-            previous, expr = expr, expr.xreplace(definitions)
+            previous, expr = expr, substitute(expr, definitions)
         return expr
 
     def nested_cost(self):
