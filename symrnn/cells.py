@@ -163,6 +163,9 @@ def _validate(cell):
         if lhs in defined:
             raise _error(f"cell {cell.name!r}: {lhs} is assigned twice", lhs, lhs, "lhs")
         _check_expression(rhs, cell, defined, lhs)
+        if not rhs.free_symbols:
+            raise _error(f"cell {cell.name!r}: {lhs} = {rhs} is a constant: every vector depends on the input, "
+                         "a state or a parameter (a constant term is a bias)", lhs, lhs, "lhs")
         defined.add(lhs)
     for state in cell.states:
         if state not in defined:
@@ -221,6 +224,9 @@ def _check_expression(expr, cell, defined, lhs):
         return
     if isinstance(expr, sympy.Function) and function_rule(expr) is not None and len(expr.args) == 1:
         _check_expression(expr.args[0], cell, defined, lhs)
+        if not expr.args[0].free_symbols:
+            raise _error(f"{where}: {expr} is a function of a constant: the functions apply to vectors "
+                         "(a constant term is a bias)", lhs)
         return
     if isinstance(expr, sympy.Function):
         raise _error(

@@ -732,7 +732,8 @@ class LayerGenerator:
                 step.append(f"d_slots[t, :, {cols(k, k + 1)}] = {slot.name}")
         for name in elementwise_params:
             total = sympy.Add(*self.flow.params[name])
-            step.append(f"g_{name} += {sum_rows(self.print(total), total)}")
+            if total != 0:  # its uses can cancel (b + h[t-1] - b): the gradient stays 0
+                step.append(f"g_{name} += {sum_rows(self.print(total), total)}")
         if x_local != 0:
             step.append(f"d_inputs[t] = {self.print(x_local)}")
         for state, prev_symbol in self.graph.prev_symbols.items():

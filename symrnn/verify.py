@@ -289,10 +289,11 @@ def check_unrolled(network, steps, seed=0, digits=30):
     unrolled = Unrolled(network, steps)
     functions, modules = _reference_functions()
     cost = _with_reference_functions(unrolled.nested_cost(), functions)
-    symbols = sorted(cost.free_symbols, key=lambda s: s.name)
+    copies = [c for p in unrolled.parameter_names() for c in unrolled.copies(p)]
+    # every copy has a value, also one the cost does not depend on (its uses cancel)
+    symbols = sorted(cost.free_symbols | set(copies), key=lambda s: s.name)
     rng = np.random.default_rng(seed)
     point = {s: mpmath.mpf(float(v)) for s, v in zip(symbols, rng.uniform(-1, 1, len(symbols)))}
-    copies = [c for p in unrolled.parameter_names() for c in unrolled.copies(p)]
     reference = sympy.lambdify(symbols, [sympy.diff(cost, c) for c in copies], modules, cse=True)
     expected = reference(*[point[s] for s in symbols])
     evaluate = _definition_evaluator(unrolled, point, modules)

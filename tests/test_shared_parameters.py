@@ -11,6 +11,7 @@ finite differences and by the engine's unrolled gradient against SymPy's
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import symrnn
@@ -39,6 +40,16 @@ def test_a_weight_twice_in_one_group_gets_the_sum_of_its_blocks(name):
     assert sum(source.count(f'grads["{w}"] =') for w in ("w_h", "w_f", "w_x", "w_a")) <= 2
     if name == "shared_same_product":
         assert 'grads["w_x"] = grad_blocks[0] + grad_blocks[1]' in source
+
+
+def test_a_parameter_whose_uses_cancel_has_a_zero_gradient(module_for):
+    net, module = module_for(str(CELLS / "cancelling_bias.cell"), output="sequence")
+    params = module.init_params(3, 4, 2, seed=0)
+    x = np.random.default_rng(0).normal(size=(5, 2, 3))
+    _, grads = module.loss_and_grad(params, x, np.ones((5, 2, 2)), state0={"h0": np.full((2, 4), 0.1)})
+    assert np.array_equal(grads["b_b"], np.zeros(4)) and np.abs(grads["w_a"]).max() > 0
+    error, copies = check_unrolled(net, 3)
+    assert copies > 5 and error < 1e-25
 
 
 def test_groups_of_one_vector_have_names_of_their_own():
