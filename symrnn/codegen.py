@@ -838,6 +838,8 @@ class LayerGenerator:
         if arg in self.prev_of:
             state = self.prev_of[arg].name
             return f"{state}_hist[:-1].reshape(T * B, -1)"
+        if arg in self.cell.states:  # a state's value at this step (w·c after c is computed)
+            return f"{arg.name}_hist[1:].reshape(T * B, -1)"
         return f"{arg.name}_seq.reshape(T * B, -1)"
 
     def backward_after_loop(self, elementwise_params, x_local):
