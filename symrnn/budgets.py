@@ -23,17 +23,27 @@ of that work, and refuses a cell over one at once with a
     to choose the form with the fewest operations; SymPy takes about 0.5 ms
     a term on this 2-core machine. The budget also bounds the degree:
     ``(v + 1)^16 * (v + 2)^16`` (289 terms) is allowed, a third factor is not.
-:data:`MAX_STEP_NODES` (2,000)
+:data:`MAX_STEP_NODES` (200)
     nodes of one step's computation graph (:mod:`symrnn.graph`): one per
     matrix product, function call, polynomial and sum, as generated code
-    computes them. Every command's work (the derivation of the adjoint
-    equations, the generated module, the unrolled network, the LaTeX
-    derivation) grows with it; a file of the maximum size can hold about
-    ten thousand function calls.
+    computes them (the LSTM has 19). Every command's work grows with it; a
+    file of the maximum size can hold thousands.
+:data:`MAX_DERIVATIVE_SIZE` (1,000)
+    the size of the partial derivatives of a step's sums and products,
+    bounded before they are taken (tree size times the symbols
+    differentiated by: a product of 40 factors has 40 partials of 39).
+:data:`MAX_UNROLLED_NODES` (20,000) and :data:`MAX_DERIVATION_NODES` (4,000)
+    step nodes x layers x T of a network unrolled for ``copies`` and ``quiz``
+    (20,000), and for ``latex``, whose chain forms grow as T² (4,000; the
+    2-layer LSTM at T = 100 has 3,800); checked with T, before unrolling.
+:data:`MAX_VERIFY_SIZE` (15,000)
+    parameters x (step nodes + derivative size) x layers for ``verify``:
+    finite differences take a forward and backward pass per parameter entry.
 
-The built-in cells use at most 6 polynomial terms and 24 step nodes; the
-cells of ``tests/cells`` at most 10 and 40 (``tests/test_limits.py`` checks
-that both stay well within every budget). SymPy's automatic evaluation never
+The built-in cells and those of ``tests/cells`` use at most 4 polynomial
+terms, 19 step nodes, a derivative size of 112 and a verify size of 4,128 at
+two layers (``tests/test_limits.py`` checks that they stay well within every
+budget). SymPy's automatic evaluation never
 runs on a user's nested expression: the parser builds function calls
 unevaluated and the pipeline rebuilds them unevaluated
 (:func:`symrnn.graph.substitute`), because evaluating ``tanh`` or ``exp`` of
@@ -50,10 +60,10 @@ from .errors import CellError
 
 MAX_POLYNOMIAL_TERMS = 1000
 MAX_STEP_NODES = 200
-MAX_DERIVATIVE_SIZE = 5000
+MAX_DERIVATIVE_SIZE = 1000
 MAX_UNROLLED_NODES = 20000
 MAX_DERIVATION_NODES = 4000
-MAX_VERIFY_SIZE = 2000
+MAX_VERIFY_SIZE = 15000
 
 
 def over_budget(what, limit, name, found):
@@ -133,7 +143,7 @@ def check_cell(cell):
                                    "MAX_STEP_NODES", nodes), None)
     size = derivative_size(graph)
     if size > MAX_DERIVATIVE_SIZE:
-        raise _error(f"cell {cell.name!r}: the derivatives of its sums and products "
+        raise _error(f"cell {cell.name!r}: the size of the derivatives of its sums and products "
                      + over_budget("symbols", MAX_DERIVATIVE_SIZE, "MAX_DERIVATIVE_SIZE", size), None)
 
 
@@ -183,11 +193,20 @@ def check_verification(network):
     over :data:`MAX_VERIFY_SIZE`."""
     from .graph import flatten_cell
 
-    size = len(network.cell.parameters) * len(flatten_cell(network.cell).nodes) * network.layers
+    size = verify_size(network)
     if size > MAX_VERIFY_SIZE:
         raise CellError(f"cell {network.cell.name!r}: verifying it "
-                        + over_budget("(parameters x step graph nodes x layers)", MAX_VERIFY_SIZE,
-                                      "MAX_VERIFY_SIZE", size))
+                        + over_budget("(parameters x (step graph nodes + derivative size) x layers)",
+                                      MAX_VERIFY_SIZE, "MAX_VERIFY_SIZE", size))
+
+
+def verify_size(network):
+    """Parameters x (step nodes + derivative size) x layers: finite differences
+    take a forward and backward pass per parameter entry."""
+    from .graph import flatten_cell
+
+    graph = flatten_cell(network.cell)
+    return len(network.cell.parameters) * (len(graph.nodes) + derivative_size(graph)) * network.layers
 
 
 def _error(message, lhs):
