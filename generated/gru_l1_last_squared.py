@@ -40,33 +40,42 @@ LAYER_PARAMS = (
 INITIAL_STATES = (
     ("h0",),
 )
+# The parameters backward() reads: forward() keeps a copy of each in its cache.
+BACKWARD_PARAMS = (
+    "w_y",
+    "w_G",
+)
 
-
-class InputError(ValueError):
-    """Arrays with the wrong shape, length, type or non-finite values."""
+try:  # one class for the input errors of every generated module, where symrnn is installed
+    from symrnn.errors import InputError
+except ImportError:
+    class InputError(ValueError):
+        """Arrays with the wrong shape, length, type or non-finite values."""
 
 
 
 def _tanh(z, out=None):
     """tanh(z), for a float64 array of a thousand values or more as
-    1 - 2/(1 + exp(2z)): NumPy's float64 exp is about twice as fast as its
-    tanh where it lacks AVX-512, which pays for the five further calls (its
-    float32 tanh is vectorised). exp overflows to inf for z > 355 (call under
-    np.errstate(over="ignore")), giving exactly 1. ``out`` may be ``z``."""
+    -1/(1 + 2/E) with E = expm1(-2z): NumPy's float64 exp functions are about
+    twice as fast as its tanh where it lacks AVX-512, which pays for the four
+    further calls (its float32 tanh is vectorised). Accurate to a few ulp for
+    every z (no cancellation: 1 + 2/E is never near 0). Call it under
+    np.errstate(over="ignore", divide="ignore"): E overflows to inf for
+    z < -355, giving exactly -1, and z = 0 divides 2 by 0, giving tanh(+-0) = +-0.
+    Subnormal z (|z| < 5.6e-309) gives +-0. ``out`` may be ``z``."""
     if z.dtype != np.float64 or z.size < 1000:
         return np.tanh(z, out=out)
-    out = np.multiply(z, 2, out=out)
-    np.exp(out, out=out)
+    out = np.multiply(z, -2, out=out)
+    np.expm1(out, out=out)
+    np.divide(2, out, out=out)
     out += 1
-    np.reciprocal(out, out=out)
-    out *= -2
-    out += 1
-    return out
+    return np.divide(-1, out, out=out)
 
 
 
-# exp overflows to inf for huge pre-activations; 1/(1 + inf) = 0 is then exact.
-@np.errstate(over="ignore")
+# exp overflows to inf for huge pre-activations, and tanh's 2/expm1(-2u) divides by
+# zero at u = 0: the results are then exact (sigmoid 0, tanh -1; tanh(0) = 0).
+@np.errstate(over="ignore", divide="ignore")
 def _layer_forward(layer_params, inputs, h0):
     """One layer over all steps; returns its h for every step and a cache."""
     w_z = layer_params["w_z"]
@@ -82,14 +91,14 @@ def _layer_forward(layer_params, inputs, h0):
     H = h0.shape[1]
     w_x_all = np.concatenate([w_r, w_z, w_g])
     b_x_all = np.concatenate([b_r, b_z, b_g])
-    # One exp call activates the gates: sigmoid(u) = 1/(1 + exp(-u)), tanh(u) =
-    # 1 - 2/(1 + exp(2u)); each gate's factor of u (-1, 2) is folded into its weights.
+    # The gates are activated in their store, each to a few ulp: sigmoid(u) = 1/(1 + exp(-u)),
+    # tanh(u) = -1/(1 + 2/expm1(-2u)); each gate's factor of u (-1, -2) is folded into its weights.
     exp_x = np.repeat(np.array([-1, -1, 1], dtype=inputs.dtype), H)
     proj_x = (inputs.reshape(T * B, -1) @ (w_x_all.T * exp_x)).reshape(T, B, -1)
     proj_x += b_x_all * exp_x
     w_h_prev_all = np.concatenate([w_R, w_Z])
-    # One exp call activates the gates: sigmoid(u) = 1/(1 + exp(-u)), tanh(u) =
-    # 1 - 2/(1 + exp(2u)); each gate's factor of u (-1, 2) is folded into its weights.
+    # The gates are activated in their store, each to a few ulp: sigmoid(u) = 1/(1 + exp(-u)),
+    # tanh(u) = -1/(1 + 2/expm1(-2u)); each gate's factor of u (-1, -2) is folded into its weights.
     exp_h_prev = np.repeat(np.array([-1, -1], dtype=inputs.dtype), H)
     w_h_prev_exp = w_h_prev_all.T * exp_h_prev
     proj_h_prev = np.empty((B, 2 * H), dtype=inputs.dtype)
@@ -106,9 +115,9 @@ def _layer_forward(layer_params, inputs, h0):
         np.matmul(h_prev, w_h_prev_exp, out=proj_h_prev)
         pre_all = pre_all_seq[t]
         np.add(proj_x_gates[t, :2], proj_h_prev_gates, out=pre_all)
-        np.exp(pre_all, out=pre_all)
-        pre_all += 1
-        np.reciprocal(pre_all, out=pre_all)
+        np.exp(pre_all[:2], out=pre_all[:2])
+        pre_all[:2] += 1
+        np.divide(1, pre_all[:2], out=pre_all[:2])
         r, z = pre_all
         v_G = h_prev*r
         np.matmul(v_G, w_G.T, out=proj_v_G)
@@ -254,12 +263,33 @@ def forward(params, x, lengths=None, state0=None):
     ``lengths`` (B,) gives each item's length t_i in 1..T (all T if omitted);
     ``state0`` maps initial-state names (h0) to (B, H)
     arrays (zeros if omitted).
+
+    ``cache`` shares no memory with any array of the caller: it holds x
+    (converted to the parameters' dtype, or copied where it already has it),
+    copies of the initial states, of ``lengths`` and of the parameters
+    backward() reads (``BACKWARD_PARAMS``), and values computed here. Changing
+    x, ``state0``, ``lengths``, ``params`` or ``outputs`` in place after
+    forward() changes nothing that backward() returns: it differentiates at
+    the values forward() ran with.
+    """
+    outputs, cache = _forward(params, x, lengths, state0, keep=True)
+    if any(np.may_share_memory(outputs, value) for value in cache["head"].values()):
+        outputs = outputs.copy()  # the caller may change it: backward reads the cache's copy
+    return outputs, cache
+
+
+def _forward(params, x, lengths, state0, keep):
+    """:func:`forward`, keeping every output-layer value the cost reads.
+
+    ``keep``: copy the caller's arrays (x, initial states, the parameters
+    backward reads) that the cache would otherwise share; loss_and_grad(),
+    whose backward pass follows at once, does without.
     """
     sizes, dtype = _check_params(params)
-    x = _check_array("x", x, ("T", "B", "D"), sizes, dtype)
+    x = _check_array("x", x, ("T", "B", "D"), sizes, dtype, copy=keep)
     T, B = sizes["T"], sizes["B"]
     lengths = _check_lengths(lengths, T, B)
-    states0 = _initial_states(state0, sizes, dtype)
+    states0 = _initial_states(state0, sizes, dtype, copy=keep)
     top, layer_caches = x, []
     for layer, names in enumerate(INITIAL_STATES):
         layer_params = _layer_params(params, layer)
@@ -267,7 +297,9 @@ def forward(params, x, lengths=None, state0=None):
         layer_caches.append(layer_cache)
     rows, mask = top[lengths - 1, np.arange(B)], None
     outputs, head_cache = _head_forward(params, rows, mask)
-    cache = {"layers": layer_caches, "head": head_cache, "lengths": lengths, "sizes": sizes}
+    if keep:
+        params = {name: params[name].copy() for name in BACKWARD_PARAMS}
+    cache = {"layers": layer_caches, "head": head_cache, "lengths": lengths, "sizes": sizes, "params": params}
     return outputs, cache
 
 
@@ -276,10 +308,13 @@ def backward(params, cache, d_outputs):
 
     Returns a dict with the gradient of every parameter, of ``x`` and of each
     initial state. Entries of ``d_outputs`` past an item's length are ignored.
+    The gradients are taken at the parameters forward() ran with (the cache
+    keeps copies of those backward reads); ``params`` must have their names,
+    sizes and dtype.
     """
     sizes, dtype = _check_params(params)
     _check_cache(cache, sizes)
-    sizes = cache["sizes"]
+    sizes, params = cache["sizes"], cache["params"]  # forward()'s copies of the parameters it reads
     d_out = _check_array("d_outputs", d_outputs, ('B', 'K'), dict(sizes), dtype)
     d_top, grads = _head_backward(params, cache["head"], d_out.reshape(-1, sizes["K"]))
     return _backward_layers(params, cache, d_top, grads)
@@ -287,7 +322,7 @@ def backward(params, cache, d_outputs):
 
 def loss_and_grad(params, x, y, lengths=None, state0=None):
     """The cost C and its gradients (as :func:`backward`), for targets y (B, K)."""
-    outputs, cache = forward(params, x, lengths, state0)
+    outputs, cache = _forward(params, x, lengths, state0, keep=False)
     sizes = cache["sizes"]
     y = _check_array("y", y, ('B', 'K'), dict(sizes), outputs.dtype)
     loss, d_top, grads = _head_loss(params, cache["head"], y.reshape(-1, sizes["K"]))
@@ -310,7 +345,9 @@ def _backward_layers(params, cache, d_top, grads):
 
 
 def _layer_params(params, layer):
-    return {name: params[full] for name, full in zip(CELL_PARAMS, LAYER_PARAMS[layer])}
+    """Layer ``layer``'s parameters by their cell names (those ``params`` has:
+    a cache holds only those backward reads)."""
+    return {name: params[full] for name, full in zip(CELL_PARAMS, LAYER_PARAMS[layer]) if full in params}
 
 
 def _check_dtype(dtype):
@@ -363,18 +400,36 @@ def _diagnose_params(params):
     extra = sorted(str(name) for name in params if name not in PARAMS)
     if missing or extra:
         raise InputError(f"params: missing {missing}, unexpected {extra}; expected exactly {list(PARAMS)}")
-    sizes, dtype = {}, None
-    for name, dims in PARAMS.items():
+    by_dtype = {}  # dtype -> the names of the parameters that have it
+    for name in PARAMS:
         value = params[name]
         if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.float64):
             raise InputError(f"parameter {name} must be a float32 or float64 array, got {_describe(value)}")
-        dtype = dtype or value.dtype
-        if value.dtype != dtype:
-            raise InputError(f"parameter {name} is {value.dtype} but the others are {dtype}")
+        by_dtype.setdefault(value.dtype, []).append(name)
+    if len(by_dtype) > 1:
+        _mixed_dtypes(by_dtype)
+    (dtype,) = by_dtype
+    sizes = {}
+    for name, dims in PARAMS.items():
+        value = params[name]
         _check_shape(name, value, dims, sizes)
         if not _all_finite(value):
             raise InputError(f"parameter {name} has non-finite values (nan or inf)")
     return sizes, dtype
+
+
+def _mixed_dtypes(by_dtype):
+    """Raise InputError naming the parameters whose dtype differs from that of
+    most of them (both groups when they are as many)."""
+    (major, usual), (minor, odd) = sorted(by_dtype.items(), key=lambda item: -len(item[1]))
+
+    def listed(group):
+        return f"{group[0]} is" if len(group) == 1 else f"{', '.join(group)} are"
+
+    if len(odd) < len(usual):
+        raise InputError(f"parameter{'s' if len(odd) > 1 else ''} {listed(odd)} {minor} but the others are "
+                         f"{major}; all must have one dtype")
+    raise InputError(f"parameters {listed(odd)} {minor} but {listed(usual)} {major}; all must have one dtype")
 
 
 def _all_finite(array):
@@ -392,15 +447,20 @@ def _check_shape(name, value, dims, sizes):
     raise InputError(f"{name} has shape {value.shape}; expected ({expected})")
 
 
-def _check_array(name, value, dims, sizes, dtype):
-    """``value`` as an array of ``dtype`` with the named dimensions, all finite."""
+def _check_array(name, value, dims, sizes, dtype, copy=False):
+    """``value`` as an array of ``dtype`` with the named dimensions, all finite.
+    ``copy``: never the caller's memory (copied unless the conversion to
+    ``dtype`` or from a list already made a new array)."""
     array = np.asarray(value)
     if array.dtype.kind not in "iuf":
         raise InputError(f"{name} must be a real numeric array, got {_describe(value)}")
     if array.size == 0:
         raise InputError(f"{name} is empty (shape {array.shape}); expected ({', '.join(dims)}) with sizes >= 1")
     _check_shape(name, array, dims, sizes)
-    array = array.astype(dtype, copy=False)
+    converted = array.astype(dtype, copy=False)
+    if copy and converted is array and not isinstance(value, (list, tuple)):
+        converted = array.copy()
+    array = converted
     if not _all_finite(array):
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise InputError(f"{name} has a non-finite value at index {where}; expected finite values")
@@ -421,7 +481,7 @@ def _check_lengths(lengths, T, B):
     return array.astype(np.intp)
 
 
-def _initial_states(state0, sizes, dtype):
+def _initial_states(state0, sizes, dtype, copy=False):
     names = [name for layer in INITIAL_STATES for name in layer]
     state0 = {} if state0 is None else state0
     if not isinstance(state0, dict):
@@ -431,14 +491,14 @@ def _initial_states(state0, sizes, dtype):
         raise InputError(f"state0 has unknown names {unknown}; expected some of {names}")
     shape = (sizes["B"], sizes["H"])
     return {
-        name: _check_array(f"state0[{name!r}]", state0[name], ("B", "H"), dict(sizes), dtype)
+        name: _check_array(f"state0[{name!r}]", state0[name], ("B", "H"), dict(sizes), dtype, copy)
         if name in state0 else np.zeros(shape, dtype)
         for name in names
     }
 
 
 def _check_cache(cache, sizes):
-    if not isinstance(cache, dict) or set(cache) != {"layers", "head", "lengths", "sizes"}:
+    if not isinstance(cache, dict) or set(cache) != {"layers", "head", "lengths", "sizes", "params"}:
         raise InputError("cache must be the second value returned by forward() of this module")
     for dim in ("D", "H", "K"):
         if cache["sizes"].get(dim) != sizes.get(dim):
