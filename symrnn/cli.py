@@ -145,7 +145,7 @@ def cmd_copies(args):
     from .copies import CopyAnalysis
 
     analysis = CopyAnalysis(_network(args), args.steps)
-    table = analysis.table(args.wrt or analysis.params[0])
+    table = analysis.table(args.wrt or analysis.params[0], truncate=args.truncate)
     if args.svg or args.tikz:
         from .pictures import svg, tikz
 
@@ -191,9 +191,13 @@ def _add_copy_commands(sub):
     """``copies``: which copies of which weights enter dC/dθ (symrnn.copies)."""
     cop = sub.add_parser("copies", help="which copies of which weights enter dC/dθ of the unrolled network",
                          description=("The role of every step's copy of every parameter in dC/dθ of the network "
-                                      "unrolled for T steps: differentiated, on the chain, forward only, unused; "
+                                      "unrolled for T steps: differentiated, on the chain, forward only, unused "
+                                      "(and truncated, with --truncate); "
                                       "and whether its gradient is exactly 0 for zero initial states."))
     _add_copy_options(cop)
+    cop.add_argument("--truncate", type=int, metavar="K", default=None,
+                     help="BPTT truncated to K steps: the cost at step t reaches only the copies of steps "
+                          "t-K+1..t; copies the window cuts off are 'truncated' (default: full BPTT)")
     cop.add_argument("--json", action="store_true", help="print JSON (schema: symrnn.copies module docstring)")
     cop.add_argument("--svg", metavar="FILE", help="also write the unrolled network as SVG")
     cop.add_argument("--tikz", metavar="FILE", help="also write the unrolled network as a TikZ picture")

@@ -24,6 +24,45 @@ A copy is marked ``zero`` when its own gradient dC/d(copy) is identically 0
 for zero initial states (symrnn's default): w^(a)_1 when a_0 = 0, whose term
 is δ·a_0. Its value then does not change C, whatever its role.
 
+Truncated BPTT (``--truncate K``)
+---------------------------------
+BPTT truncated to K steps: the gradient of the output C_t at step t reaches
+only the copies used at steps t−K+1 … t (K = ∞, the default, is full BPTT).
+The truncated gradient is Σ_t Σ_{s=t−K+1..t} ∂C_t/∂θ_s, where ∂C_t/∂θ_s is
+the exact derivative in the unrolled network (every path from θ_s to C_t runs
+through steps s … t, so it lies in the window). With output ``last`` there is
+one C_t, t = T; with ``sequence`` one per step, C = Σ_t C_t. In a stack of
+layers the window is on steps, not layers: a path from layer 1 at step s to
+C_t may climb to the top at any step from s to t. Call (θ_s, C_t) a *kept
+pair* when t−K+1 <= s <= t. Then, for dC/dθ with window K:
+
+``differentiated``
+    θ's copies θ_s in a kept pair: their term is in the truncated gradient.
+``chain``
+    not θ's, and in the local derivative of an edge on a path from θ_s to C_t
+    for a kept pair (θ_s, C_t).
+``truncated``
+    differentiated or on the chain in the full gradient, and neither with the
+    window: θ's copies of no kept pair (rnn, T = 6, output last, K = 2:
+    w^(x)_1 … w^(x)_4), and copies only on the chains of removed pairs
+    (w^(a)_2 … w^(a)_5). Truncated wins over forward: w^(a)_5 is still read
+    forward (a_5 is), but what the window took from it is its chain.
+``forward``
+    none of the above, and needed to compute a forward value that the kept
+    pairs' terms and chains read.
+``unused``
+    none of the above: unused in the full gradient, or forward only there and
+    read by no kept pair (only by removed ones).
+
+``zero`` does not depend on K or θ: it describes the copy's full gradient
+dC/d(copy); a truncated copy's term is removed whatever its flag. ``chain_of`` lists the kept pairs' differentiated copies only. K >= T
+gives the full table. Each role only shrinks as K does, so a copy has a least
+window (:meth:`CopyAnalysis.windows`) from which on it keeps its full role;
+the explorer embeds these numbers and not one table per K. They come from one
+more pass over the adjoint definitions that labels every copy with the
+earliest output C_t it reaches the gradient through (an adjoint is linear, so
+a factor reaches what the adjoint factor of its product reaches).
+
 The roles come from the expressions: the free symbols of the gradient terms,
 followed through the definitions of adjoints (collecting the copies that
 appear in them directly: the chain) and of forward values (collecting every
@@ -42,16 +81,20 @@ layer is ``w^(y)``, ``b^(y)``. JSON and code use the code names: ``w_x_3``,
 
 JSON schema (``symrnn copies ... --json``, :meth:`CopyTable.to_json`)
 ---------------------------------------------------------------------
+Version 2 (``symrnn.copies/2``) added ``truncate``, the role ``truncated``
+in ``roles`` and ``counts`` (0 without a window), and may give a copy that
+role; everything else is as in version 1.
 ::
 
     {
-      "schema": "symrnn.copies/1",
+      "schema": "symrnn.copies/2",
       "network": {"cell": "rnn", "layers": 1, "output": "last", "steps": 3},
+      "truncate": null,                   # the window K, or null: full BPTT
       "wrt": "w_x",                       # the parameter θ of dC/dθ (code name)
       "wrt_display": "w^(x)",
-      "roles": ["differentiated", "chain", "forward", "unused"],
+      "roles": ["differentiated", "chain", "truncated", "forward", "unused"],
       "initial_states": "zero",           # what "zero" assumes
-      "counts": {"differentiated": 3, "chain": 3, "forward": 5, "unused": 0, "zero": 1},
+      "counts": {"differentiated": 3, "chain": 3, "truncated": 0, "forward": 5, "unused": 0, "zero": 1},
       "copies": [                         # every copy of every parameter:
         {                                 # by parameter (network order), then step
           "copy": "w_x_1",                # code name of the copy
@@ -62,7 +105,8 @@ JSON schema (``symrnn copies ... --json``, :meth:`CopyTable.to_json`)
           "role": "differentiated",       # one of "roles"
           "zero": false,                  # dC/d(copy) == 0 for zero initial states
           "chain_of": []                  # differentiated copies whose chain to C
-        }                                 #   this copy multiplies (code names)
+        }                                 #   this copy multiplies (code names; with a
+                                          #   window, within a kept pair)
       ]
     }
 
@@ -74,6 +118,11 @@ Example::
     [('w_a_1', 'forward'), ('w_a_2', 'chain'), ('w_a_3', 'chain')]
     >>> [c.copy for c in table.copies if c.zero]
     ['w_a_1']
+    >>> table = copy_table(symrnn.network("rnn"), 6, "w_x", truncate=2)
+    >>> [c.copy for c in table.copies if c.role == "differentiated"]
+    ['w_x_5', 'w_x_6']
+    >>> [c.copy for c in table.copies if c.role == "truncated"][:5]
+    ['w_x_1', 'w_x_2', 'w_x_3', 'w_x_4', 'w_a_2']
 """
 
 import json
@@ -87,10 +136,12 @@ from .errors import ConfigError
 from .limits import MAX_STEPS
 from .unroll import Unrolled
 
-ROLES = ("differentiated", "chain", "forward", "unused")
-ROLE_LABELS = {"differentiated": "differentiated", "chain": "on the chain",
+ROLES = ("differentiated", "chain", "forward", "unused")  # the roles in the full gradient (K = ∞)
+TRUNCATED = "truncated"
+ALL_ROLES = ("differentiated", "chain", TRUNCATED, "forward", "unused")  # with a truncation window
+ROLE_LABELS = {"differentiated": "differentiated", "chain": "on the chain", TRUNCATED: "truncated",
                "forward": "forward only", "unused": "unused"}
-SCHEMA = "symrnn.copies/1"
+SCHEMA = "symrnn.copies/2"
 
 
 # --- notation ---------------------------------------------------------------
@@ -152,12 +203,14 @@ class Copy:
 
 @dataclass(frozen=True)
 class CopyTable:
-    """Every copy's role in dC/d(wrt) for ``network`` unrolled ``steps`` steps."""
+    """Every copy's role in dC/d(wrt) for ``network`` unrolled ``steps`` steps,
+    with BPTT truncated to ``truncate`` steps (None: full BPTT, K = ∞)."""
 
     network: object
     steps: int
     wrt: str
     copies: tuple
+    truncate: int | None = None
 
     @property
     def wrt_display(self):
@@ -167,7 +220,7 @@ class CopyTable:
         return {c.copy: c for c in self.copies}
 
     def counts(self):
-        counts = {role: sum(c.role == role for c in self.copies) for role in ROLES}
+        counts = {role: sum(c.role == role for c in self.copies) for role in ALL_ROLES}
         counts["zero"] = sum(c.zero for c in self.copies)
         return counts
 
@@ -177,9 +230,10 @@ class CopyTable:
         return {
             "schema": SCHEMA,
             "network": {"cell": net.cell.name, "layers": net.layers, "output": net.output, "steps": self.steps},
+            "truncate": self.truncate,
             "wrt": self.wrt,
             "wrt_display": self.wrt_display,
-            "roles": list(ROLES),
+            "roles": list(ALL_ROLES),
             "initial_states": "zero",
             "counts": self.counts(),
             "copies": [{**asdict(c), "chain_of": list(c.chain_of)} for c in self.copies],
@@ -191,7 +245,12 @@ class CopyTable:
     def title(self):
         net = self.network
         layers = f"{net.layers} layer" + ("s" if net.layers > 1 else "")
-        return f"dC/d{self.wrt_display} for {net.cell.name}, T = {self.steps}, output {net.output}, {layers}"
+        window = f", BPTT truncated to K = {self.truncate}" if self.truncate is not None else ""
+        return f"dC/d{self.wrt_display} for {net.cell.name}, T = {self.steps}, output {net.output}, {layers}{window}"
+
+    def shown_roles(self):
+        """The roles a table, picture or legend shows: ``truncated`` only with a window."""
+        return ALL_ROLES if self.truncate is not None else ROLES
 
     def format(self):
         """The table the ``symrnn copies`` command prints."""
@@ -204,7 +263,7 @@ class CopyTable:
         lines = [self.title(), ""]
         lines += ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
         counts = self.counts()
-        lines += ["", ", ".join(f"{counts[r]} {ROLE_LABELS[r]}" for r in ROLES)
+        lines += ["", ", ".join(f"{counts[r]} {ROLE_LABELS[r]}" for r in self.shown_roles())
                   + f"; {counts['zero']} with a gradient that is exactly 0 (zero initial states)"]
         return "\n".join(lines) + "\n"
 
@@ -236,6 +295,7 @@ class CopyAnalysis:
         self._forward = self._value_closures()
         self._adjoint_reach = self._adjoint_closures()
         self.zero = self._zero_copies()
+        self._cache = {}
 
     def _value_closures(self):
         """Each forward value's copies, as a mask (values are defined in forward order)."""
@@ -315,10 +375,11 @@ class CopyAnalysis:
         raise ConfigError(f"unknown parameter {wrt!r} for cell {self.network.cell.name!r} with "
                           f"{self.network.layers} layer(s); expected one of: {', '.join(self.params)}")
 
-    def roles(self, wrt):
+    def roles(self, wrt, truncate=None):
         """The role of every copy in dC/d(wrt), in the order of :attr:`copies_in_order`, and the
-        differentiated copies' chain masks (one integer per differentiated copy)."""
+        differentiated copies' chain masks (one integer per copy of ``wrt``; 0 for a truncated one)."""
         wrt = self.check_param(wrt)
+        truncate = check_truncate(truncate)
         chain = forward = 0
         chains = []
         for d in self.copy_symbols[wrt]:
@@ -330,17 +391,132 @@ class CopyAnalysis:
         roles = ["differentiated" if bit in own else "chain" if chain & bit
                  else "forward" if forward & bit else "unused"
                  for bit in (self._bit[c] for c in self._order)]
-        return roles, chains
+        if truncate is None or truncate >= self.steps:
+            return roles, chains
+        least, windowed = self._thresholds(wrt, horizon=truncate)
+        thresholds = self._least_windows(roles, least)
+        chains = [sum_masks(mask for k, mask in by_k.items() if k <= truncate) for by_k in windowed]
+        return [truncated_role(role, k, truncate) for role, k in zip(roles, thresholds)], chains
+
+    def windows(self, wrt):
+        """For every copy (in the order of :attr:`copies_in_order`), the least window K that keeps
+        its role in dC/d(wrt): with BPTT truncated to K steps a copy keeps its full role when
+        K >= this number, and is otherwise truncated (differentiated or on the chain in the full
+        gradient) or unused (forward only); None for a copy unused in the full gradient.
+
+            >>> import symrnn
+            >>> analysis = CopyAnalysis(symrnn.network("rnn"), 3)
+            >>> [(c.name, k) for c, k in zip(analysis.copies_in_order, analysis.windows("w_x"))][:6]
+            [('w_x_1', 3), ('w_x_2', 2), ('w_x_3', 1), ('w_a_1', 1), ('w_a_2', 3), ('w_a_3', 2)]
+        """
+        wrt = self.check_param(wrt)
+        roles, _ = self.roles(wrt)
+        thresholds = self._least_windows(roles, self._thresholds(wrt, horizon=None)[0])
+        assert all((k is None) == (role == "unused") for role, k in zip(roles, thresholds)), (wrt, thresholds)
+        return thresholds
+
+    def _thresholds(self, wrt, horizon):
+        """({copy: least window} on a chain and forward, and per copy of ``wrt`` its chain masks by window).
+
+        A copy θ_s's term reaches C_t (t >= s) inside the window when t - s + 1 <= K; a copy that
+        its term reads reaches C_t no earlier than :meth:`_windowed` says. Windows over
+        ``horizon`` are not needed and may be left out (None: keep all)."""
+        windows = self._windowed(horizon)
+        outputs = sorted(self.unrolled.output_steps())
+        chain_by_k, forward_by_k, per_copy = defaultdict(int), defaultdict(int), []
+        for s, copy in zip(self._steps_of(wrt), self.copy_symbols[wrt]):
+            first = next((t for t in outputs if t >= s), None)
+            if first is not None:
+                chain_by_k[first - s + 1] |= self._bit[copy]
+            entries, _, _, _ = self._walk(self.unrolled.copy_gradient(copy), windows)
+            by_k = {}
+            for t, (chain, forward) in (entries or {}).items():
+                chain_by_k[t - s + 1] |= chain
+                forward_by_k[t - s + 1] |= forward
+                by_k[t - s + 1] = chain
+            per_copy.append(by_k)
+        least = []
+        for by_k in (chain_by_k, forward_by_k):
+            found = {}
+            for k in sorted(by_k, reverse=True):
+                for c in self._copies_of(by_k[k]):
+                    found[c] = k
+            least.append(found)
+        return least, per_copy
+
+    def _least_windows(self, roles, least):
+        """Per copy, the least window of its full role: a chain's for a differentiated copy or
+        one on the chain, a forward one's for a forward-only copy, None for an unused one."""
+        least_chain, least_forward = least
+        return [least_chain.get(c) if role in ("differentiated", "chain") else
+                least_forward.get(c) if role == "forward" else None for c, role in zip(self._order, roles)]
+
+    def _windowed(self, horizon):
+        """Each adjoint's copies by the earliest output C_t they reach it through:
+        {t: (chain mask, forward mask)}, each copy under its least t only. A copy
+        multiplies, in a product, the adjoint factor of that product (adjoints are
+        linear), so it reaches the earliest output that factor reaches."""
+        key = ("windows", horizon)
+        if key in self._cache:
+            return self._cache[key]
+        seeds = self._seed_steps()
+        windows = {}
+        for symbol, expr in self.unrolled.adjoint_values.items():
+            entries, earliest, chain, forward = self._walk(expr, windows)
+            if chain or forward:
+                assert earliest is not None or symbol in seeds, f"{symbol} reaches no output"
+                t = seeds[symbol] if earliest is None else earliest
+                entries = _merge(entries, {t: (chain, forward)})
+            if entries:
+                windows[symbol] = _least_entries(entries, horizon)
+        self._cache[key] = windows
+        return windows
+
+    def _seed_steps(self):
+        """The output step t of each adjoint the cost C_t seeds (the head's adjoints at t)."""
+        seeds = {}
+        for t, bias in zip(self.unrolled.output_steps(), self.unrolled.copies(naming.OUTPUT_BIAS)):
+            todo = [self.unrolled.copy_gradient(bias)]
+            while todo:
+                for s in todo.pop().free_symbols:
+                    if s in self.unrolled.adjoint_values and s not in seeds:
+                        seeds[s] = t
+                        todo.append(self.unrolled.adjoint_values[s])
+        return seeds
+
+    def _walk(self, expr, windows):
+        """(entries, earliest output, chain mask, forward mask) of an expression: entries as in
+        :meth:`_windowed`; the masks are the copies of factors not yet multiplied by an adjoint."""
+        if not expr.args:
+            if expr in self._bit:
+                return None, None, self._bit[expr], 0
+            if expr in self._forward:
+                return None, None, 0, self._forward[expr]
+            entries = windows.get(expr)
+            return (entries, min(entries), 0, 0) if entries else (None, None, 0, 0)
+        entries, earliest, chain, forward = None, None, 0, 0
+        for arg in expr.args:
+            arg_entries, arg_earliest, arg_chain, arg_forward = self._walk(arg, windows)
+            entries = _merge(entries, arg_entries)
+            if arg_earliest is not None:
+                earliest = arg_earliest if earliest is None else min(earliest, arg_earliest)
+            chain |= arg_chain
+            forward |= arg_forward
+        if earliest is not None and not expr.is_Add and (chain or forward):
+            entries = _merge(entries, {earliest: (chain, forward)})
+            chain = forward = 0
+        return entries, earliest, chain, forward
 
     @property
     def copies_in_order(self):
         """Every copy symbol: by parameter (network order), then step."""
         return list(self._order)
 
-    def table(self, wrt):
-        """The :class:`CopyTable` of dC/d(wrt)."""
+    def table(self, wrt, truncate=None):
+        """The :class:`CopyTable` of dC/d(wrt), with BPTT truncated to ``truncate`` steps (None: full)."""
         wrt = self.check_param(wrt)
-        roles, chains = self.roles(wrt)
+        truncate = check_truncate(truncate)
+        roles, chains = self.roles(wrt, truncate)
         chain_of = defaultdict(list)
         for d, mask in zip(self.copy_symbols[wrt], chains):
             for c in self._copies_of(mask):
@@ -348,7 +524,7 @@ class CopyAnalysis:
         rows = []
         for (c, display, param, layer, t, zero), role in zip(self._rows(), roles):
             rows.append(Copy(c.name, display, param, layer, t, role, zero, tuple(chain_of[c])))
-        return CopyTable(self.network, self.steps, wrt, tuple(rows))
+        return CopyTable(self.network, self.steps, wrt, tuple(rows), truncate)
 
     def _rows(self):
         """(copy, display, param, layer, step, zero) of every copy, in order; computed once."""
@@ -363,11 +539,64 @@ class CopyAnalysis:
         return [int(c.name[prefix:]) for c in self.copy_symbols[param]]
 
 
+def check_truncate(truncate):
+    """A truncation window: None (full BPTT) or a positive integer K."""
+    if truncate is not None and (not isinstance(truncate, int) or isinstance(truncate, bool) or truncate < 1):
+        raise ConfigError(f"the truncation window K must be a positive integer (steps), got {truncate!r}")
+    return truncate
+
+
+def truncated_role(role, least_window, truncate):
+    """A copy's role with BPTT truncated to ``truncate`` steps, from its full role and
+    least window (:meth:`CopyAnalysis.windows`)."""
+    if truncate is None or (least_window is not None and least_window <= truncate):
+        return role
+    return TRUNCATED if role in ("differentiated", "chain") else "unused"
+
+
+def sum_masks(masks):
+    total = 0
+    for mask in masks:
+        total |= mask
+    return total
+
+
+def _merge(entries, more):
+    """Union of two {t: (chain, forward)} maps (None is empty); a new dict when both have entries."""
+    if not more:
+        return entries
+    if not entries:
+        return more
+    merged = dict(entries)
+    for t, (chain, forward) in more.items():
+        old_chain, old_forward = merged.get(t, (0, 0))
+        merged[t] = (old_chain | chain, old_forward | forward)
+    return merged
+
+
+def _least_entries(entries, horizon):
+    """``entries`` with each copy under its least t only, and no t past the first + horizon - 1."""
+    least, seen_chain, seen_forward = {}, 0, 0
+    first = min(entries)
+    for t in sorted(entries):
+        if horizon is not None and t > first + horizon - 1:
+            break
+        chain, forward = entries[t]
+        chain &= ~seen_chain
+        forward &= ~seen_forward
+        if chain or forward:
+            least[t] = (chain, forward)
+        seen_chain |= chain
+        seen_forward |= forward
+    return least
+
+
 def _vanishes(expr, zero):
     hit = expr.free_symbols & zero
     return expr == 0 or (bool(hit) and expr.xreplace({s: sympy.S.Zero for s in hit}) == 0)
 
 
-def copy_table(network, steps, wrt):
-    """Every copy's role in dC/d(wrt): ``copy_table(symrnn.network("rnn"), 3, "w_x")``."""
-    return CopyAnalysis(network, steps).table(wrt)
+def copy_table(network, steps, wrt, truncate=None):
+    """Every copy's role in dC/d(wrt): ``copy_table(symrnn.network("rnn"), 3, "w_x")``;
+    ``truncate=K`` truncates BPTT to K steps."""
+    return CopyAnalysis(network, steps).table(wrt, truncate)

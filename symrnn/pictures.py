@@ -8,7 +8,9 @@ flow. Each cell box holds its step's copies as chips, one row per kind:
 the weights applied to the layer's input, the recurrent weights, the
 elementwise parameters. The output box holds w^(y)_t and b^(y)_t. A chip is
 filled by role, and drawn with a dashed border when its gradient is exactly 0
-for zero initial states. :func:`svg` and :func:`tikz` only draw a layout, and
+for zero initial states. With BPTT truncated to K steps the copies the
+window cuts off (role ``truncated``) have a style of their own, and the
+legend an entry for it. :func:`svg` and :func:`tikz` only draw a layout, and
 the interactive page (:mod:`symrnn.explorer`) draws the same layout, given as
 data by :meth:`Layout.to_data`.
 
@@ -27,13 +29,14 @@ from dataclasses import dataclass
 from html import escape
 
 from . import naming
-from .copies import MAX_STEPS, ROLE_LABELS, ROLES, check_steps
+from .copies import ALL_ROLES, MAX_STEPS, ROLE_LABELS, check_steps
 from .errors import ConfigError
 
-# Fill, text and border colour of each role (colour-blind safe: orange, blue, grey, white).
+# Fill, text and border colour of each role (colour-blind safe: orange, blue, pale purple, grey, white).
 COLOURS = {
     "differentiated": ("#D95F02", "#FFFFFF", "#8C3D01"),
     "chain": ("#1F78B4", "#FFFFFF", "#12476B"),
+    "truncated": ("#E7D4E8", "#40004B", "#762A83"),
     "forward": ("#D9D9D9", "#000000", "#8C8C8C"),
     "unused": ("#FFFFFF", "#9A9A9A", "#BDBDBD"),
 }
@@ -258,14 +261,14 @@ def svg(table):
                    f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{stroke}"{dash}/>'
                    f'<text x="{x + w // 2}" y="{y + 14}" text-anchor="middle" fill="{ink}">{_svg_label(lab)}</text>'
                    "</g>")
-    out += _svg_legend(lay)
+    out += _svg_legend(lay, table.shown_roles())
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def _svg_legend(lay):
+def _svg_legend(lay, roles):
     out, x = [], 12
-    for role in ROLES:
+    for role in roles:
         fill, _, stroke = COLOURS[role]
         out.append(f'<rect x="{x}" y="{lay.legend_y}" width="22" height="14" rx="3" fill="{fill}" stroke="{stroke}"/>')
         out.append(f'<text x="{x + 28}" y="{lay.legend_y + 11}">{escape(ROLE_LABELS[role])}</text>')
@@ -278,7 +281,7 @@ def _svg_legend(lay):
 
 # --- TikZ ---------------------------------------------------------------------------
 
-TIKZ_COLOUR = {role: f"symrnn{role.capitalize()}" for role in ROLES}
+TIKZ_COLOUR = {role: f"symrnn{role.capitalize()}" for role in ALL_ROLES}
 LINE_WIDTH_PT = 440  # the picture is scaled down to this width (an article's text width)
 
 
@@ -310,7 +313,7 @@ def tikz(table, standalone=False):
     out = [f"% {lay.title}", "% symrnn: generated picture, needs \\usepackage{tikz}",
            (f"\\begin{{tikzpicture}}[x=1pt, y=-1pt, scale={scale:.4f}, every node/.style={{transform shape}}, "
            "font=\\sffamily\\small, >=stealth]")]
-    for role in ROLES:
+    for role in table.shown_roles():
         for part, colour in zip(("", "Ink", "Line"), COLOURS[role]):
             out.append(f"\\definecolor{{{TIKZ_COLOUR[role]}{part}}}{{HTML}}{{{colour[1:]}}}")
     out.append(f"\\node[anchor=base west, font=\\sffamily\\bfseries] at (12, 22) {{{_latex_title(table)}}};")
@@ -330,7 +333,7 @@ def tikz(table, standalone=False):
         out.append(f"\\filldraw[fill={colour}, draw={line}, rounded corners=2pt] ({x}, {y}) rectangle "
                    f"({x + w}, {y + h}); % {name}: {copy.role}{' zero' if copy.zero else ''}")
         out.append(f"\\node[text={colour}Ink] at ({x + w / 2:g}, {y + h / 2:g}) {{${_latex_label(lab)}$}};")
-    out += _tikz_legend(lay)
+    out += _tikz_legend(lay, table.shown_roles())
     out.append("\\end{tikzpicture}")
     body = "\n".join(out) + "\n"
     if standalone:
@@ -344,13 +347,14 @@ def _latex_title(table):
 
     net = table.network
     layers = f"{net.layers} layer" + ("s" if net.layers > 1 else "")
+    window = f", BPTT truncated to $K = {table.truncate}$" if table.truncate is not None else ""
     return (f"$\\partial C/\\partial {param_latex(table.wrt, net)}$ for {latex_text(net.cell.name)}, "
-            f"$T = {table.steps}$, output {net.output}, {layers}")
+            f"$T = {table.steps}$, output {net.output}, {layers}{window}")
 
 
-def _tikz_legend(lay):
+def _tikz_legend(lay, roles):
     out, x, y = [], 12, lay.legend_y
-    for role in ROLES:
+    for role in roles:
         colour = TIKZ_COLOUR[role]
         out.append(f"\\filldraw[fill={colour}, draw={colour}Line, rounded corners=2pt] ({x}, {y}) rectangle "
                    f"({x + 22}, {y + 14});")

@@ -13,7 +13,7 @@ import symrnn
 from symrnn import Cell, dot, parameters, prev, vectors
 from symrnn.cellfile import load_cell
 from symrnn.cli import main
-from symrnn.copies import ROLES, CopyAnalysis, copy_table
+from symrnn.copies import ALL_ROLES, ROLES, CopyAnalysis, copy_table
 from symrnn.errors import ConfigError
 from symrnn.limits import MAX_STEPS
 from symrnn.network import COST
@@ -69,7 +69,7 @@ def test_rnn_t3_wx_output_last():
     assert chains["w_a_3"] == ("w_x_1", "w_x_2")
     assert chains["w_a_2"] == ("w_x_1",)
     assert chains["w_y_3"] == ("w_x_1", "w_x_2", "w_x_3")
-    assert table.counts() == {"differentiated": 3, "chain": 3, "forward": 5, "unused": 0, "zero": 1}
+    assert table.counts() == {"differentiated": 3, "chain": 3, "truncated": 0, "forward": 5, "unused": 0, "zero": 1}
 
 
 def test_rnn_t3_wx_output_sequence():
@@ -173,6 +173,138 @@ def test_roles_equal_reachability_in_the_unrolled_graph(cell, output, layers, st
         assert {c.copy: c.role for c in table.copies} == graph_roles(analysis.unrolled, wrt), wrt
 
 
+def graph_truncated(unrolled, wrt, window):
+    """Roles and chains with BPTT truncated to ``window`` steps, from the forward
+    graph alone: for every output C_t, the paths to C_t from θ's copies at steps
+    t - K + 1 ... t give, as in :func:`graph_roles`, the differentiated copies,
+    the copies on their chains and the forward values those chains read. A copy
+    differentiated or on the chain without the window and neither with it is
+    truncated. Returns ({copy: role}, {differentiated copy: copies on its chains})."""
+    nodes = dict(unrolled.values)
+    steps = {p: list(unrolled.output_steps()) if p in ("w_y", "b_y") else list(range(1, unrolled.steps + 1))
+             for p in unrolled.parameter_names()}
+    step_of = {c: t for p in steps for c, t in zip(unrolled.copies(p), steps[p])}
+    for term in sympy.Add.make_args(unrolled.cost):  # C = sum of C_t; C_t holds the target y_t
+        t = next(t for t in unrolled.output_steps() if sympy.Symbol(f"y_{t}") in term.free_symbols)
+        nodes[sympy.Symbol(f"C_{t}")] = nodes.get(sympy.Symbol(f"C_{t}"), 0) + term
+    parents = {n: expr.free_symbols for n, expr in nodes.items()}
+    children = defaultdict(set)
+    for n, ps in parents.items():
+        for p in ps:
+            children[p].add(n)
+    theta = set(unrolled.copies(wrt))
+    kept, local, chains = set(), set(), defaultdict(set)
+    for t in unrolled.output_steps():
+        upstream = _closure({sympy.Symbol(f"C_{t}")}, parents)
+        for d in (c for c in theta if t - window + 1 <= step_of[c] <= t):
+            kept.add(d)
+            on_path = (_closure({d}, children) & upstream) | {d}
+            for n in on_path & set(nodes):
+                for p in parents[n] & on_path:
+                    found = sympy.diff(nodes[n], p).free_symbols
+                    local |= found
+                    chains[d] |= found & set(step_of)
+    copies = set(step_of)
+    chain = (local & copies) - theta
+    forward = (_closure(local & set(nodes), parents) & copies) - chain - theta
+    full = graph_roles(unrolled, wrt)
+    cut = {c for c in copies if full[c.name] in ("differentiated", "chain")} - kept - chain
+    roles = {c.name: "differentiated" if c in kept else "chain" if c in chain else "truncated" if c in cut
+             else "forward" if c in forward else "unused" for c in copies}
+    return roles, {d.name: {c.name for c in found} for d, found in chains.items()}
+
+
+TRUNCATED_CONFIGS = [(cell, output, 1, 5) for cell in CELLS for output in ("last", "sequence")]
+TRUNCATED_CONFIGS += [(cell, output, 2, 3) for cell in ("rnn", "lstm", "gru_pytorch", "mgu")
+                      for output in ("last", "sequence")]
+
+
+@pytest.mark.parametrize("cell,output,layers,steps", TRUNCATED_CONFIGS)
+def test_truncated_roles_equal_reachability_within_the_window(cell, output, layers, steps):
+    analysis = CopyAnalysis(symrnn.network(CELLS[cell](), layers=layers, output=output), steps)
+    for wrt in analysis.params:
+        windows = analysis.windows(wrt)
+        for window in range(1, steps + 1):
+            table = analysis.table(wrt, truncate=window)
+            roles, chains = graph_truncated(analysis.unrolled, wrt, window)
+            assert {c.copy: c.role for c in table.copies} == roles, (wrt, window)
+            differentiated = {c.copy for c in table.copies if c.role == "differentiated"}
+            chain_of = {d: {c.copy for c in table.copies if d in c.chain_of} for d in differentiated}
+            assert chain_of == {d: chains.get(d, set()) for d in differentiated}, (wrt, window)
+            # the page's form: the least window that keeps each copy's full role
+            full = analysis.roles(wrt)[0]
+            assert [c.role for c in table.copies] == [
+                role if k is not None and k <= window else "truncated" if role in ("differentiated", "chain")
+                else "unused" for role, k in zip(full, windows)], (wrt, window)
+        assert analysis.table(wrt, truncate=steps).copies == analysis.table(wrt).copies
+
+
+def test_truncated_rnn_t6_output_last_k2():
+    """The issue's example, by hand: the output at step 6 reaches w^(x)_5 and w^(x)_6
+    only; w^(a)_6 multiplies the signal from a_5 to a_6; w^(a)_2 ... w^(a)_5 were on
+    the chains of w^(x)_1 ... w^(x)_4 only; every b^(a) and w^(a)_1 is still read forward."""
+    table = copy_table(symrnn.network("rnn"), 6, "w_x", truncate=2)
+    roles = {c.copy: c.role for c in table.copies}
+    assert [roles[f"w_x_{t}"] for t in range(1, 7)] == ["truncated"] * 4 + ["differentiated"] * 2
+    assert [roles[f"w_a_{t}"] for t in range(1, 7)] == ["forward"] + ["truncated"] * 4 + ["chain"]
+    assert [roles[f"b_a_{t}"] for t in range(1, 7)] == ["forward"] * 6
+    assert roles["w_y_6"] == "chain" and roles["b_y_6"] == "forward"
+    chains = {c.copy: c.chain_of for c in table.copies}
+    assert chains["w_a_6"] == ("w_x_5",) and chains["w_y_6"] == ("w_x_5", "w_x_6") and chains["w_a_5"] == ()
+    assert table.counts() == {"differentiated": 2, "chain": 2, "truncated": 8, "forward": 8, "unused": 0,
+                              "zero": 1}
+    assert table.title() == "dC/dw^(x) for rnn, T = 6, output last, 1 layer, BPTT truncated to K = 2"
+
+
+def test_truncated_sequence_output_k1_keeps_each_step_alone():
+    """With an output at every step and K = 1, C_t reaches only step t's copies:
+    no recurrent weight is on a chain."""
+    table = copy_table(symrnn.network("rnn", output="sequence"), 4, "w_x", truncate=1)
+    roles = {c.copy: c.role for c in table.copies}
+    assert [roles[f"w_x_{t}"] for t in range(1, 5)] == ["differentiated"] * 4
+    assert [roles[f"w_a_{t}"] for t in range(1, 5)] == ["forward", "truncated", "truncated", "truncated"]
+    assert [roles[f"w_y_{t}"] for t in range(1, 5)] == ["chain"] * 4
+    assert {c.copy: c.chain_of for c in table.copies}["w_y_3"] == ("w_x_3",)
+
+
+def test_truncation_in_a_stack():
+    """Layer 1's copy at step s reaches C_t through layer 2 at steps s ... t only."""
+    table = copy_table(symrnn.network("rnn", layers=2), 4, "w_x_l1", truncate=2)
+    roles = {c.copy: c.role for c in table.copies}
+    assert [roles[f"w_x_l1_{t}"] for t in range(1, 5)] == ["truncated"] * 2 + ["differentiated"] * 2
+    assert [roles[f"w_a_l1_{t}"] for t in range(1, 5)] == ["forward", "truncated", "truncated", "chain"]
+    assert [roles[f"w_x_l2_{t}"] for t in range(1, 5)] == ["truncated"] * 2 + ["chain"] * 2
+    assert [roles[f"w_a_l2_{t}"] for t in range(1, 5)] == ["forward", "truncated", "truncated", "chain"]
+
+
+def test_truncation_can_leave_forward_copies_unused():
+    """The delayed cell's s_t reaches the output only at step t + 1: with K = 1 the one
+    kept term, of w^(s)_4 (in the window, exactly 0 as in the full gradient: s_4 is never
+    read), reads nothing, and every copy that was forward only is unused."""
+    table = copy_table(symrnn.network(delayed()), 4, "w_s", truncate=1)
+    assert [c.role for c in table.copies if c.param == "w_s"] == ["truncated"] * 3 + ["differentiated"]
+    assert table.by_name()["w_s_4"].zero
+    assert {c.role for c in table.copies if c.param != "w_s"} == {"truncated", "unused"}
+    full = copy_table(symrnn.network(delayed()), 4, "w_s").by_name()
+    assert [c.copy for c in table.copies if c.role == "unused" and full[c.copy].role == "forward"] == [
+        "w_h_1", "w_r_1", "w_r_2", "b_k_1", "b_h_1", "b_h_2", "b_h_3", "b_h_4", "b_y_4"]
+
+
+def test_cli_truncate(capsys):
+    assert main(["copies", "rnn", "--steps", "6", "--wrt", "w_x", "--truncate", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == "symrnn.copies/2" and data["truncate"] == 2
+    assert [c["copy"] for c in data["copies"] if c["role"] == "differentiated"] == ["w_x_5", "w_x_6"]
+    assert main(["copies", "rnn", "--steps", "3", "--truncate", "0"]) == 2
+    assert "truncation window K must be a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("window", [0, -1, 2.5, True, "2"])
+def test_bad_truncation_windows(window):
+    with pytest.raises(ConfigError, match="truncation window K must be a positive integer"):
+        copy_table(symrnn.network("rnn"), 3, "w_x", truncate=window)
+
+
 def cost_function(unrolled):
     """C as a float function of a point, by evaluating the forward definitions in order."""
     steps = [(symbol, sorted(expr.free_symbols, key=str)) for symbol, expr in unrolled.values.items()]
@@ -218,9 +350,10 @@ def test_zero_copies_leave_the_cost_unchanged_and_others_change_it(cell, output,
 
 def test_json_document():
     data = json.loads(copy_table(symrnn.network("rnn"), 3, "w_x").to_json())
-    assert data["schema"] == "symrnn.copies/1"
+    assert data["schema"] == "symrnn.copies/2" and data["truncate"] is None
     assert data["network"] == {"cell": "rnn", "layers": 1, "output": "last", "steps": 3}
-    assert data["wrt"] == "w_x" and data["wrt_display"] == "w^(x)" and data["roles"] == list(ROLES)
+    assert data["wrt"] == "w_x" and data["wrt_display"] == "w^(x)" and data["roles"] == list(ALL_ROLES)
+    assert data["counts"] == {"differentiated": 3, "chain": 3, "truncated": 0, "forward": 5, "unused": 0, "zero": 1}
     assert data["copies"][3] == {"copy": "w_a_1", "display": "w^(a)_1", "param": "w_a", "layer": 1, "step": 1,
                                  "role": "forward", "zero": True, "chain_of": []}
     assert [c["copy"] for c in data["copies"] if c["role"] == "chain"] == ["w_a_2", "w_a_3", "w_y_3"]

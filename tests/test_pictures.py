@@ -133,3 +133,45 @@ def test_cli_writes_pictures(tmp_path, capsys):
     assert captured.out.startswith("{") and f"wrote {svg_path}" in captured.err
     assert set(chips_of(svg_path.read_text(encoding="utf-8"))) >= {"w_z_1", "w_z_2", "w_y_2"}
     assert tikz_path.read_text(encoding="utf-8").startswith("% dC/dw^(z) for gru")
+
+
+def legend_labels(picture):
+    root = ET.fromstring(picture)
+    return [t.text for t in root.iter("{http://www.w3.org/2000/svg}text") if t.text and not list(t)]
+
+
+def test_truncated_copies_have_their_own_style_and_legend_entry(tmp_path):
+    """rnn, T = 6, output last, K = 2: w^(x)_1..4 and w^(a)_2..5 are cut off by the window."""
+    table = copy_table(symrnn.network("rnn"), 6, "w_x", truncate=2)
+    chips = chips_of(svg(table))
+    truncated = {name for name, chip in chips.items() if chip.get("data-role") == "truncated"}
+    assert truncated == {f"w_x_{t}" for t in (1, 2, 3, 4)} | {f"w_a_{t}" for t in (2, 3, 4, 5)}
+    for name in truncated:
+        rect = chips[name].find("svg:rect", NS)
+        assert (rect.get("fill"), rect.get("stroke")) == (COLOURS["truncated"][0], COLOURS["truncated"][2])
+        assert chips[name].find("svg:title", NS).text.endswith(": truncated")
+    assert len(set(COLOURS[role][0] for role in COLOURS)) == len(COLOURS) == 5
+    labels = legend_labels(svg(table))
+    assert labels[-6:] == ["differentiated", "on the chain", "truncated", "forward only", "unused",
+                           "dashed border: gradient exactly 0 (zero initial states)"]
+    assert "BPTT truncated to K = 2" in labels[0]
+    # without a window nothing is truncated and the legend has no entry for it
+    assert "truncated" not in legend_labels(svg(copy_table(symrnn.network("rnn"), 6, "w_x")))
+    picture = tikz(table, standalone=True)
+    marks = dict(re.findall(r"% (\w+): (\w+(?: zero)?)$", picture, re.MULTILINE))
+    assert {name for name, role in marks.items() if role == "truncated"} == truncated
+    assert "\\definecolor{symrnnTruncated}{HTML}{E7D4E8}" in picture and "{truncated};" in picture
+    assert "symrnnTruncated" not in tikz(copy_table(symrnn.network("rnn"), 6, "w_x"))
+    (tmp_path / "picture.tex").write_text(picture, encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "picture.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_cli_truncate_writes_truncated_pictures(tmp_path, capsys):
+    svg_path = tmp_path / "p.svg"
+    assert main(["copies", "rnn", "--steps", "6", "--wrt", "w^(x)", "--truncate", "2", "--svg", str(svg_path)]) == 0
+    out = capsys.readouterr().out
+    assert "dC/dw^(x) for rnn, T = 6, output last, 1 layer, BPTT truncated to K = 2" in out
+    assert "2 differentiated, 2 on the chain, 8 truncated, 8 forward only, 0 unused;" in out
+    assert chips_of(svg_path.read_text(encoding="utf-8"))["w_x_4"].get("data-role") == "truncated"
