@@ -150,7 +150,7 @@ def test_truncated_copies_have_their_own_style_and_legend_entry(tmp_path):
         rect = chips[name].find("svg:rect", NS)
         assert (rect.get("fill"), rect.get("stroke")) == (COLOURS["truncated"][0], COLOURS["truncated"][2])
         assert chips[name].find("svg:title", NS).text.endswith(": truncated")
-    assert len(set(COLOURS[role][0] for role in COLOURS)) == len(COLOURS) == 5
+    assert len({fill for fill, _, _ in COLOURS.values()}) == len(COLOURS) == 5
     labels = legend_labels(svg(table))
     assert labels[-6:] == ["differentiated", "on the chain", "truncated", "forward only", "unused",
                            "dashed border: gradient exactly 0 (zero initial states)"]
