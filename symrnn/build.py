@@ -120,7 +120,20 @@ def copy_explorer_files():
             yield f"{stem}.tikz", tikz(table).encode("utf-8")
 
 
-PRODUCERS = (module_files, derivation_files, copy_explorer_files)
+# The flow plots: ‖∂C/∂θ_t‖ of rnn, lstm and gru side by side at T = 50, at each scale.
+FLOW_STEPS, FLOW_SCALES = 50, (0.5, 3.0)
+
+
+def flow_files():
+    """SVG plots of how much each copy contributes, vanishing and exploding."""
+    from .flow import flow, svg
+
+    for scale in FLOW_SCALES:
+        panels = [flow(Network(get_cell(cell)), FLOW_STEPS, scale=scale) for cell in ("rnn", "lstm", "gru")]
+        yield f"flow_rnn_lstm_gru_t{FLOW_STEPS}_scale{scale:g}.svg", svg(panels).encode("utf-8")
+
+
+PRODUCERS = (module_files, derivation_files, copy_explorer_files, flow_files)
 
 
 def expected_files():

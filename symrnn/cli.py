@@ -14,7 +14,7 @@ from .cells import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .codegen import render, write_module
 from .errors import SymrnnError
 from .files import STDOUT, check_output_dir, check_output_path, command_line, restamp, write_atomic
-from .limits import EXPLORER_MAX_STEPS, MAX_STEPS
+from .limits import EXPLORER_MAX_STEPS, FLOW_MAX_STEPS, MAX_STEPS
 from .network import LOSSES, OUTPUT_ACTIVATIONS, OUTPUT_MODES, Network
 from .rules import ACTIVATIONS
 from .verify import streamed_table
@@ -157,6 +157,48 @@ def cmd_copies(args):
     return 0
 
 
+def cmd_flow(args):
+    from .flow import check_flow_args, flow, svg, to_json
+
+    check_flow_args(args.steps, args.scale, args.truncate)
+    if args.output_file:
+        check_output_path(args.output_file)  # a bad path fails before the work
+    panels = [flow(Network(resolve_cell(cell, None, None), layers=args.layers, output=args.output),
+                   args.steps, seed=args.seed, scale=args.scale, truncate=args.truncate)
+              for cell in args.cells]
+    if args.output_file:
+        write_atomic(args.output_file, svg(panels))
+        print(f"wrote {args.output_file}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(to_json(panels), end="")
+    return 0
+
+
+def _add_flow_command(sub):
+    """``flow``: the norm of every copy's term and every state's adjoint (symrnn.flow)."""
+    flo = sub.add_parser("flow", help="plot how much each copy contributes: ‖∂C/∂θ_t‖ and ‖δs_t‖ per step",
+                         description=("At seeded random weights and inputs (one item), the norm of every copy's "
+                                      "term ∂C/∂θ_t of every parameter and of every state's adjoint δs_t, "
+                                      "for each step t, plotted on a log scale, one panel per cell. --scale "
+                                      "multiplies the recurrent weights: < 1 shows vanishing gradients, > 1 "
+                                      "exploding ones."))
+    flo.add_argument("cells", nargs="+", metavar="CELL",
+                     help=f"built-in cells ({', '.join(CELLS)}) or cell files, side by side")
+    flo.add_argument("--steps", "-T", type=int, default=50,
+                     help=f"sequence length T, 1 to {FLOW_MAX_STEPS} (default 50)")
+    flo.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
+    flo.add_argument("--scale", type=float, default=1.0,
+                     help="factor of the recurrent weights, those applied to a previous state (default 1)")
+    flo.add_argument("--output", choices=OUTPUT_MODES, default="last",
+                     help="one output at step T, or one per step (default last)")
+    flo.add_argument("--truncate", type=int, metavar="K", default=None,
+                     help="BPTT truncated to K steps (default: full BPTT)")
+    flo.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
+    flo.add_argument("-o", "--output-file", help="path of the SVG plot to write")
+    flo.add_argument("--json", action="store_true", help="print the norms as JSON (schema: symrnn.flow docstring)")
+    flo.set_defaults(run=cmd_flow)
+
+
 def cmd_explorer(args):
     from .explorer import write_page
 
@@ -288,6 +330,8 @@ def parser():
                           "directory or the one the package runs from)")
     bld.add_argument("--no-verify", action="store_true", help="write the files without the verification table")
     bld.set_defaults(run=cmd_build)
+
+    _add_flow_command(sub)
 
     ver = sub.add_parser("verify", help="check gradients against finite differences",
                          description=("Check a network's gradients against central finite differences; "

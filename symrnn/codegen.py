@@ -159,6 +159,16 @@ class LayerCode:
     backward_params: list = field(default_factory=list)
     helpers: set = field(default_factory=set)
     forward_decorators: list = field(default_factory=list)
+    # The window variant of backward (truncation and per-step terms): the same
+    # step with its carries reset where ``keep`` is False, each state's adjoint
+    # and each elementwise parameter's term stored per step, and every
+    # parameter's per-step terms after the loop.
+    window_setup: list = field(default_factory=list)
+    window_step: list = field(default_factory=list)
+    window_finish: list = field(default_factory=list)
+    # Each cache entry's batch axis (None: no batch axis), for tiling a cache into lanes.
+    cache_batch_axes: list = field(default_factory=list)
+    states: list = field(default_factory=list)
 
 
 class LayerGenerator:
@@ -180,6 +190,7 @@ class LayerGenerator:
         self.code = LayerCode(
             state_args=[naming.initial_state_name(s.name) for s in cell.states],
             exposed=cell.output_state.name,
+            states=[s.name for s in cell.states],
         )
         self.fused_text = {}
 
@@ -313,6 +324,9 @@ class LayerGenerator:
         if self.reused_projection():
             cached.append((f"proj_{self.reused_projection().label}",) * 2)
         code.forward_cache = cached
+        weights = {self.weights_var(g) for g in self.groups if len(g.members) > 1}
+        code.cache_batch_axes = [(key, 0 if key in code.state_args else None if key in weights else 1)
+                                 for key, _ in cached]
         code.forward_result = f"{code.exposed}_hist[1:]"
 
     def value_stores(self, stored):
@@ -605,11 +619,72 @@ class LayerGenerator:
         backward_lines = code.backward_setup + code.backward_step + code.backward_finish
         code.backward_params = used_names(names, backward_lines)
         code.forward_params = used_names(names, code.forward_setup + code.forward_step)
+        self.window_variant(elementwise_params)
         size_line = f"H = {code.state_args[0]}.shape[1]"
         for setup, lines in ((code.forward_setup, code.forward_setup + code.forward_step),
                              (code.backward_setup, backward_lines)):
             if not used_names(["H"], [line for line in lines if line != size_line]):
                 setup.remove(size_line)
+
+    def window_variant(self, elementwise_params):
+        """The lines of ``_layer_backward_window``: the default step, with each
+        carried adjoint kept only where ``keep[t]`` is True (truncation: the
+        runtime resets a lane's carry where its output's window ends), each
+        state's adjoint stored per step (``d_<state>_steps``), each
+        elementwise parameter's term stored per step rather than summed, and
+        after the loop every parameter's per-step terms (``steps``)."""
+        code = self.code
+        code.window_setup = list(code.backward_setup)
+        code.window_setup += [f"g_{name}_steps = np.zeros((T, *{name}.shape), dtype=inputs.dtype)"
+                              for name in elementwise_params if name in {n for _, n, _ in self.param_terms}]
+        code.window_setup += [f"d_{s}_steps = np.empty((T, B, H), dtype=inputs.dtype)" for s in code.states]
+        loads, step = self.window_step
+        stores = {}
+        for index, state in self.stored_states:
+            adjoint = self.adjoints.node_adjoint.get(state, sympy.Symbol(f"d_{state.name}_next"))
+            stores.setdefault(index, []).append(f"d_{state.name}_steps[t] = {adjoint.name}")
+        terms = {index: (name, text) for index, name, text in self.param_terms}
+        window = [f"d_{s}_next = np.where(keep[t], d_{s}_next, 0)" for s in code.states] + loads
+        for index, line in enumerate(step):
+            window += stores.get(index, [])
+            if index in terms:
+                name, text = terms[index]
+                line = f"g_{name}_steps[t] = {text}"
+            window.append(line)
+        window += stores.get(len(step), [])
+        code.window_step = window
+        finish = []
+        summed = {name for _, name, _ in self.param_terms}
+        for line in code.backward_finish:
+            name = next((n for n in summed if line == f"grads[\"{n}\"] = g_{n}"), None)
+            finish.append(line if name is None else f"grads[\"{name}\"] = g_{name}_steps.sum(axis=0)")
+        finish.append("steps = {}")
+        assigned = set()
+        for group in self.groups:
+            finish += self.group_step_lines(group, assigned)
+        for name in elementwise_params:
+            finish.append(f"steps[\"{name}\"] = g_{name}_steps" if name in summed
+                          else f"steps[\"{name}\"] = np.zeros((T, *{name}.shape), dtype=inputs.dtype)")
+        code.window_finish = finish
+
+    def group_step_lines(self, group, assigned):
+        """Each copy's term of the group's parameters: the products of
+        :meth:`group_gradient_lines` kept apart per step (a leading T axis)."""
+        label, n = group.label, len(group.members)
+        lines = [f"d_{label}_steps = d_slots[:, :, {cols(group.start, group.stop)}]"]
+        arg = self.arg_sequence(group).replace(".reshape(T * B, -1)", "")
+        weights = [m.weight.name for m in group.members]
+        lines += _split_assign_steps(weights, f"np.matmul(d_{label}_steps.transpose(0, 2, 1), {arg})",
+                                     "(T, {n}, H, -1)", assigned)
+        biases = [m.bias.name for m in group.members if m.bias is not None]
+        if biases and len(biases) == n:
+            lines += _split_assign_steps(biases, f"d_{label}_steps.sum(axis=1)", "(T, {n}, H)", assigned)
+        else:
+            for k, member in enumerate(group.members):
+                if member.bias is not None:
+                    block = f"d_slots[:, :, {cols(group.start + k, group.start + k + 1)}]"
+                    lines += _split_assign_steps([member.bias.name], f"{block}.sum(axis=1)", "", assigned)
+        return lines
 
     def elementwise_part(self, expr):
         """The terms of an input's adjoint that are not products with weights
@@ -711,6 +786,9 @@ class LayerGenerator:
         in_place = not seeds & set(self.adjoints.node_adjoint.values())
         accumulating = self.accumulating_states(equations, carries) if in_place else {}
         runs_done = set(run_of)
+        state_of_adjoint = {self.adjoints.node_adjoint.get(s): s for s in self.cell.states}
+        self.stored_states = []  # (index in step after which the state's adjoint is known, state)
+        self.param_terms = []  # (index in step of the line summing its term, parameter name, term text)
         for lhs, rhs in equations:
             if lhs in accumulating:
                 carry = accumulating[lhs]
@@ -727,12 +805,15 @@ class LayerGenerator:
                 step.append(self.slot_assignment(lhs, rhs))
             else:
                 step.append(f"{lhs.name} = {self.print(rhs)}")
+            if lhs in state_of_adjoint:
+                self.stored_states.append((len(step), state_of_adjoint.pop(lhs)))
         for k, slot in enumerate(self.slots):
             if slot not in defined:
                 step.append(f"d_slots[t, :, {cols(k, k + 1)}] = {slot.name}")
         for name in elementwise_params:
             total = sympy.Add(*self.flow.params[name])
             if total != 0:  # its uses can cancel (b + h[t-1] - b): the gradient stays 0
+                self.param_terms.append((len(step), name, sum_rows(self.print(total), total)))
                 step.append(f"g_{name} += {sum_rows(self.print(total), total)}")
         if x_local != 0:
             step.append(f"d_inputs[t] = {self.print(x_local)}")
@@ -743,7 +824,11 @@ class LayerGenerator:
                 step.append(f"{carry} = np.zeros_like({carry})")
             else:
                 step.append(self.write_into(carry, expr) if in_place else f"{carry} = {self.print(expr)}")
-        code.backward_step = self.step_loads(step, defined) + step
+        # A state whose adjoint is not computed by the step is its carry, known at the start.
+        self.stored_states += [(0, s) for s in state_of_adjoint.values()]
+        loads = self.step_loads(step, defined)
+        code.backward_step = loads + step
+        self.window_step = (loads, step)
 
     def step_loads(self, step, defined):
         """The lines reading step t's forward values and slot views that the step's code uses."""
@@ -918,6 +1003,21 @@ def _sum_into(target, a, b, negated):
     if negated[0]:
         return f"np.subtract({b}, {a[1:]}, out={target})"
     return f"np.add({a}, {b}, out={target})"
+
+
+def _split_assign_steps(names, value, shape, assigned):
+    """:func:`_split_assign` for per-step terms: ``steps[...]``, with the
+    member blocks on axis 1 (``value`` reshaped to ``shape``)."""
+    if len(names) == 1:
+        op = "+=" if names[0] in assigned else "="
+        assigned.add(names[0])
+        return [f"steps[\"{names[0]}\"] {op} {value}"]
+    lines = [f"step_blocks = ({value}).reshape{shape.format(n=len(names))}"]
+    for name in dict.fromkeys(names):
+        terms = " + ".join(f"step_blocks[:, {k}]" for k, n in enumerate(names) if n == name)
+        lines.append(f"steps[\"{name}\"] {'+=' if name in assigned else '='} {terms}")
+        assigned.add(name)
+    return lines
 
 
 def _split_assign(names, value, assigned):
@@ -1101,6 +1201,9 @@ def render(network, command=None):
         cell_params=python_tuple(p.name for p in network.cell.parameters),
         layer_params=[python_tuple(full for _, full in network.layer_params(l)) for l in layers],
         initial_states=[python_tuple(network.initial_states(l)) for l in layers],
+        cell_states=python_tuple(s.name for s in network.cell.states),
+        layer_states=[python_tuple(naming.layer_name(s.name, l, network.layers) for s in network.cell.states)
+                      for l in layers],
         initial_state_names=[name for l in layers for name in network.initial_states(l)],
         summary=module_summary(network),
         layer=generator.code,

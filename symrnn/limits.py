@@ -11,7 +11,12 @@
     the explorer's slider. The page embeds the analysis of every T from 1 to
     this limit for each of its cells, layer counts and output modes, so its
     size and generation time grow as the square of this limit.
+:data:`FLOW_MAX_STEPS` (1000) is the limit of ``symrnn flow``: it runs the
+generated module on one item (linear in T, about a millisecond a step), and a
+plot of more steps than pixels shows nothing more.
 """
 
 MAX_STEPS = 100
 EXPLORER_MAX_STEPS = 16
+
+FLOW_MAX_STEPS = 1000
