@@ -45,6 +45,27 @@ LAYER_PARAMS = (
 INITIAL_STATES = (
     ("c0", "h0"),
 )
+# The cell's states (their histories in a layer's cache), and each layer's names for them.
+CELL_STATES = ("c", "h")
+LAYER_STATES = (
+    ("c", "h"),
+)
+# Each entry of a layer's cache and the axis of its items (None: none).
+LAYER_CACHE_BATCH_AXES = {
+    "f": 1,
+    "i": 1,
+    "g": 1,
+    "o": 1,
+    "tanh_c": 1,
+    "c": 1,
+    "h": 1,
+    "inputs": 1,
+    "c0": 0,
+    "h0": 0,
+    "w_x_all": None,
+    "w_h_prev_all": None,
+    "proj_x": 1,
+}
 # The parameters backward() reads: forward() keeps a copy of each in its cache.
 BACKWARD_PARAMS = (
     "w_y",
@@ -220,6 +241,104 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     return d_inputs, grads, (d_c_next, d_h_next,)
 
 
+def _layer_backward_window(layer_params, cache, d_h_out_seq, keep):
+    """:func:`_layer_backward`, with each carried adjoint kept only where
+    ``keep`` (T, B, 1) is True (where it is False the carry into step t is
+    dropped: truncation), and also returning each copy's term of every
+    parameter (a leading T axis) and every state's adjoint at every step.
+    """
+    inputs = cache["inputs"]
+    T, B, _ = inputs.shape
+    c0 = cache["c0"]
+    h0 = cache["h0"]
+    H = c0.shape[1]
+    w_x_all = cache["w_x_all"]
+    w_h_prev_all = cache["w_h_prev_all"]
+    f_seq = cache["f"]
+    i_seq = cache["i"]
+    g_seq = cache["g"]
+    o_seq = cache["o"]
+    tanh_c_seq = cache["tanh_c"]
+    c_hist = cache["c"]
+    h_hist = cache["h"]
+    # The input projections are dead after forward's loop: their buffer
+    # takes the slots' adjoints (pages already mapped, no fresh memory).
+    d_slots = cache["proj_x"]
+    d_c_next = np.zeros_like(c0)
+    d_h_next = np.zeros_like(h0)
+    # Local derivatives, which do not depend on the recurrence, for all steps at
+    # once: each slot first holds its own (d_pre_g = d_c * dc/dpre_g), and the
+    # loop multiplies it by that adjoint.
+    dc_dpre_g = d_slots[:, :, :H]
+    np.square(g_seq, out=dc_dpre_g)
+    np.subtract(1, dc_dpre_g, out=dc_dpre_g)
+    dc_dpre_g *= i_seq
+    dc_dpre_f = d_slots[:, :, H:2 * H]
+    np.subtract(1, f_seq, out=dc_dpre_f)
+    dc_dpre_f *= c_hist[:-1]
+    dc_dpre_f *= f_seq
+    dc_dpre_i = d_slots[:, :, 2 * H:3 * H]
+    np.subtract(1, i_seq, out=dc_dpre_i)
+    dc_dpre_i *= g_seq
+    dc_dpre_i *= i_seq
+    dh_dpre_o = d_slots[:, :, 3 * H:4 * H]
+    np.subtract(1, o_seq, out=dh_dpre_o)
+    dh_dpre_o *= o_seq
+    dh_dpre_o *= tanh_c_seq
+    d_slots_gates = d_slots.reshape(T, B, 4, H).transpose(0, 2, 1, 3)
+    d_c_steps = np.empty((T, B, H), dtype=inputs.dtype)
+    d_h_steps = np.empty((T, B, H), dtype=inputs.dtype)
+    for t in reversed(range(T)):
+        d_c_next = np.where(keep[t], d_c_next, 0)
+        d_h_next = np.where(keep[t], d_h_next, 0)
+        d_h_out = d_h_out_seq[t]
+        d_pre_o = d_slots[t, :, 3 * H:4 * H]
+        f = f_seq[t]
+        o = o_seq[t]
+        tanh_c = tanh_c_seq[t]
+        d_h_next += d_h_out
+        d_h = d_h_next
+        d_h_steps[t] = d_h
+        d_c_next += d_h*o*(1 - tanh_c**2)
+        d_c = d_c_next
+        d_c_steps[t] = d_c
+        d_pre_o *= d_h
+        d_slots_gates[t, :3] *= d_c
+        np.multiply(d_c, f, out=d_c_next)
+        np.matmul(d_slots[t, :, :4 * H], w_h_prev_all, out=d_h_next)
+    d_slots_2d = d_slots.reshape(T * B, -1)
+    grads = {}
+    d_x_all = d_slots_2d[:, :4 * H]
+    grads["w_g"], grads["w_f"], grads["w_i"], grads["w_o"] = (d_x_all.T @ inputs.reshape(T * B, -1)).reshape(4, H, -1)
+    grads["b_g"], grads["b_f"], grads["b_i"], grads["b_o"] = d_x_all.sum(axis=0).reshape(4, H)
+    d_h_prev_all = d_slots_2d[:, :4 * H]
+    grads["w_G"], grads["w_F"], grads["w_I"], grads["w_O"] = (d_h_prev_all.T @ h_hist[:-1].reshape(T * B, -1)).reshape(4, H, -1)
+    d_inputs = (d_slots_2d[:, :4 * H] @ w_x_all).reshape(T, B, -1)
+    steps = {}
+    d_x_steps = d_slots[:, :, :4 * H]
+    step_blocks = (np.matmul(d_x_steps.transpose(0, 2, 1), inputs)).reshape(T, 4, H, -1)
+    steps["w_g"] = step_blocks[:, 0]
+    steps["w_f"] = step_blocks[:, 1]
+    steps["w_i"] = step_blocks[:, 2]
+    steps["w_o"] = step_blocks[:, 3]
+    step_blocks = (d_x_steps.sum(axis=1)).reshape(T, 4, H)
+    steps["b_g"] = step_blocks[:, 0]
+    steps["b_f"] = step_blocks[:, 1]
+    steps["b_i"] = step_blocks[:, 2]
+    steps["b_o"] = step_blocks[:, 3]
+    d_h_prev_steps = d_slots[:, :, :4 * H]
+    step_blocks = (np.matmul(d_h_prev_steps.transpose(0, 2, 1), h_hist[:-1])).reshape(T, 4, H, -1)
+    steps["w_G"] = step_blocks[:, 0]
+    steps["w_F"] = step_blocks[:, 1]
+    steps["w_I"] = step_blocks[:, 2]
+    steps["w_O"] = step_blocks[:, 3]
+    adjoints = {
+        "c": d_c_steps,
+        "h": d_h_steps,
+    }
+    return d_inputs, grads, (d_c_next, d_h_next,), steps, adjoints
+
+
 def _head_forward(params, top, mask):
     """Output layer on the rows of ``top`` (one row per output)."""
     w_y, b_y = params["w_y"], params["b_y"]
@@ -318,7 +437,7 @@ def _forward(params, x, lengths, state0, keep):
     return outputs, cache
 
 
-def backward(params, cache, d_outputs):
+def backward(params, cache, d_outputs, truncate=None, per_step=False):
     """Gradients of C from ``d_outputs`` = dC/d(outputs).
 
     Returns a dict with the gradient of every parameter, of ``x`` and of each
@@ -326,30 +445,68 @@ def backward(params, cache, d_outputs):
     The gradients are taken at the parameters forward() ran with (the cache
     keeps copies of those backward reads); ``params`` must have their names,
     sizes and dtype.
+
+    ``truncate`` K (a positive integer; None: full BPTT) truncates BPTT to K
+    steps: the gradient of the output at step t reaches only the copies used
+    at steps t-K+1 .. t (the state entering step t-K+1 is a constant for that
+    output's chain; an initial state is reached when step 1 is in the window).
+    K >= T is full BPTT. With an output at every step each output's adjoint
+    travels in a lane of its own (output t in lane t mod K, its carry dropped
+    where its window ends), so backward then costs about K times the work and
+    memory of full BPTT; with one output per item it costs the same.
+
+    ``per_step=True`` adds ``grads["per_step"]``: for every cell parameter,
+    each copy's term (T, *shape), whose sum over the steps is its gradient,
+    and ``grads["state_adjoints"]``: for every state of every layer (the
+    layer's names, e.g. h, h_l2), its adjoint dC/d(state at step t) (T, B, H)
+    (the initial states' are grads["h0"] ...).
     """
+    _check_window(truncate, per_step)
     sizes, dtype = _check_params(params)
     _check_cache(cache, sizes)
     sizes, params = cache["sizes"], cache["params"]  # forward()'s copies of the parameters it reads
     d_out = _check_array("d_outputs", d_outputs, ('B', 'K'), dict(sizes), dtype)
     d_top, grads = _head_backward(params, cache["head"], d_out.reshape(-1, sizes["K"]))
-    return _backward_layers(params, cache, d_top, grads)
+    return _backward_layers(params, cache, d_top, grads, truncate, per_step)
 
 
-def loss_and_grad(params, x, y, lengths=None, state0=None):
-    """The cost C and its gradients (as :func:`backward`), for targets y (B, K)."""
+def loss_and_grad(params, x, y, lengths=None, state0=None, truncate=None, per_step=False):
+    """The cost C and its gradients (as :func:`backward`, with its ``truncate``
+    and ``per_step``), for targets y (B, K)."""
+    _check_window(truncate, per_step)
     outputs, cache = _forward(params, x, lengths, state0, keep=False)
     sizes = cache["sizes"]
     y = _check_array("y", y, ('B', 'K'), dict(sizes), outputs.dtype)
     loss, d_top, grads = _head_loss(params, cache["head"], y.reshape(-1, sizes["K"]))
-    return loss, _backward_layers(params, cache, d_top, grads)
+    return loss, _backward_layers(params, cache, d_top, grads, truncate, per_step)
 
 
-def _backward_layers(params, cache, d_top, grads):
+def final_states(cache):
+    """Each item's states at its own length, by initial-state name
+    (c0, h0): the ``state0`` that continues the sequence
+    in the next chunk, ``forward(params, x_next, state0=final_states(cache))``.
+    """
+    if not isinstance(cache, dict) or set(cache) != {"layers", "head", "lengths", "sizes", "params"}:
+        raise InputError("cache must be the second value returned by forward() of this module")
+    lengths = cache["lengths"]
+    items = np.arange(len(lengths))
+    return {
+        INITIAL_STATES[layer][k]: layer_cache[state][lengths, items]
+        for layer, layer_cache in enumerate(cache["layers"])
+        for k, state in enumerate(CELL_STATES)
+    }
+
+
+def _backward_layers(params, cache, d_top, grads, truncate=None, per_step=False):
     sizes = cache["sizes"]
     T, B = sizes["T"], sizes["B"]
     lengths = cache["lengths"]
     d_seq = np.zeros((T, B, sizes["H"]), d_top.dtype)
     d_seq[lengths - 1, np.arange(B)] = d_top
+    if truncate is not None and truncate >= T:
+        truncate = None  # the window holds every step: full BPTT
+    if truncate is not None or per_step:
+        return _backward_window(params, cache, d_seq, grads, truncate, per_step)
     for layer in reversed(range(len(INITIAL_STATES))):
         layer_params = _layer_params(params, layer)
         d_seq, layer_grads, d_states0 = _layer_backward(layer_params, cache["layers"][layer], d_seq)
@@ -357,6 +514,80 @@ def _backward_layers(params, cache, d_top, grads):
         grads.update(zip(INITIAL_STATES[layer], d_states0))
     grads["x"] = d_seq
     return grads
+
+
+def _backward_window(params, cache, d_seq, grads, truncate, per_step):
+    """:func:`_backward_layers` through ``_layer_backward_window``: truncated
+    to ``truncate`` steps (None: full), with per-step terms and state adjoints."""
+    lanes, keep = _lanes(cache["sizes"]["T"], cache["lengths"], truncate)
+    d_seq = _into_lanes(d_seq, lanes)
+    terms, adjoints = {}, {}
+    for layer in reversed(range(len(INITIAL_STATES))):
+        layer_params = _layer_params(params, layer)
+        layer_cache = _tile_lanes(cache["layers"][layer], lanes)
+        d_seq, layer_grads, d_states0, steps, layer_adjoints = _layer_backward_window(
+            layer_params, layer_cache, d_seq, keep)
+        names = LAYER_PARAMS[layer]
+        grads.update((names[k], layer_grads[name]) for k, name in enumerate(CELL_PARAMS))
+        grads.update(zip(INITIAL_STATES[layer], (_sum_lanes(d, lanes) for d in d_states0)))
+        terms.update((names[k], steps[name]) for k, name in enumerate(CELL_PARAMS))
+        adjoints.update((LAYER_STATES[layer][k], _sum_lanes(layer_adjoints[name], lanes))
+                        for k, name in enumerate(CELL_STATES))
+    grads["x"] = _sum_lanes(d_seq, lanes)
+    if per_step:
+        grads["per_step"] = {name: terms[name] for names in LAYER_PARAMS for name in names}
+        grads["state_adjoints"] = {name: adjoints[name] for names in LAYER_STATES for name in names}
+    return grads
+
+
+def _lanes(T, lengths, truncate):
+    """How many lanes of items backward runs, and ``keep`` (T, lanes * B, 1):
+    False where a lane's carry into step t is dropped. One output per item: one
+    lane, item i's carry dropped into step t_i - 1 - K. An output at every
+    step: K lanes (lane-major rows), output t's adjoint entering lane t mod K,
+    whose carry is dropped at step t (it held output t + K's, K steps old)."""
+    B = len(lengths)
+    if truncate is None:
+        return 1, np.ones((T, B, 1), dtype=bool)
+    steps = np.arange(T)[:, None]
+    if OUTPUT == "last":
+        return 1, (steps != lengths[None, :] - 1 - truncate)[:, :, None]
+    keep = steps % truncate != np.arange(truncate)[None, :]
+    return truncate, np.repeat(keep, B, axis=1)[:, :, None]
+
+
+def _into_lanes(d_seq, lanes):
+    """The output adjoints (T, B, H) spread over ``lanes`` lanes: step t's in lane t mod lanes."""
+    if lanes == 1:
+        return d_seq
+    T, B, H = d_seq.shape
+    spread = np.zeros((T, lanes, B, H), dtype=d_seq.dtype)
+    spread[np.arange(T), np.arange(T) % lanes] = d_seq
+    return spread.reshape(T, lanes * B, H)
+
+
+def _tile_lanes(layer_cache, lanes):
+    """A layer's cache with every item repeated in each lane (lane-major)."""
+    if lanes == 1:
+        return layer_cache
+    return {key: value if LAYER_CACHE_BATCH_AXES[key] is None
+            else np.concatenate([value] * lanes, axis=LAYER_CACHE_BATCH_AXES[key])
+            for key, value in layer_cache.items()}
+
+
+def _sum_lanes(array, lanes):
+    """``array`` (..., lanes * B, n) summed over its lanes: (..., B, n)."""
+    if lanes == 1:
+        return array
+    return array.reshape(*array.shape[:-2], lanes, -1, array.shape[-1]).sum(axis=-3)
+
+
+def _check_window(truncate, per_step):
+    if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, (int, np.integer))
+                                 or truncate < 1):
+        raise InputError(f"truncate must be a positive integer (steps) or None, got {truncate!r}")
+    if not isinstance(per_step, bool):
+        raise InputError(f"per_step must be True or False, got {per_step!r}")
 
 
 def _layer_params(params, layer):
