@@ -210,6 +210,7 @@ class _Parser:
         self.states = []  # (name, line, column)
         self.equations = []
         self.depth = 0
+        self.written_order = {}  # a sum or product -> its terms or factors as written
 
     # -- errors -------------------------------------------------------------
 
@@ -368,11 +369,20 @@ class _Parser:
     def sum(self):
         with self.nested():
             value = self.product()
+            terms = [value]
             while self.peek_op("+", "-"):
                 sign = self.next().text
                 term = self.product()
                 value = value + term if sign == "+" else value - term
+                terms.append(term if sign == "+" else -term)
+            self.written(value, terms)
             return value
+
+    def written(self, value, parts):
+        """Remember the order a sum's terms or a product's factors were written
+        in (SymPy keeps its own): derivations print them in this order."""
+        if len(parts) > 1:
+            self.written_order.setdefault(value, tuple(parts))
 
     def product(self):
         if self.peek_op("-"):  # a leading minus negates the whole product, as SymPy holds -a*b
@@ -380,9 +390,12 @@ class _Parser:
             with self.nested():
                 return -self.product()
         value = self.signed()
+        factors = [value]
         while self.peek_op("*"):
             self.next()
-            value = value * self.signed()
+            factors.append(self.signed())
+            value = value * factors[-1]
+        self.written(value, factors)
         return value
 
     def signed(self):
@@ -515,9 +528,11 @@ class _Parser:
                 self.fail(f"the output {output} is not a state; the states are {', '.join(map(str, states))}",
                           self.output[2], self.output[1])
         try:
-            return Cell(name, input=sympy.Symbol(self.input[0]), states=states, output_state=output,
+            cell = Cell(name, input=sympy.Symbol(self.input[0]), states=states, output_state=output,
                         equations=[(e.lhs, e.rhs) for e in self.equations],
                         description=self.description[0] if self.description else "")
+            cell.written_order = self.written_order
+            return cell
         except CellError as error:
             problem = error
         line, column = self.locate(getattr(problem, "where", (None, None, None)), (line, column))

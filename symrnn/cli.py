@@ -267,16 +267,16 @@ def _add_copy_commands(sub):
 def cmd_latex(args):
     from .derivation import Derivation, compile_pdf
 
-    derivation = Derivation(_network(args), args.steps, wrt=args.wrt, units=args.units)
+    derivation = Derivation(_network(args), args.steps, wrt=args.wrt, units=args.units, truncate=args.truncate)
     path = Path(args.output_file) if args.output_file else None
     if path is None and not args.pdf:
-        print(derivation.snippet(), end="")
+        print(derivation.snippet(args.math), end="")
         return 0
     pdf = None
     if args.pdf:
         pdf = check_output_path(path.with_suffix(".pdf") if path is not None else derivation.file_stem + ".pdf")
     if path is not None:
-        text = derivation.document() if path.suffix == ".tex" else derivation.snippet()
+        text = derivation.document() if path.suffix == ".tex" else derivation.snippet(args.math)
         write_atomic(path, restamp(text, regenerate_command(args, path)))
         print(f"wrote {path}")
     if pdf is not None:
@@ -302,6 +302,10 @@ def _add_latex_command(sub):
                      help="one unit per vector (default; chains as products of numbers) or vectors")
     tex.add_argument("-o", "--output-file", help="FILE.tex: a standalone document; other names: the snippet")
     tex.add_argument("--pdf", action="store_true", help="also compile the document with pdflatex")
+    tex.add_argument("--truncate", type=int, metavar="K", default=None,
+                     help="BPTT truncated to K steps: the cost at step t reaches only the copies of steps t-K+1..t")
+    tex.add_argument("--math", choices=("parens", "dollars"), default="parens",
+                     help=r"the snippet's math delimiters: \( \) and \[ \] (default; MathJax) or $ and $$")
     tex.set_defaults(run=cmd_latex)
 
 

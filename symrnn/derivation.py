@@ -52,6 +52,10 @@ MAX_STEPS = LIMIT_STEPS  # symrnn.limits: the same T as copies and quiz
 # Section 6 writes the gradient out in inputs and weights up to this T and
 # this size (nodes of the expression tree); beyond, the nesting makes it unreadable.
 EXPANDED_MAX_STEPS = 3
+# Sections 2 and 5 write every step and every copy's term out up to this T;
+# beyond, the unrolled network shows its first and last steps and the
+# gradient only its closed form with Σ and ∏ (LSTM, T = 20: 3 pages).
+EXPLICIT_MAX_STEPS = 4
 EXPANDED_MAX_SIZE = 1500
 
 
@@ -66,6 +70,19 @@ class Display:
         first_width = LINE_WIDTH - 6 - estimate_width(unmarked(lhs))
         self.rows.append((unmarked(lhs), break_lines(rhs, first_width=first_width)))
 
+    def add_packed(self, entries, separator=r" \qquad "):
+        """One row of several short equations side by side, as many to a line
+        as fit (lines of a table, not a continued right side)."""
+        lines, line = [], ""
+        for entry in entries:
+            candidate = entry if not line else line + separator + entry
+            if line and estimate_width(candidate) > LINE_WIDTH:
+                lines.append(line)
+                candidate = entry
+            line = candidate
+        if line:
+            self.rows.append((None, lines + [line]))
+
 
 @dataclass
 class Section:
@@ -79,21 +96,26 @@ def _text(name):
     return name.replace("_", r"\_")
 
 
-def _partial(numerator, denominator):
+def _partial(numerator, denominator, inline=False):
+    if inline:  # compact tables: ∂u/∂x on one line
+        return rf"\partial {numerator} / \partial {denominator}"
     return rf"\dfrac{{\partial {numerator}}}{{\partial {denominator}}}"
 
 
 class Derivation:
     """dC/dθ of ``network`` unrolled ``steps`` steps, for θ in ``wrt``."""
 
-    def __init__(self, network, steps, wrt=None, units="scalar"):
+    def __init__(self, network, steps, wrt=None, units="scalar", truncate=None):
         if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
             raise ConfigError(f"the number of steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
         if units not in UNITS:
             raise ConfigError(f"unknown units {units!r}: expected one of {', '.join(UNITS)}")
         if network.loss != "squared" or network.out_activation != "identity":
             raise ConfigError("derivations use the notes' output layer: identity output and squared cost")
+        if truncate is not None and (not isinstance(truncate, int) or isinstance(truncate, bool) or truncate < 1):
+            raise ConfigError(f"the truncation window must be an integer of at least 1, got {truncate!r}")
         self.network, self.steps, self.units = network, steps, units
+        self.truncate = truncate if truncate is not None and truncate < steps else None
         check_derivation(network, steps)
         self.unrolled = Unrolled(network, steps)
         self.wrt = self._check_wrt(wrt)
@@ -107,7 +129,7 @@ class Derivation:
         self.state_names = [(layer, s.name) for layer in range(1, network.layers + 1) for s in network.cell.states]
         self.sections = [self._cell_section(), self._unrolled_section(), self._local_section(),
                          self._recurrence_section(), self._gradient_section()]
-        if units == "scalar" and steps <= EXPANDED_MAX_STEPS:
+        if units == "scalar" and steps <= EXPANDED_MAX_STEPS and self.truncate is None:
             self.sections.append(self._expanded_section())
 
     # --- checks -----------------------------------------------------------------
@@ -132,7 +154,7 @@ class Derivation:
 
     def tex(self, expr):
         expr = scalar(expr) if self.units == "scalar" else expr
-        return latex(expr, self.names, self.units)
+        return latex(expr, self.names, self.units, self.notation.order)
 
     def name(self, symbol):
         return unmarked(self.tex(symbol))
@@ -185,17 +207,40 @@ class Derivation:
             r"its input is the output state of layer \(l-1\).")
         products = (r"\(\odot\) is the elementwise product and \(w \cdot v\) the matrix-vector product"
                     if self.units == "vector" else
-                    "every unit is a scalar (one unit per vector), so all products are products of numbers")
+                    r"every unit is a scalar (one unit per vector): \(w \cdot v\) is a weight times a value and "
+                    r"\(\times\) the product of two values")
         outputs = "at every step" if self.network.output == "sequence" else r"at the last step \(T\) only"
-        text = (f"The cell {_text(self.network.cell.name)} at step \\(t\\), as in the notes; {products}."
+        text = (f"The cell {_text(self.network.cell.name)} at step \\(t\\); {products}."
                 f"{layers} The output \\(\\hat{{y}}_{{t}}\\) and its cost are {outputs}.")
-        return Section("The cell", text, [display])
+        displays = [display]
+        pre = self.pre_activation_display()
+        if pre.rows:
+            displays.append(pre)
+            text += (" The argument of a gate's function, its pre-activation, is written \\(u\\) with the "
+                     "gate's superscript (second table).")
+        text += (r" For any quantity \(q\), \(\delta q = \partial C / \partial q\) is the total derivative "
+                 r"of the cost with respect to \(q\), through every path from \(q\) to \(C\); "
+                 r"\(\delta[e]\) is the same for an expression \(e\), such as \(\delta[\tanh(a_{t})]\).")
+        return Section("The cell", text, displays)
+
+    def pre_activation_display(self):
+        """u^(f)_t = w^(f)·x_t + ...: the pre-activations sections 3 and 4 use."""
+        display = Display()
+        for layer in range(1, self.network.layers + 1):
+            for lhs, rhs in self.network.cell.equations:
+                pre = self.at(sympy.Symbol(f"pre_{lhs.name}"), layer, "t")
+                if pre in self.names and isinstance(rhs, sympy.Function) and len(rhs.args) == 1:
+                    display.add(self.name(pre), self.tex(self.at(rhs.args[0], layer, "t")))
+        return display
 
     # --- 2. the unrolled network --------------------------------------------------------
 
     def _unrolled_section(self):
         display = Display()
-        for t in range(1, self.steps + 1):
+        shown = self.shown_steps()
+        for t in shown:
+            if t > 1 and t - 1 not in shown:
+                display.add_packed([r"\vdots"])
             for layer in range(1, self.network.layers + 1):
                 for lhs, rhs in self.network.cell.equations:
                     display.add(self.name(self.at(lhs, layer, t)), self.tex(self.at(rhs, layer, t, copies=True)))
@@ -203,14 +248,33 @@ class Derivation:
                 head = self.head_nodes[0]
                 display.add(self.name(self.head_at(head.out, t)), self.tex(self.head_at(node_expr(head), t, True)))
         terms = [self.head_at(self.cost_node.expr, t) for t in self.output_steps()]
-        display.add("C", self.tex(sympy.Add(*terms, evaluate=False)) if len(terms) > 1 else self.tex(terms[0]))
+        if len(terms) > EXPLICIT_MAX_STEPS:
+            display.add("C", rf"\sum_{{t=1}}^{{{self.steps}}} C_{{t}}")
+        else:
+            display.add("C", self.tex(sympy.Add(*terms, evaluate=False)) if len(terms) > 1 else self.tex(terms[0]))
         initial = ", ".join(self.name(s) for s in sorted(self.unrolled.initial.values(), key=str))
-        text = (f"Step \\(k\\) uses its own copy of every parameter: \\({self.notation.parameter('w_x')}_{{k}}\\) "
-                r"is the copy of \(w^{\left(x\right)}\) used at step \(k\). All copies are equal in value; "
+        first = self._default_wrt()
+        text = (f"Step \\(k\\) uses its own copy of every parameter: \\({self.name(sympy.Symbol(first))}_{{k}}\\) "
+                f"is the copy of \\({self.name(sympy.Symbol(first))}\\) used at step \\(k\\). All copies are equal in value; "
                 "keeping them apart shows which step each term of the gradient comes from, and the gradient "
                 "of a shared parameter is the sum of the gradients of its copies. The initial "
                 f"{'states are' if len(self.unrolled.initial) > 1 else 'state is'} \\({initial}\\).")
+        if len(self.state_names) > 1:
+            text += (r" \(\mathbf{s}_{t}\) stands for all states at step \(t\) ("
+                     + ", ".join(rf"\({self.name(self._state_symbol(l, s, 't'))}\)" for l, s in self.state_names)
+                     + r"): \(\partial C_{t}/\partial \mathbf{s}_{t}\) is a row, "
+                     r"\(\partial \mathbf{s}_{t}/\partial \mathbf{s}_{t-1}\) a matrix of partial derivatives "
+                     r"(section 4) and \(\partial \mathbf{s}_{k}/\partial \theta_{k}\) a column; their products "
+                     "are matrix products.")
+        if self.steps > EXPLICIT_MAX_STEPS:
+            text += f" Steps 3 to {self.steps - 1} are the same equations with their own step numbers."
         return Section(f"The network unrolled for T = {self.steps} steps", text, [display])
+
+    def shown_steps(self):
+        """Every step up to EXPLICIT_MAX_STEPS; beyond, steps 1, 2 and T."""
+        if self.steps <= EXPLICIT_MAX_STEPS:
+            return list(range(1, self.steps + 1))
+        return [1, 2, self.steps]
 
     # --- 3. local derivatives -----------------------------------------------------------
 
@@ -234,16 +298,31 @@ class Derivation:
                     pending.append(by_out[symbol])
         order = [n for n in self.graph.nodes if n in feeders]
         adjoints = reverse(order, {node.out: sympy.Integer(1)})
-        pairs = [(s, scalar(e)) for s, e in adjoints.inputs.items() if e != 0]
-        pairs += [(sympy.Symbol(p), scalar(sympy.Add(*terms))) for p, terms in adjoints.params.items()]
-        return pairs
+        definitions = dict(adjoints.equations)
+
+        def inlined(expr):  # in the unit seed only: no adjoint of an inlined intermediate
+            previous = None
+            while previous != expr:
+                previous, expr = expr, expr.xreplace(definitions)
+            return scalar(expr)
+
+        pairs = [(s, inlined(e)) for s, e in adjoints.inputs.items() if e != 0]
+        pairs += [(sympy.Symbol(p), inlined(sympy.Add(*terms))) for p, terms in adjoints.params.items()]
+        rank = self.notation.order.rank
+        return sorted(pairs, key=lambda pair: (pair[0].name.startswith(("w_", "b_")),
+                                               rank(self.at(pair[0], 1, "t"))))
 
     def _local_section(self):
         display = Display()
+        entries = []
         for node in self.displayed_nodes():
             out = self.name(self.at(node.out, 1, "t"))
             for symbol, expr in self.local_derivatives(node):
-                display.add(_partial(out, self.name(self.at(symbol, 1, "t"))), self.tex(self.at(expr, 1, "t")))
+                entries.append(_partial(out, self.name(self.at(symbol, 1, "t")), inline=True)
+                               + " = " + unmarked(self.tex(self.at(expr, 1, "t"))))
+            if not node.out.name.startswith("pre_"):  # one block per equation: its gate and pre-activation
+                display.add_packed(entries)
+                entries = []
         scope = "" if self.network.layers == 1 else r" (layer 1; every layer's are the same with \([l]\))"
         text = ("The derivative of each equation with respect to each quantity it uses directly"
                 f"{scope}, from the rule table: \\(\\tanh' = 1 - \\tanh^2\\), \\(\\sigma' = \\sigma(1 - \\sigma)\\). "
@@ -398,7 +477,7 @@ class Derivation:
         """The LaTeX of all states at ``time``: the state itself if there is one."""
         if len(self.state_names) == 1:
             layer, state = self.state_names[0]
-            return self.name(self._state_symbol(layer, state, time))
+            return self.notation.vector(state, layer, time)
         return rf"\mathbf{{s}}_{{{time}}}"
 
     def _chain_symbol(self, kind, time, latex_text):
@@ -414,11 +493,14 @@ class Derivation:
             return self._chain_symbol(f"dC|{param}", copy, _partial(f"C_{{{copy}}}", self.name(
                 copy_symbol(param, copy))))
         gradient = None
-        for t in range(self.steps, copy - 1, -1):
+        window = self.window(copy)
+        if not window:
+            return None
+        for t in range(window[-1], copy - 1, -1):
             if gradient is not None:
                 gradient = gradient * self._chain_symbol(
                     "J", t + 1, _partial(self._stacked(t + 1), self._stacked(t)))
-            if t in self.output_steps():
+            if t in window:
                 direct = self._chain_symbol("E", t, _partial(f"C_{{{t}}}", self._stacked(t)))
                 gradient = direct if gradient is None else direct + gradient
         sensitivity = self._chain_symbol(f"P|{param}", copy, _partial(
@@ -439,35 +521,84 @@ class Derivation:
                 dict(self.head_adjoints.equations)))]])
         return sympy.Matrix([[self.parameter_derivative(l, s, param, time)] for l, s in states])
 
+    def window(self, copy):
+        """The output steps whose gradient reaches the copy used at step
+        ``copy``: t = copy ... copy + K - 1 with truncation to K steps."""
+        last = self.steps if self.truncate is None else min(self.steps, copy + self.truncate - 1)
+        return [t for t in self.output_steps() if copy <= t <= last]
+
+    def _closed_form(self, param, display):
+        """∂C/∂θ with Σ and ∏, for every T (truncated: the window's sums)."""
+        theta = self.name(sympy.Symbol(param))
+        s_k, s_t = self._stacked("k"), self._stacked("t")
+        theta_k = theta + "_{k}"
+        sequence = self.network.output == "sequence"
+        K = self.truncate
+        lhs = _partial("C", theta) if K is None else rf"\left.{_partial('C', theta)}\right|_{{K = {K}}}"
+        if self._param_layer(param) is None:  # the output layer: no chain through the states
+            display.add(lhs, rf"\sum_{{k=1}}^{{T}} {_partial('C_{k}', theta_k)}" if sequence
+                        else _partial("C_{T}", theta + "_{T}"))
+            return
+        chain = rf"\prod_{{j=k+1}}^{{t}} {_partial(self._stacked('j'), self._stacked('j-1'))}"
+        local = _partial(s_k, theta_k)
+        if K is None:
+            display.add(lhs, rf"\sum_{{k=1}}^{{T}} \delta {s_k} \, {local}")
+            if sequence:
+                display.add(rf"\delta {s_k}", rf"\sum_{{t=k}}^{{T}} {_partial('C_{t}', s_t)} \, {chain}")
+            else:
+                display.add(rf"\delta {s_k}", _partial("C_{T}", self._stacked("T")) + " \\, "
+                            + chain.replace("{t}", "{T}"))
+            return
+        if sequence:
+            display.add(lhs, rf"\sum_{{t=1}}^{{T}} \sum_{{k=\max(1,\, t-{K - 1})}}^{{t}} "
+                        rf"{_partial('C_{t}', s_t)} \, {chain} \, {local}")
+        else:
+            display.add(lhs, rf"\sum_{{k={self.steps - K + 1}}}^{{T}} {_partial('C_{T}', self._stacked('T'))} \, "
+                        + chain.replace("{t}", "{T}") + rf" \, {local}")
+
     def _gradient_section(self):
         self.chain_atoms = {}
         displays = []
+        explicit = self.steps <= EXPLICIT_MAX_STEPS
         for param in self.wrt:
             display = Display()
-            copies = self.unrolled.copies(param)
-            display.add(_partial("C", self.name(sympy.Symbol(param))),
-                        BREAK.join(("" if i == 0 else " + ") + _partial("C", self.name(c))
-                                   for i, c in enumerate(copies)))
-            for copy in copies:
-                k = int(copy.name.rsplit("_", 1)[1])
-                display.add(_partial("C", self.name(copy)), self.tex(self.copy_term(param, k, copies=True)))
-                if self.units == "scalar":
-                    display.add("", latex(self.chain(param, k), self.names, "scalar"))
+            self._closed_form(param, display)
+            if explicit:
+                copies = self.unrolled.copies(param)
+                display.add("", BREAK.join(("" if i == 0 else " + ") + _partial("C", self.name(c))
+                                            for i, c in enumerate(copies)))
+                for copy in copies:
+                    k = int(copy.name.rsplit("_", 1)[1])
+                    if self.truncate is None:
+                        display.add(_partial("C", self.name(copy)), self.tex(self.copy_term(param, k, copies=True)))
+                    if self.units == "scalar" or self.truncate is not None:
+                        chain = self.chain(param, k)
+                        display.add("" if self.truncate is None else _partial("C", self.name(copy)),
+                                    "0" if chain is None else latex(chain, self.names, "scalar",
+                                                                    self.notation.order))
             displays.append(display)
-        stacked = "" if len(self.state_names) == 1 else (
-            r" Here \(\mathbf{s}_{t}\) stands for all states at step \(t\) ("
-            + ", ".join(rf"\({self.name(self._state_symbol(l, s, 't'))}\)" for l, s in self.state_names)
-            + r"): \(\partial C_{t}/\partial \mathbf{s}_{t}\) is a row, "
-            r"\(\partial \mathbf{s}_{t}/\partial \mathbf{s}_{t-1}\) a matrix of the partial derivatives of "
-            "the previous section, and the products are matrix products.")
-        chain_text = (" Below each copy's term in recurrence form stands the same term as the product of the "
-                      "derivatives along its chains to C: from each cost term back through one step's "
-                      "state Jacobian per step to the copy." + stacked) if self.units == "scalar" else (
-                      " With scalar units (--units scalar) each term is also written as the product of the "
-                      "derivatives along its chains to C.")
-        text = (f"For T = {self.steps} the gradient of a shared parameter is the sum of the gradients of its "
-                "copies. Each copy's term is first written as the engine's recurrence gives it (with the "
-                "adjoints of the previous section at that step)." + chain_text)
+        product = (r" The product \(\prod_{j=k+1}^{t}\) is taken from \(j = t\) on the left down to "
+                   r"\(j = k+1\) on the right." if len(self.state_names) > 1 else "")
+        closed = ("The gradient of a shared parameter is the sum of its copies' terms; each copy's term is "
+                  "the adjoint of the states at its step times their derivative with respect to the copy, and "
+                  "the adjoint collects every later cost term through one step's state Jacobian per step."
+                  + product)
+        if self.truncate is not None:
+            closed = (f"Truncated to K = {self.truncate} steps, the gradient of the cost at step \\(t\\) reaches "
+                      f"only the copies used at steps \\(t-{self.truncate - 1}\\) to \\(t\\): the sums below "
+                      "keep only those terms (copies outside every window get 0). "
+                      "Without truncation the adjoints of section 4 give the full gradient."
+                      + product)
+        if not explicit:
+            text = closed + f" For T = {self.steps} the terms are not written out one by one."
+        elif self.truncate is not None:
+            text = closed + " Below, each copy's term as the product of the derivatives along its chains to C."
+        elif self.units == "scalar":
+            text = (closed + f" For T = {self.steps}, each copy's term written out: first with the adjoints of "
+                    "section 4 at that step, then as the product of the derivatives along its chains to C.")
+        else:
+            text = (closed + f" For T = {self.steps}, each copy's term with the adjoints of section 4; with scalar "
+                    "units (--units scalar) also as the product of the derivatives along its chains to C.")
         return Section(f"The gradient for T = {self.steps}", text, displays)
 
     # --- 6. written out ------------------------------------------------------------
@@ -530,8 +661,13 @@ class Derivation:
     def _render(self, template, **options):
         return _environment().get_template(template).render(derivation=self, sections=self.sections, **options)
 
-    def snippet(self):
-        """Markdown/HTML text for MathJax, with the notes' ``\\(`` ``\\)`` and ``\\[`` ``\\]``."""
+    def snippet(self, math="parens"):
+        """Markdown/HTML text for MathJax, with the notes' ``\\(`` ``\\)`` and ``\\[`` ``\\]``
+        (``math="dollars"``: ``$`` and ``$$``, as Jupyter and pandoc read them)."""
+        if math == "dollars":
+            return self.markdown()
+        if math != "parens":
+            raise ConfigError(f"unknown math delimiters {math!r}: expected parens or dollars")
         return self._render("derivation.md.j2", inline=(r"\(", r"\)"), display_open=r"\[", display_close=r"\]")
 
     def markdown(self):
@@ -546,9 +682,8 @@ class Derivation:
         return self.markdown()
 
     def _repr_latex_(self):
-        rows = self.sections[4].displays[0].rows
-        body = r" \\ ".join(f"{lhs} &= {' '.join(lines)}" if lhs else f"&= {' '.join(lines)}" for lhs, lines in rows)
-        return rf"$$\begin{{aligned}} {body} \end{{aligned}}$$"
+        """The same content as the Markdown, every section, with ``$`` and ``$$``."""
+        return self.markdown()
 
 
 def _environment():
@@ -557,7 +692,8 @@ def _environment():
     return environment()
 
 
-def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1, variant=None, activation=None):
+def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1, variant=None, activation=None,
+               truncate=None):
     """A :class:`Derivation` from a built-in cell name or a :class:`~symrnn.cells.Cell`.
 
         >>> d = derivation("rnn", 2)
@@ -568,7 +704,7 @@ def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1
 
     if not isinstance(cell, Cell):
         cell = get_cell(cell, variant, activation)
-    return Derivation(Network(cell, layers=layers, output=output), steps, wrt=wrt, units=units)
+    return Derivation(Network(cell, layers=layers, output=output), steps, wrt=wrt, units=units, truncate=truncate)
 
 
 # --- compiling ---------------------------------------------------------------------

@@ -25,15 +25,19 @@ BREAK = "\x00"
 # (about one math-italic letter); A4 with 2 cm margins at 11 pt holds ~110 (the tests
 # compile documents and fail on any overfull line).
 LINE_WIDTH = 78
+# No displayed line is narrower than this (a line holding only "(1" or
+# "- y_3)" reads as a typesetting error) unless the whole expression is.
+MIN_LINE_WIDTH = 12
 
 
 class NotesLatexPrinter(LatexPrinter):
     """Prints derivation expressions; every symbol must have a name in ``names``."""
 
-    def __init__(self, names, units="scalar"):
+    def __init__(self, names, units="scalar", order=None):
         super().__init__({"mul_symbol": None})
         self.names = names
         self.vector_units = units == "vector"
+        self.term_order = order
 
     def _print_Symbol(self, symbol, style="plain"):
         name = self.names.get(symbol)
@@ -54,8 +58,12 @@ class NotesLatexPrinter(LatexPrinter):
         return rf"\bigl( {s}\bigr)"
 
     def _print_Add(self, expr, order=None):
-        # positive terms first: the notes write y-hat - y, not -y + y-hat
-        terms = sorted(self._as_ordered_terms(expr, order=order), key=lambda t: t.could_extract_minus_sign())
+        if self.term_order is not None:  # the cell's own order (symbol.notation.TermOrder)
+            terms = self.term_order.arrange(expr, list(expr.args))
+            if terms[0].could_extract_minus_sign():  # y-hat - y, not -y + y-hat
+                terms = sorted(terms, key=lambda t: t.could_extract_minus_sign())
+        else:  # positive terms first: the notes write y-hat - y, not -y + y-hat
+            terms = sorted(self._as_ordered_terms(expr, order=order), key=lambda t: t.could_extract_minus_sign())
         pieces = []
         for i, term in enumerate(terms):
             if term.could_extract_minus_sign():
@@ -73,16 +81,31 @@ class NotesLatexPrinter(LatexPrinter):
             return super()._print_Mul(expr)
         if not expr.is_commutative:
             factors = expr.args[1:] if coefficient != 1 else expr.args
+        elif self.term_order is not None:
+            factors = self.term_order.arrange(sympy.Mul(*factors), list(factors), product=True) if len(factors) > 1 else factors
         else:  # parameters first, as in w^(a) a_{t-1}
             factors = sorted(sympy.Mul(*factors).as_ordered_factors() if len(factors) > 1 else factors,
                              key=lambda f: not (f.is_Symbol and f.name.startswith(("w_", "b_"))))
-        joiner = BREAK + (r" \odot " if self.vector_units and expr.is_commutative else r" \, ")
-        body = joiner.join(self.parenthesize(f, PRECEDENCE["Mul"], strict=False) for f in factors)
+        body = ""
+        for i, f in enumerate(factors):
+            if i:
+                body += BREAK + self._product_sign(factors[i - 1], expr.is_commutative)
+            body += self.parenthesize(f, PRECEDENCE["Mul"], strict=False)
         if coefficient == 1:
             return body
         if coefficient == -1:
             return "-" + body
         return self._print(coefficient) + r" \, " + body
+
+    def _product_sign(self, left, commutative):
+        """The notes' signs: w · v after a weight, × between values (⊙ for
+        vectors); derivatives in a chain (non-commutative) side by side."""
+        if not commutative:
+            return r" \, "
+        if self.vector_units:
+            return r" \odot "
+        weight = left.is_Symbol and left.name.startswith("w_")
+        return r" \cdot " if weight else r" \times "
 
     def _print_Rational(self, expr):
         if expr.q == 1:
@@ -105,8 +128,7 @@ class NotesLatexPrinter(LatexPrinter):
 
     def _print_dot(self, expr):
         weight, vector = expr.args
-        product = r" \cdot " if self.vector_units else r" \, "
-        return self._print(weight) + product + self._factor(vector)
+        return self._print(weight) + r" \cdot " + self._factor(vector)
 
     def _print_dot_t(self, expr):
         weight, adjoint = expr.args
@@ -120,9 +142,10 @@ class NotesLatexPrinter(LatexPrinter):
         return self.parenthesize(expr, PRECEDENCE["Mul"], strict=False)
 
 
-def latex(expr, names, units="scalar"):
-    """``expr`` in the notes' notation, with :data:`BREAK` marks."""
-    return NotesLatexPrinter(names, units).doprint(expr)
+def latex(expr, names, units="scalar", order=None):
+    """``expr`` in the notes' notation, with :data:`BREAK` marks; sums and
+    products in ``order`` (a :class:`symrnn.notation.TermOrder`) if given."""
+    return NotesLatexPrinter(names, units, order).doprint(expr)
 
 
 def unmarked(text):
@@ -187,6 +210,11 @@ def _is_sum_mark(piece):
     return piece.lstrip().startswith(("+", "-"))
 
 
+def _short_tail(pieces, width):
+    rest = estimate_width("".join(pieces))
+    return rest < MIN_LINE_WIDTH and rest <= width
+
+
 def break_lines(text, first_width=LINE_WIDTH, width=LINE_WIDTH):
     """Split marked ``text`` into lines that fit, at :data:`BREAK` marks;
     when a line must end, at the least nested mark on it, a sum's before a
@@ -205,7 +233,10 @@ def break_lines(text, first_width=LINE_WIDTH, width=LINE_WIDTH):
             lines.append("".join(pieces[start:]))
             break
         marks = range(start + 1, end + 1)  # the mark before piece i lies at depths[i - 1]
-        cut = min(marks, key=lambda i: (depths[i - 1], not _is_sum_mark(pieces[i]), -i))
+        # neither this line nor a last line after it may hold only a lone factor or parenthesis
+        good = [i for i in marks if estimate_width("".join(pieces[start:i])) >= MIN_LINE_WIDTH
+                and not _short_tail(pieces[i:], width)]
+        cut = min(good or marks, key=lambda i: (depths[i - 1], not _is_sum_mark(pieces[i]), -i))
         lines.append("".join(pieces[start:cut]))
         pieces[cut] = pieces[cut].lstrip()
         start, budget = cut, width

@@ -6,8 +6,9 @@ Rules (after the lecture notes):
 * the input is ``x_t``; a vector named ``a`` (the vanilla RNN's state) is
   ``a_t``; every other vector ``v`` of a cell is ``a^{(v)}_t``, as the notes
   write the LSTM's ``a^{(f)}_t``, ``a^{(c)}_t`` and ``a^{(h)}_t``;
-* the pre-activation a gate's function is applied to is ``z^{(v)}_t``
-  (``z_t`` for ``a``);
+* the pre-activation a gate's function is applied to is ``u^{(v)}_t``
+  (``u_t`` for ``a``; not z, which is the GRU's update gate ``a^{(z)}``),
+  defined in a derivation's first section;
 * a parameter ``w_F`` is ``w^{(F)}``, ``b_a`` is ``b^{(a)}``; the output layer
   is ``w^{(y)}``, ``b^{(y)}``, its output ``\\hat{y}_t`` and the target ``y_t``;
 * in a stack of L >= 2 layers, layer l's quantities carry ``[l]`` after their
@@ -37,10 +38,11 @@ import sympy
 from . import naming
 from .graph import Compute, flatten_cell, substitute
 from .network import TARGET
-from .rules import dot
-from .unroll import copy_symbol
+from .rules import dot, prev
+from .unroll import copy_symbol, scalar
 
 GENERIC_TIMES = ("t-1", "t", "t+1")
+_TIME_NUMBER = {"t-1": -1, "t": 0, "t+1": 1}
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Notation:
         self.network, self.cell = network, network.cell
         self.graph = flatten_cell(network.cell)
         self.names = {}
+        self.origins = {}  # symbol -> (cell-level symbol, time as a number, kind)
         times = list(range(1, steps + 1)) + list(GENERIC_TIMES)
         for layer in range(1, network.layers + 1):
             self._add_parameters(layer, steps)
@@ -98,9 +101,13 @@ class Notation:
             for state in self.cell.states:
                 initial = naming.layer_name(naming.initial_state_name(state.name), layer, network.layers)
                 self.names[sympy.Symbol(initial)] = self.vector(state.name, layer, 0)
+                self.origins[sympy.Symbol(initial)] = (state, 0, "vector")
         self._add_output_layer(steps)
         for symbol in list(self.names):
-            self.names[sympy.Symbol(naming.adjoint_name(symbol.name))] = self._adjoint_text(symbol)
+            adjoint = sympy.Symbol(naming.adjoint_name(symbol.name))
+            self.names[adjoint] = self._adjoint_text(symbol)
+            self.origins[adjoint] = (symbol, None, "adjoint")
+        self.order = TermOrder(self)
 
     # --- how names are written ---------------------------------------------------
 
@@ -118,7 +125,7 @@ class Notation:
 
     def pre_activation(self, name, layer, time):
         gate = [] if name == "a" else [_paren(name)]
-        return "z" + _superscript(gate + self._layer_part(layer)) + f"_{{{time}}}"
+        return "u" + _superscript(gate + self._layer_part(layer)) + f"_{{{time}}}"
 
     def parameter(self, name, layer=1, copy=None):
         """``w^{(x)}``, or the copy used at step ``copy``: ``w^{(x)}_{2}``."""
@@ -137,8 +144,10 @@ class Notation:
         for param in self.cell.parameters:
             name = naming.layer_name(param.name, layer, self.network.layers)
             self.names[sympy.Symbol(name)] = self.parameter(param.name, layer)
+            self.origins[sympy.Symbol(name)] = (sympy.Symbol(param.name), None, "parameter")
             for k in range(1, steps + 1):
                 self.names[copy_symbol(name, k)] = self.parameter(param.name, layer, k)
+                self.origins[copy_symbol(name, k)] = (sympy.Symbol(param.name), k, "parameter")
 
     def _layer_symbol(self, name, layer, time):
         return step_symbol(naming.layer_name(name, layer, self.network.layers), time)
@@ -146,9 +155,12 @@ class Notation:
     def _add_step(self, layer, time):
         vectors = {self.cell.input.name, *(s.name for s in self.cell.states),
                    *(lhs.name for lhs, _ in self.cell.equations)}
+        number = _TIME_NUMBER.get(time, time)
         for name in sorted(vectors - {self.cell.input.name}):
             self.names[self._layer_symbol(name, layer, time)] = self.vector(name, layer, time)
+            self.origins[self._layer_symbol(name, layer, time)] = (sympy.Symbol(name), number, "vector")
         self.names[step_symbol(self.cell.input.name, time)] = self.vector(self.cell.input.name, 1, time)
+        self.origins[step_symbol(self.cell.input.name, time)] = (self.cell.input, number, "vector")
         for node in self.graph.nodes:
             name = node.out.name
             if name in vectors:
@@ -156,6 +168,7 @@ class Notation:
             symbol = self._layer_symbol(name, layer, time)
             if name.startswith("pre_") and name[4:] in vectors:
                 self.names[symbol] = self.pre_activation(name[4:], layer, time)
+                self.origins[symbol] = (sympy.Symbol(name), number, "vector")
             elif isinstance(node, Compute):
                 self.names[symbol] = self.at_step(node.expr, layer, time)
             else:  # an affine map w·v (+ b) used as a value, as the PyTorch GRU's w^(G)·h + b^(G)
@@ -190,8 +203,118 @@ class Notation:
     def _add_output_layer(self, steps):
         for name in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS):
             self.names[sympy.Symbol(name)] = self.parameter(name)
+            self.origins[sympy.Symbol(name)] = (sympy.Symbol(name), None, "parameter")
             for k in range(1, steps + 1):
                 self.names[copy_symbol(name, k)] = self.parameter(name, copy=k)
+                self.origins[copy_symbol(name, k)] = (sympy.Symbol(name), k, "parameter")
         for time in list(range(1, steps + 1)) + list(GENERIC_TIMES):
+            number = _TIME_NUMBER.get(time, time)
             self.names[step_symbol("y_pre", time)] = rf"\hat{{y}}_{{{time}}}"
             self.names[step_symbol(TARGET.name, time)] = rf"y_{{{time}}}"
+            self.origins[step_symbol("y_pre", time)] = (sympy.Symbol("y_pre"), number, "vector")
+            self.origins[step_symbol(TARGET.name, time)] = (TARGET, number, "vector")
+
+
+class TermOrder:
+    """The order in which derivations print a sum's terms and a product's
+    factors: the order the cell's file writes them (``cell.written_order``),
+    the same at every step, layer and copy; elsewhere (derivatives, written-out
+    forms) parameters in the order the cell first writes them, then adjoints,
+    then vectors by equation, the current step before the previous one.
+    SymPy's own order (by name) would change from one step to the next.
+    """
+
+    def __init__(self, notation):
+        cell = notation.cell
+        self.origins = notation.origins
+        self.names = notation.names
+        written = getattr(cell, "written_order", {})
+        self.written = {**written, **{scalar(k): tuple(scalar(p) for p in v) for k, v in written.items()}}
+        params = self._written_parameters(cell, written) or [p.name for p in cell.parameters]
+        params += [p.name for p in cell.parameters if p.name not in params]
+        params += [naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS]
+        self.param_rank = {name: i for i, name in enumerate(params)}
+        vectors = [cell.input.name] + [lhs.name for lhs, _ in cell.equations]
+        vectors += [f"pre_{name}" for name in vectors] + ["y_pre", TARGET.name]
+        self.vector_rank = {name: i for i, name in enumerate(vectors)}
+        self._ranks = {}
+
+    @staticmethod
+    def _written_parameters(cell, written):
+        found = []
+
+        def walk(expr):
+            if isinstance(expr, sympy.Symbol) and expr.name.startswith(("w_", "b_")) and expr.name not in found:
+                found.append(expr.name)
+            for part in written.get(expr, expr.args):
+                walk(part)
+
+        if written:
+            for _, rhs in cell.equations:
+                walk(rhs)
+        return found
+
+    def rank(self, symbol):
+        """A symbol's place among factors: the same for its every step and copy."""
+        if symbol not in self._ranks:
+            self._ranks[symbol] = self._rank(symbol)
+        return self._ranks[symbol]
+
+    def _rank(self, symbol):
+        origin = self.origins.get(symbol)
+        if origin is None:
+            value = self.names.get(symbol)
+            expr = value.expr if isinstance(value, AdjointOf) else value
+            if isinstance(expr, sympy.Basic) and expr.free_symbols:
+                inner = min(self.rank(s) for s in expr.free_symbols)
+                return (1, inner) if isinstance(value, AdjointOf) else inner
+            return (9, symbol.name)
+        base, time, kind = origin
+        if kind == "parameter":
+            return (0, self.param_rank.get(base.name, 99), time or 0)
+        if kind == "adjoint":
+            return (1, self.rank(base))
+        return (2, -time, self.vector_rank.get(base.name, 99))
+
+    def key(self, expr):
+        """A sum's term or a product's factor, by the ranks of its symbols."""
+        return tuple(sorted(self.rank(s) for s in expr.free_symbols if s in self.names or s in self.origins))
+
+    def cell_level(self, expr):
+        """``expr`` with its step symbols read back as the cell writes them
+        (``f@t`` -> f, ``h@t-1`` -> h[t-1], ``w_x_3`` -> w_x), or None."""
+        subs, times = {}, []
+        for symbol in expr.free_symbols:
+            origin = self.origins.get(symbol)
+            if origin is None or origin[2] == "adjoint":
+                return None
+            if origin[2] == "vector":
+                times.append(origin[1])
+        now = max(times, default=0)
+        for symbol in expr.free_symbols:
+            base, time, kind = self.origins[symbol]
+            if kind == "parameter":
+                subs[symbol] = base
+            elif time == now:
+                subs[symbol] = base
+            elif time == now - 1:
+                subs[symbol] = prev(base)
+            else:
+                return None
+        return subs
+
+    def arrange(self, expr, parts, product=False):
+        """``parts`` (the args of the sum or product ``expr``) in print order."""
+        subs = self.cell_level(expr)
+        if subs is not None:
+            written = self.written.get(expr.xreplace(subs))
+            if written is not None:
+                position = {part: i for i, part in enumerate(written)}
+                at = [position.get(part.xreplace(subs)) for part in parts]
+                if None not in at and len(set(at)) == len(at):
+                    return [part for _, part in sorted(zip(at, parts), key=lambda pair: pair[0])]
+        def weight(part):  # a product starts with its own weights: w^(a)_2 · tanh(...)
+            return product and part.is_Symbol and self.origins.get(part, (0, 0, ""))[2] == "parameter"
+
+        return sorted(parts, key=lambda part: (not part.is_number, not weight(part), self.key(part),
+                                               not part.is_Symbol, str(part)))

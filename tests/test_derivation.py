@@ -13,7 +13,7 @@ from symrnn.cli import main
 from symrnn.derivation import Derivation, compile_pdf, derivation, overfull_lines
 from symrnn.errors import ConfigError, LatexError
 from symrnn.network import Network
-from symrnn.verify import check_derivation
+from symrnn.verify import _with_reference_functions, check_derivation
 
 GENERATED = Path(__file__).resolve().parent.parent / "generated"
 BUILTIN = [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch")]
@@ -97,8 +97,8 @@ def test_recurrence_section_has_the_notes_adjoints():
     d = derivation("rnn", 2, units="vector")
     rows = {lhs: " ".join(lines) for display in d.sections[3].displays for lhs, lines in display.rows}
     assert rows[r"\delta a_{t}"].replace("\x00", "") == (
-        r"{w^{\left(a\right)}}^{\top} \cdot \delta z_{t+1} + {w^{\left(y\right)}}^{\top} \cdot \delta \hat{y}_{t}")
-    assert rows[r"\delta z_{t}"] == r"\delta a_{t} \odot \bigl(1 - a_{t}^{2}\bigr)"
+        r"{w^{\left(a\right)}}^{\top} \cdot \delta u_{t+1} + {w^{\left(y\right)}}^{\top} \cdot \delta \hat{y}_{t}")
+    assert rows[r"\delta u_{t}"] == r"\delta a_{t} \odot \bigl(1 - a_{t}^{2}\bigr)"
 
 
 def test_written_out_gradient_is_sympy_exact_for_the_rnn():
@@ -135,7 +135,7 @@ def test_snippet_uses_the_notes_delimiters_and_markdown_uses_dollars():
     assert r"\[" in snippet and r"\(" in snippet and "$$" not in snippet
     assert "$$" in markdown and r"\(" not in markdown and r"\[" not in markdown
     assert "### 5. The gradient for T = 2" in markdown
-    assert d._repr_latex_().startswith(r"$$\begin{aligned}")
+    assert d._repr_latex_() == markdown  # Jupyter shows the same derivation either way
 
 
 @pytest.mark.parametrize("units", ["scalar", "vector"])
@@ -235,3 +235,155 @@ def test_a_users_cell_file_is_derived_exactly_and_compiles(tmp_path, capsys):
     d = Derivation(Network(resolve_cell(str(path)), output="sequence"), 2, wrt=["b_pf", "b_po", "w_F"])
     assert max(check_derivation(d).values()) < EXACT
     assert overfull_lines(compile_pdf(d.document())[1]) == []
+
+
+# --- issue 14: notes order, defined symbols, compact sections, closed form, line breaks ---------
+
+
+def _rows(d, sections):
+    return [(lhs or "", line) for i in sections for display in d.sections[i].displays
+            for lhs, lines in display.rows for line in lines]
+
+
+def test_built_in_cells_in_the_notes_order_at_every_step():
+    rnn = derivation("rnn", 3)
+    rows = dict((lhs, line) for lhs, line in _rows(rnn, [0, 1]) if lhs)
+    assert rows["a_{t}"] == (r"\tanh\bigl(w^{\left(a\right)} \cdot a_{t-1} + w^{\left(x\right)} \cdot x_{t}"
+                             r" + b^{\left(a\right)}\bigr)")
+    assert rows["a_{3}"] == (r"\tanh\bigl(w^{\left(a\right)}_{3} \cdot a_{2} + w^{\left(x\right)}_{3} \cdot x_{3}"
+                             r" + b^{\left(a\right)}_{3}\bigr)")
+    lstm = dict((lhs, line) for lhs, line in _rows(derivation("lstm", 2), [0]) if lhs)
+    assert lstm[r"a^{\left(f\right)}_{t}"] == (
+        r"\sigma\bigl(w^{\left(f\right)} \cdot x_{t} + w^{\left(F\right)} \cdot a^{\left(h\right)}_{t-1}"
+        r" + b^{\left(f\right)}\bigr)")
+    assert lstm[r"a^{\left(c\right)}_{t}"] == (
+        r"a^{\left(f\right)}_{t} \times a^{\left(c\right)}_{t-1} + a^{\left(i\right)}_{t} \times a^{\left(g\right)}_{t}")
+    gru = dict((lhs, line) for lhs, line in _rows(derivation("gru", 2), [0]) if lhs)
+    assert gru[r"a^{\left(h\right)}_{t}"] == (
+        r"\bigl(1 - a^{\left(z\right)}_{t}\bigr) \times a^{\left(h\right)}_{t-1} + a^{\left(z\right)}_{t} \times "
+        r"a^{\left(g\right)}_{t}")
+
+
+def test_written_out_terms_keep_one_order_across_steps():
+    d = derivation("rnn", 3, wrt=["w_a"])
+    text = " ".join(line for _, line in _rows(d, [5])).replace("\x00", "")
+    # every step's argument starts with its recurrent term, then the input term, then the bias
+    for k in (2, 3):
+        assert rf"\tanh\bigl(w^{{\left(a\right)}}_{{{k}}} \cdot" in text
+        assert rf"w^{{\left(x\right)}}_{{{k}}} \cdot x_{{{k}}} + b^{{\left(a\right)}}_{{{k}}}\bigr)" in text
+
+
+_HEAD = __import__("re").compile(r"(?<![\\A-Za-z])(\\hat\{y\}|\\mathbf\{s\}|[A-Za-z])(\^\{(?:[^{}]|\{[^{}]*\})*\})?")
+
+
+def _heads(text):
+    return {h + sup for h, sup in _HEAD.findall(text.replace(r"\left", "").replace(r"\right", ""))}
+
+
+@pytest.mark.parametrize("cell,variant,output,layers", [
+    ("rnn", None, "last", 1), ("lstm", None, "sequence", 1), ("gru", "notes", "last", 1),
+    ("gru", "pytorch", "last", 1), ("lstm", None, "last", 2)])
+def test_every_symbol_of_sections_3_to_6_is_introduced_in_sections_1_and_2(cell, variant, output, layers):
+    d = derivation(cell, 2, variant=variant, output=output, layers=layers)
+    import re
+    math = re.compile(r"\\\((.*?)\\\)")
+    introduced = set()
+    for section in d.sections[:2]:
+        introduced |= _heads(" ".join(math.findall(section.text)))
+    introduced |= _heads(" ".join(lhs + " " + line for lhs, line in _rows(d, [0, 1])))
+    used = _heads(" ".join(lhs + " " + line for lhs, line in _rows(d, range(2, len(d.sections)))))
+    operators = {"d", "T", "t", "j", "k", "K"}  # \partial's d is not a letter here; t, j, k, T are steps
+    assert used - introduced - operators == set(), sorted(used - introduced)
+    assert "z_{" not in d.document() and r"z^{\left(f" not in d.document()
+
+
+@pytest.mark.parametrize("cell,variant", BUILTIN)
+@pytest.mark.parametrize("output", ["last", "sequence"])
+def test_no_display_line_holds_only_a_parenthesis_or_a_lone_factor(cell, variant, output):
+    from symrnn.latex import MIN_LINE_WIDTH, estimate_width
+    d = derivation(cell, 3, variant=variant, output=output)
+    short = [(lhs, lines) for section in d.sections for display in section.displays
+             for lhs, lines in display.rows if len(lines) > 1
+             and any(estimate_width(line) < MIN_LINE_WIDTH for line in lines)]
+    assert short == []
+
+
+def test_local_derivatives_are_one_compact_block_per_equation():
+    d = derivation("lstm", 3)
+    rows = d.sections[2].displays[0].rows
+    assert len(rows) == len(d.network.cell.equations)
+    assert sum(len(lines) for _, lines in rows) <= 14
+    gru = " ".join(line for _, line in _rows(derivation("gru", 2), [2]))
+    assert r"\delta" not in gru  # local derivatives hold no adjoint of an inlined intermediate
+    assert (r"\partial u^{\left(g\right)}_{t} / \partial a^{\left(h\right)}_{t-1} = w^{\left(G\right)} \cdot "
+            r"a^{\left(r\right)}_{t}") in gru
+
+
+def test_closed_form_with_sums_and_products():
+    d = derivation("rnn", 3, output="sequence")
+    rows = _rows(d, [4])
+    assert rows[0] == (r"\dfrac{\partial C}{\partial w^{\left(x\right)}}",
+                       r"\sum_{k=1}^{T} \delta a_{k} \, \dfrac{\partial a_{k}}{\partial w^{\left(x\right)}_{k}}")
+    assert rows[1][1].startswith(r"\sum_{t=k}^{T} \dfrac{\partial C_{t}}{\partial a_{t}} \, \prod_{j=k+1}^{t}")
+
+
+def _pages(pdf_bytes, tmp_path):
+    path = tmp_path / "d.pdf"
+    path.write_bytes(pdf_bytes)
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True).stdout
+    return int(next(line.split()[1] for line in info.splitlines() if line.startswith("Pages:")))
+
+
+def test_lstm_every_step_output_at_twenty_steps_fits_four_pages(tmp_path):
+    d = derivation("lstm", 20, output="sequence")
+    pdf, log = compile_pdf(d.document())
+    assert overfull_lines(log) == []
+    assert _pages(pdf, tmp_path) <= 4
+    assert _pages(compile_pdf(derivation("lstm", 3).document())[0], tmp_path) <= 4  # was 5
+
+
+def _truncated_reference(d, param, K, functions):
+    """Σ_t Σ_{k=t-K+1}^{t} ∂C_t/∂θ_k by SymPy diff of each step's nested cost."""
+    unrolled = d.unrolled
+    terms = unrolled.cost.args if unrolled.cost.is_Add else (unrolled.cost,)
+    total = 0
+    for t in unrolled.output_steps():
+        cost_t = unrolled.expand(next(term for term in terms if sympy.Symbol(f"y_{t}") in term.free_symbols))
+        cost_t = _with_reference_functions(cost_t, functions)
+        for k in range(max(1, t - K + 1), t + 1):
+            total += sympy.diff(cost_t, sympy.Symbol(f"{param}_{k}"))
+    return total
+
+
+@pytest.mark.parametrize("cell,output,steps,K,wrt", [
+    ("rnn", "sequence", 4, 2, "w_x"), ("rnn", "last", 4, 2, "w_a"), ("lstm", "sequence", 3, 2, "w_F"),
+    ("gru", "last", 3, 1, "w_z")])
+def test_truncated_chains_equal_sympy_diff_of_the_truncated_cost(cell, output, steps, K, wrt):
+    import mpmath
+    from symrnn.network import MASK
+    from symrnn.unroll import scalar
+    from symrnn.verify import _definition_evaluator, _evaluate_chain, _reference_functions
+    mpmath.mp.dps = 30
+    d = derivation(cell, steps, output=output, wrt=[wrt], truncate=K)
+    functions, modules = _reference_functions()
+    reference = _truncated_reference(d, wrt, K, functions).xreplace({MASK: 1})
+    rng = __import__("numpy").random.default_rng(3)
+    symbols = sorted(d.unrolled.nested_cost().free_symbols, key=lambda s: s.name)
+    point = {s: mpmath.mpf(float(v)) for s, v in zip(symbols, rng.uniform(-1, 1, len(symbols)))}
+    point[MASK] = mpmath.mpf(1)
+    expected = sympy.lambdify(symbols, reference, modules)(*[point[s] for s in symbols])
+    evaluate = _definition_evaluator(d.unrolled, point, modules)
+    chains = [d.chain(wrt, k) for k in range(1, steps + 1)]
+    value = sum(_evaluate_chain(d, c, evaluate) for c in chains if c is not None)
+    assert abs(value - expected) < EXACT
+    whole = derivation(cell, steps, output=output, wrt=[wrt])
+    full = sum(_evaluate_chain(whole, whole.chain(wrt, k), evaluate) for k in range(1, steps + 1))
+    assert abs(full - expected) > 1e-6  # the window does remove terms
+    assert "K = " in d.snippet() and len(d.sections) == 5
+
+
+def test_cli_truncate_and_dollar_delimiters(capsys):
+    assert main(["latex", "rnn", "-T", "4", "--truncate", "2", "--math", "dollars"]) == 0
+    out = capsys.readouterr().out
+    assert r"\right|_{K = 2}" in out and "$$" in out and r"\(" not in out
+    assert derivation("rnn", 2)._repr_latex_() == derivation("rnn", 2)._repr_markdown_()

@@ -21,9 +21,9 @@ def test_notes_notation_for_parameters_gates_and_copies():
     assert names[S("w_F_2")] == r"w^{\left(F\right)}_{2}"
     assert names[S("f@t")] == r"a^{\left(f\right)}_{t}"
     assert names[S("h@t-1")] == r"a^{\left(h\right)}_{t-1}"
-    assert names[S("pre_f@t")] == r"z^{\left(f\right)}_{t}"
+    assert names[S("pre_f@t")] == r"u^{\left(f\right)}_{t}"
     assert names[S("c0")] == r"a^{\left(c\right)}_{0}"
-    assert names[S("d_pre_f_2")] == r"\delta z^{\left(f\right)}_{2}"
+    assert names[S("d_pre_f_2")] == r"\delta u^{\left(f\right)}_{2}"
     assert names[S("y_pre_2")] == r"\hat{y}_{2}"
 
 
@@ -41,12 +41,15 @@ def test_products_in_scalar_and_vector_units():
     assert unmarked(latex(f * c_prev, names, "vector")) == \
         r"a^{\left(c\right)}_{t-1} \odot a^{\left(f\right)}_{t}"
     assert unmarked(latex(f * c_prev, names, "scalar")) == \
-        r"a^{\left(c\right)}_{t-1} \, a^{\left(f\right)}_{t}"
+        r"a^{\left(c\right)}_{t-1} \times a^{\left(f\right)}_{t}"
+    order = Notation(Network(get_cell("lstm")), 2).order  # the cell file's order: f × c[t-1]
+    assert unmarked(latex(f * c_prev, names, "scalar", order)) == \
+        r"a^{\left(f\right)}_{t} \times a^{\left(c\right)}_{t-1}"
     assert unmarked(latex(dot(w_f, x), names, "vector")) == r"w^{\left(f\right)} \cdot x_{t}"
     assert unmarked(latex(dot_t(w_f, S("d_pre_f@t")), names, "vector")) == \
-        r"{w^{\left(f\right)}}^{\top} \cdot \delta z^{\left(f\right)}_{t}"
+        r"{w^{\left(f\right)}}^{\top} \cdot \delta u^{\left(f\right)}_{t}"
     assert unmarked(latex(outer(S("d_pre_f@t"), x), names, "vector")) == \
-        r"\delta z^{\left(f\right)}_{t} \, {x_{t}}^{\top}"
+        r"\delta u^{\left(f\right)}_{t} \, {x_{t}}^{\top}"
 
 
 def test_functions_parameters_first_and_differences_in_the_notes_order():
@@ -55,7 +58,7 @@ def test_functions_parameters_first_and_differences_in_the_notes_order():
     text = unmarked(latex(expr, names))
     assert r"\sigma^{2}\bigl(" in text  # no brace group spans a possible line break
     assert r"\hat{y}_{t} - y_{t}" in text
-    assert r"w^{\left(F\right)} \, a^{\left(h\right)}_{t-1}" in text
+    assert r"w^{\left(F\right)} \cdot a^{\left(h\right)}_{t-1}" in text
 
 
 def test_intermediates_print_as_their_expression():
