@@ -409,14 +409,19 @@ class CopyAnalysis:
             >>> [(c.name, k) for c, k in zip(analysis.copies_in_order, analysis.windows("w_x"))][:6]
             [('w_x_1', 3), ('w_x_2', 2), ('w_x_3', 1), ('w_a_1', 1), ('w_a_2', 3), ('w_a_3', 2)]
         """
+        return self.roles_and_windows(wrt)[1]
+
+    def roles_and_windows(self, wrt):
+        """(:meth:`roles`' full roles, :meth:`windows`) of dC/d(wrt), the roles computed once."""
         wrt = self.check_param(wrt)
         roles, _ = self.roles(wrt)
         thresholds = self._least_windows(roles, self._thresholds(wrt, horizon=None)[0])
         assert all((k is None) == (role == "unused") for role, k in zip(roles, thresholds)), (wrt, thresholds)
-        return thresholds
+        return roles, thresholds
 
     def _thresholds(self, wrt, horizon):
-        """({copy: least window} on a chain and forward, and per copy of ``wrt`` its chain masks by window).
+        """(least window of every copy on a chain and forward (lists in copy order, None where it
+        is neither), and per copy of ``wrt`` its chain masks by window).
 
         A copy θ_s's term reaches C_t (t >= s) inside the window when t - s + 1 <= K; a copy that
         its term reads reaches C_t no earlier than :meth:`_windowed` says. Windows over
@@ -437,10 +442,12 @@ class CopyAnalysis:
             per_copy.append(by_k)
         least = []
         for by_k in (chain_by_k, forward_by_k):
-            found = {}
-            for k in sorted(by_k, reverse=True):
-                for c in self._copies_of(by_k[k]):
-                    found[c] = k
+            found, seen = [None] * len(self._order), 0
+            for k in sorted(by_k):
+                new = by_k[k] & ~seen
+                seen |= new
+                for index in _bit_indices(new):
+                    found[index] = k
             least.append(found)
         return least, per_copy
 
@@ -448,8 +455,8 @@ class CopyAnalysis:
         """Per copy, the least window of its full role: a chain's for a differentiated copy or
         one on the chain, a forward one's for a forward-only copy, None for an unused one."""
         least_chain, least_forward = least
-        return [least_chain.get(c) if role in ("differentiated", "chain") else
-                least_forward.get(c) if role == "forward" else None for c, role in zip(self._order, roles)]
+        return [chain if role in ("differentiated", "chain") else forward if role == "forward" else None
+                for chain, forward, role in zip(least_chain, least_forward, roles)]
 
     def _windowed(self, horizon):
         """Each adjoint's copies by the earliest output C_t they reach it through:
@@ -552,6 +559,14 @@ def truncated_role(role, least_window, truncate):
     if truncate is None or (least_window is not None and least_window <= truncate):
         return role
     return TRUNCATED if role in ("differentiated", "chain") else "unused"
+
+
+def _bit_indices(mask):
+    """The positions of a mask's set bits, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
 
 
 def sum_masks(masks):

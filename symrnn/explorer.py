@@ -1,7 +1,8 @@
 """The interactive weight-copy explorer: one self-contained HTML page.
 
 In the spirit of the notes' slider ("Use the slider to unfold the network
-given an input sequence"): a slider for the sequence length T, a toggle
+given an input sequence"): a slider for the sequence length T, a second
+slider "truncate BPTT after K steps" (off, K = ∞, by default), a toggle
 "output is also a sequence", pickers for the cell, the number of layers and
 the parameter θ. The page draws the unrolled network with every copy
 coloured by its role in dC/dθ and lists the copies with their roles.
@@ -9,13 +10,19 @@ coloured by its role in dC/dθ and lists the copies with their roles.
 Everything the page shows is computed here by :mod:`symrnn.copies` and
 :mod:`symrnn.pictures` and embedded as JSON; the page's JavaScript only looks
 up the configuration the controls select and draws its layout. It loads
-nothing from the network.
+nothing from the network. For the window K the page does not embed a table
+per K (that would multiply the page by up to 16): it embeds each copy's least
+window (:meth:`symrnn.copies.CopyAnalysis.windows`), and a copy keeps its
+full role when K >= that number; otherwise it is ``truncated`` (from
+differentiated or on the chain) or ``unused`` (from forward only), which is
+:func:`symrnn.copies.truncated_role`, the one comparison the page makes.
 
 Embedded data (``<script type="application/json" id="symrnn-data">``)::
 
     {
-      "schema": "symrnn.explorer/1",
-      "roles": [...], "role_labels": {...}, "colours": {role: [fill, ink, line]},
+      "schema": "symrnn.explorer/2",
+      "roles": [...],                       # symrnn.copies.ALL_ROLES, with "truncated"
+      "role_codes": {role: letter}, "role_labels": {...}, "colours": {role: [fill, ink, line]},
       "max_steps": 16,                      # symrnn.limits.EXPLORER_MAX_STEPS
       "cells": [{"key": "rnn", "label": "...", "layers": [1, 2]}],
       "configs": {
@@ -27,7 +34,9 @@ Embedded data (``<script type="application/json" id="symrnn-data">``)::
                                              # params[i] + "_" + step, shown as
                                              # param_displays[i] + "_" + step
           "zero": "0001...",                 # per copy: gradient exactly 0
-          "roles": {"w_x": "dddfcc..."},     # per θ, per copy: d c f u
+          "roles": {"w_x": "dddfcc..."},     # per θ, per copy, full BPTT: d c f u
+          "windows": {"w_x": "321133..."},   # per θ, per copy: its least window K in base 36
+                                             # (1..T); 0 for an unused copy
           "layout": {...}                    # pictures.Layout.to_compact_data(): chips are
                                              # [copy index, x, y], all of size chip_size
         }
@@ -42,16 +51,23 @@ from markupsafe import Markup
 
 from .cells import get_cell
 from .codegen import template_dir
-from .copies import ROLE_LABELS, ROLES, CopyAnalysis, check_steps, param_display
+from .copies import ALL_ROLES, ROLE_LABELS, CopyAnalysis, check_steps, param_display
 from .limits import EXPLORER_MAX_STEPS
 from .network import OUTPUT_MODES, Network
 from .pictures import COLOURS, layout
 
-SCHEMA = "symrnn.explorer/1"
+SCHEMA = "symrnn.explorer/2"
 PAGE_MAX_STEPS = EXPLORER_MAX_STEPS  # the slider's limit (symrnn.limits)
 # The cells of the notes: name, variant, label on the page.
 NOTES_CELLS = (("rnn", None, "RNN (vanilla, tanh)"), ("lstm", None, "LSTM"), ("gru", "notes", "GRU (notes)"))
-ROLE_CODES = {"differentiated": "d", "chain": "c", "forward": "f", "unused": "u"}
+ROLE_CODES = {"differentiated": "d", "chain": "c", "truncated": "t", "forward": "f", "unused": "u"}
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"  # a least window K in one character (base 36)
+
+
+def window_codes(windows):
+    """Least windows (None for an unused copy) as one character each."""
+    assert all(k is None or 1 <= k < len(DIGITS) for k in windows), windows
+    return "".join("0" if k is None else DIGITS[k] for k in windows)
 
 
 def config_key(cell_key, layers, steps, output):
@@ -63,6 +79,7 @@ def config_data(network, steps):
     analysis = CopyAnalysis(network, steps)
     first = analysis.table(analysis.params[0])
     lay = layout(network, steps)
+    roles = {p: analysis.roles_and_windows(p) for p in analysis.params}
     return {
         "title": first.title().split(" for ", 1)[1],
         "params": list(analysis.params),
@@ -70,7 +87,8 @@ def config_data(network, steps):
         "copy_params": [analysis.params.index(c.param) for c in first.copies],
         "steps": [c.step for c in first.copies],
         "zero": "".join("1" if c.zero else "0" for c in first.copies),
-        "roles": {p: "".join(ROLE_CODES[role] for role in analysis.roles(p)[0]) for p in analysis.params},
+        "roles": {p: "".join(ROLE_CODES[role] for role in roles[p][0]) for p in analysis.params},
+        "windows": {p: window_codes(roles[p][1]) for p in analysis.params},
         "layout": lay.to_compact_data([c.copy for c in first.copies]),
     }
 
@@ -89,7 +107,7 @@ def explorer_data(cells=None, max_steps=PAGE_MAX_STEPS, layers=(1, 2)):
                     configs[config_key(key, n_layers, steps, output)] = config_data(network, steps)
     return {
         "schema": SCHEMA,
-        "roles": list(ROLES),
+        "roles": list(ALL_ROLES),
         "role_codes": ROLE_CODES,
         "role_labels": ROLE_LABELS,
         "colours": COLOURS,

@@ -11,7 +11,7 @@ import pytest
 
 import symrnn
 from symrnn.cli import main
-from symrnn.copies import copy_table
+from symrnn.copies import CopyAnalysis, copy_table
 from symrnn.errors import ConfigError
 from symrnn.explorer import explorer_data, render_page, script_json
 from symrnn.limits import EXPLORER_MAX_STEPS
@@ -39,7 +39,9 @@ def test_data_is_the_analysis():
     table = copy_table(symrnn.network("rnn"), 3, "w_x")
     assert names == [c.copy for c in table.copies]
     assert config["roles"]["w_x"] == "dddfccfffcf"
+    assert config["windows"]["w_x"] == "32113211111"  # the least window K that keeps each role
     assert config["zero"] == "00010000000"
+    assert data["roles"] == ["differentiated", "chain", "truncated", "forward", "unused"]
     assert set(data["configs"]) == {f"rnn|1|{t}|{o}" for o in ("last", "sequence") for t in (1, 2, 3)}
 
 
@@ -133,9 +135,12 @@ return [Array.from(document.querySelectorAll("#picture g.chip")).map(chip),
 """
 
 
-def check_shown(driver, network, steps, wrt):
+def check_shown(driver, network, steps, wrt, truncate=None, analysis=None):
     """The picture's chips and the list's rows are exactly the analysis's copies and roles."""
-    table = copy_table(network, steps, wrt)
+    if analysis is None:
+        table = copy_table(network, steps, wrt, truncate=truncate)
+    else:
+        table = analysis.table(wrt, truncate=truncate)
     chips, rows = driver.execute_script(SHOWN)
     expected = {c.copy: (c.role, c.zero) for c in table.copies}
     assert {name: (role, zero) for name, role, zero, *_ in chips} == expected
@@ -143,11 +148,77 @@ def check_shown(driver, network, steps, wrt):
     # the page draws the Python layout: every chip where pictures.layout puts it
     assert {name: (x, y) for name, *_, x, y in chips} == {c[0]: (c[1], c[2]) for c in layout(network, steps).chips}
     assert [(name, role, zero) for name, role, zero, _ in rows] == [(c.copy, c.role, c.zero) for c in table.copies]
-    labels = {"differentiated": "differentiated", "chain": "on the chain", "forward": "forward only",
-              "unused": "unused"}
+    labels = {"differentiated": "differentiated", "chain": "on the chain", "truncated": "truncated",
+              "forward": "forward only", "unused": "unused"}
     assert all(text == labels[role] for _, role, _, text in rows)
     assert driver.find_element("id", "steps-value").text == str(steps)
+    assert driver.find_element("id", "truncate-value").text == ("∞ (off)" if truncate is None else str(truncate))
+    assert driver.execute_script("return document.body.dataset.truncate") == str(truncate or "off")
     return table
+
+
+LEGEND = """return Array.from(document.querySelectorAll("#picture svg > text")).map((t) => t.textContent);"""
+
+
+def test_truncation_slider_in_chromium(browser, page):
+    """The second slider: off (K = ∞) by default; each K highlights the truncated
+    copies of symrnn copies --truncate K, in their own colour, with a legend entry."""
+    from selenium.webdriver.common.keys import Keys
+
+    browser.get(page.as_uri())
+    window, steps = browser.find_element("id", "truncate"), browser.find_element("id", "steps")
+    assert (window.get_attribute("min"), window.get_attribute("max"), window.get_attribute("value")) == ("1", "17", "17")
+    check_shown(browser, symrnn.network("rnn"), 3, "w_x")
+    assert "truncated" not in browser.execute_script(LEGEND)
+    steps.send_keys(Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)
+    window.send_keys(Keys.HOME, Keys.RIGHT)  # K = 2 at T = 6: the issue's example
+    table = check_shown(browser, symrnn.network("rnn"), 6, "w_x", truncate=2)
+    chips = {name: (role, fill) for name, role, _, fill, *_ in browser.execute_script(SHOWN)[0]}
+    assert [chips[f"w_x_{t}"] for t in range(1, 7)] == [("truncated", COLOURS["truncated"][0])] * 4 + [
+        ("differentiated", COLOURS["differentiated"][0])] * 2
+    assert chips["w_a_6"][0] == "chain" and table.counts()["truncated"] == 8
+    assert "truncated" in browser.execute_script(LEGEND)
+    assert browser.find_element("id", "picture-title").text.endswith("BPTT truncated to K = 2")
+    assert browser.find_element("id", "summary").text.startswith(
+        "∂C/∂θ truncated to K = 2 sums 2 copy terms (0 of them exactly 0); copies: 2 differentiated, "
+        "2 on the chain, 8 truncated, 8 forward only, 0 unused.")
+    for k in (1, 3, 5, 6):  # every window at T = 6, and K >= T: the full table
+        window.send_keys(Keys.HOME, *[Keys.RIGHT] * (k - 1))
+        check_shown(browser, symrnn.network("rnn"), 6, "w_x", truncate=k)
+    browser.find_element("id", "sequence").click()
+    window.send_keys(Keys.HOME)
+    table = check_shown(browser, symrnn.network("rnn", output="sequence"), 6, "w_x", truncate=1)
+    assert [c.role for c in table.copies if c.param == "w_a"] == ["forward"] + ["truncated"] * 5
+    window.send_keys(Keys.END)
+    check_shown(browser, symrnn.network("rnn", output="sequence"), 6, "w_x")
+    assert "truncated" not in browser.execute_script(LEGEND)
+
+
+@pytest.mark.parametrize("cell,variant", [("lstm", None), ("gru", "notes")])
+def test_truncation_slider_on_every_network_of_a_cell(browser, page, cell, variant):
+    """Both layer counts, both output modes, a short and the longest T, several K, a
+    parameter of the first layer's input, of the recurrence and of the output layer."""
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(page.as_uri())
+    Select(browser.find_element("id", "cell")).select_by_value(cell)
+    for layers in (1, 2):
+        Select(browser.find_element("id", "layers")).select_by_value(str(layers))
+        for output in ("last", "sequence"):
+            if browser.find_element("id", "sequence").is_selected() != (output == "sequence"):
+                browser.find_element("id", "sequence").click()
+            for steps, windows in ((4, (1, 2, 3)), (16, (1, 6))):
+                browser.find_element("id", "steps").send_keys(Keys.HOME, *[Keys.RIGHT] * (steps - 1))
+                network = symrnn.network(cell, variant=variant, layers=layers, output=output)
+                analysis = CopyAnalysis(network, steps)
+                params = [o.get_attribute("value") for o in Select(browser.find_element("id", "param")).options]
+                for k in windows:
+                    browser.find_element("id", "truncate").send_keys(Keys.HOME, *[Keys.RIGHT] * (k - 1))
+                    for wrt in (params[:2] + params[-1:] if steps == 4 else params[:1] + params[-1:]):
+                        Select(browser.find_element("id", "param")).select_by_value(wrt)
+                        check_shown(browser, network, steps, wrt, truncate=k, analysis=analysis)
+            browser.find_element("id", "truncate").send_keys(Keys.END)
 
 
 def test_slider_and_toggle_in_chromium(browser, page):
