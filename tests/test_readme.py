@@ -137,7 +137,10 @@ def test_shell_block_runs(body, line, workdir):
                 assert "bench.py" in (ROOT / "tests" / "test_benchmark.py").read_text() and "--quick" in \
                     (ROOT / "tests" / "test_benchmark.py").read_text()
             continue
-        cwd = ROOT if command.split()[1:2] and command.split()[1].startswith("benchmarks/") else workdir
+        # the benchmarks and `symrnn build --check` (which checks the checkout's generated/) run in the checkout
+        in_checkout = key(command).startswith("symrnn build --check") or (
+            command.split()[1:2] and command.split()[1].startswith("benchmarks/"))
+        cwd = ROOT if in_checkout else workdir
         result = run(command, cwd)
         if result.returncode != 0:
             failures.append(f"{command}\n  exit {result.returncode}\n{result.stdout[-1500:]}{result.stderr[-1500:]}")
