@@ -39,7 +39,8 @@ PARAM_PATTERN = re.compile(r"[wb]_[A-Za-z][A-Za-z0-9]{0,15}\Z")
 GENERATED_NAMES = {
     **{name: "a name of the layer functions of generated code" for name in (
         "np", "t", "inputs", "cache", "grads", "params", "layer", "name", "names", "full", "top", "y",
-        "mask", "rows", "outputs", "lengths", "sizes", "dtype", "state0", "states0", "head", "loss")},
+        "mask", "rows", "outputs", "lengths", "sizes", "dtype", "state0", "states0", "head", "loss", "keep",
+        "steps", "adjoints")},
     **{word: "generated code joins it to vector names with '_' (h_prev, h_hist, f_seq, d_h_next, ...)"
        for word in ("prev", "hist", "seq", "next", "out", "all", "pre", "dpre", "proj", "exp", "gates",
                     "slots")},

@@ -37,6 +37,8 @@ def test_generated_gradients_match_finite_differences(module_for, name, output, 
 @pytest.mark.parametrize("name", SHARED)
 def test_a_weight_twice_in_one_group_gets_the_sum_of_its_blocks(name):
     source = symrnn.render(symrnn.network(str(CELLS / f"{name}.cell")))
+    source = source[source.index("def _layer_backward("):]
+    source = source[:source.index("\ndef ")]
     assert sum(source.count(f'grads["{w}"] =') for w in ("w_h", "w_f", "w_x", "w_a")) <= 2
     if name == "shared_same_product":
         assert 'grads["w_x"] = grad_blocks[0] + grad_blocks[1]' in source
