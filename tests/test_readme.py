@@ -41,6 +41,8 @@ SLOW = os.environ.get("SYMRNN_README_SLOW") == "1"
 SPECIAL = {
     "python3 benchmarks/bench.py --quick": "run by tests/test_benchmark.py",
     "python3 benchmarks/bench.py": "the full benchmark takes many minutes: set SYMRNN_README_SLOW=1 to run it",
+    "symrnn verify": ("the whole matrix (70 s): tests/test_verify.py checks each of its networks with the same "
+                      "check; it runs here with SYMRNN_README_SLOW=1"),
 }
 
 
@@ -125,6 +127,17 @@ def setup_line(command, cwd):
     return failures
 
 
+def assert_test_verify_covers_the_matrix():
+    """``symrnn verify`` without a cell checks cli.verification_matrix(); tests/test_verify.py
+    parametrizes the same check over the same cells, outputs, layers and costs."""
+    import test_verify
+    from symrnn.cli import verification_matrix
+
+    names = {cell if variant in (None, "notes") else f"{cell}_{variant}" for cell, variant in test_verify.CELLS}
+    matrix = verification_matrix()
+    assert names == {net.cell.name for net in matrix} and len(matrix) == len(names) * 2 * 2 * 2
+
+
 @pytest.mark.parametrize("body,line", SHELL, ids=[f"line{line}" for _, line in SHELL])
 def test_shell_block_runs(body, line, workdir):
     failures = []
@@ -136,6 +149,8 @@ def test_shell_block_runs(body, line, workdir):
             if key(command).endswith("--quick"):
                 assert "bench.py" in (ROOT / "tests" / "test_benchmark.py").read_text() and "--quick" in \
                     (ROOT / "tests" / "test_benchmark.py").read_text()
+            if key(command) == "symrnn verify":
+                assert_test_verify_covers_the_matrix()
             continue
         # the benchmarks and `symrnn build --check` (which checks the checkout's generated/) run in the checkout
         in_checkout = key(command).startswith("symrnn build --check") or (
