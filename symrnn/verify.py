@@ -67,10 +67,19 @@ class Verification:
     padded_zero: bool
     scale: float = 1.0  # the factor parameters and initial states were scaled by (see the module docstring)
     noise: float = 0.0  # the noise floor NOISE_FACTOR * ε / h relative to the largest gradient (worst route)
+    overflow: bool = False  # forward() overflows (inf or nan) at every point tried: nothing to compare
 
     @property
     def passed(self):
-        return self.max_error <= TOLERANCE and self.padded_zero and self.noise <= TOLERANCE
+        return self.max_error <= TOLERANCE and self.padded_zero and self.noise <= TOLERANCE and not self.overflow
+
+    @property
+    def status(self):
+        if self.passed:
+            return "ok"
+        if self.overflow:
+            return "FAIL: the network overflows at every point tried"
+        return "FAIL: padded x grad not 0" if not self.padded_zero else "FAIL"
 
 
 def _case(module, network, unequal, seed):
@@ -173,6 +182,16 @@ def check_gradients(module, network, *, unequal=False, seed=0):
     """Finite-difference check of one module; returns a :class:`Verification`."""
     params, x, lengths, y, state0, d_outputs = _case(module, network, unequal, seed)
     scale = moderate_point(module, params, x, lengths, state0)
+    name, kind = network.module_name, "unequal" if unequal else "equal"
+    if not np.isfinite(_largest_value(module, params, x, lengths, state0)):
+        return Verification(name, kind, np.inf, "", 0, True, scale, np.inf, overflow=True)
+    with np.errstate(all="ignore"):  # a difference step may still overflow: it then fails, without warnings
+        return _compare(module, params, x, lengths, y, state0, d_outputs, (name, kind, scale))
+
+
+def _compare(module, params, x, lengths, y, state0, d_outputs, labels):
+    """The finite-difference comparison at the chosen point; ``labels`` is the
+    result's (module name, lengths kind, scale)."""
     arrays = {**params, "x": x, **state0}
     routes = {
         "loss": (lambda: module.loss_and_grad(params, x, y, lengths, state0)[0],
@@ -197,8 +216,8 @@ def check_gradients(module, network, *, unequal=False, seed=0):
         if lengths is not None:
             for item, length in enumerate(lengths):
                 padded_zero &= bool(np.all(grads["x"][length:, item] == 0))
-    return Verification(network.module_name, "unequal" if unequal else "equal", worst, worst_name,
-                        checked, padded_zero, scale, noise)
+    module_name, kind, scale = labels
+    return Verification(module_name, kind, worst, worst_name, checked, padded_zero, scale, noise)
 
 
 def verify_network(network, seed=0):
@@ -211,8 +230,7 @@ def format_table(results):
     """Plain-text table of verification results."""
     rows = [("module", "lengths", "max rel. error", "worst array", "entries", "status")]
     for r in results:
-        status = "ok" if r.passed else ("FAIL: padded x grad not 0" if not r.padded_zero else "FAIL")
-        rows.append((r.name, r.lengths, f"{r.max_error:.2e}", r.worst, str(r.checked), status))
+        rows.append((r.name, r.lengths, f"{r.max_error:.2e}", r.worst, str(r.checked), r.status))
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -242,8 +260,7 @@ def streamed_table(networks, seed=0):
     yield "  ".join("-" * w for w in widths + [len("status")]), None
     for net in networks:
         for r in verify_network(net, seed=seed):
-            status = "ok" if r.passed else ("FAIL: padded x grad not 0" if not r.padded_zero else "FAIL")
-            yield line([r.name, r.lengths, f"{r.max_error:.2e}", r.worst, str(r.checked), status]), r
+            yield line([r.name, r.lengths, f"{r.max_error:.2e}", r.worst, str(r.checked), r.status]), r
 
 
 # --------------------------------------------------------------------------

@@ -155,3 +155,18 @@ def test_relative_error_floor_and_non_finite_values():
     assert relative_error(np.array([1e-12]), np.array([2e-12]), floor=1.0) == pytest.approx(1e-12)
     assert relative_error(np.array([1.0, np.nan]), np.array([1.0, 2.0])) == np.inf
     assert relative_error(np.array([1.0, 2.0]), np.array([np.inf, 2.0])) == np.inf
+
+
+def test_a_network_that_overflows_everywhere_fails_with_that_reason_and_no_warnings(tmp_path):
+    """exp(exp(...)) of a state that also grows nine-fold: no point keeps the
+    values finite, so there is nothing to compare; the row says so, silently."""
+    path = tmp_path / "blowup.cell"
+    path.write_text("cell blowup\ninput x\nstate h\nh = exp(exp(h[t-1] + w^(x) x)) + 9 * h[t-1]\n")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = verify_network(symrnn.network(str(path)))
+    assert [r.status for r in results] == ["FAIL: the network overflows at every point tried"] * 2
+    assert all(r.overflow and not r.passed for r in results)
+    assert "overflows at every point tried" in format_table(results)
