@@ -350,19 +350,26 @@ def _head_forward(params, top, mask):
     return y_pre, cache
 
 
-def _head_backward(params, cache, d_out):
-    """Adjoint of ``top`` and output-layer gradients, from dC/d(outputs)."""
+def _head_backward(params, cache, d_out, group=None):
+    """Adjoint of ``top`` and output-layer gradients, from dC/d(outputs); with
+    ``group`` (:func:`_step_groups`), also their terms by step (else None)."""
     w_y = params["w_y"]
     top = cache["top"]
     grads = {}
     grads["w_y"] = d_out.T @ top
     grads["b_y"] = d_out.sum(axis=0)
     d_top = d_out @ w_y
-    return d_top, grads
+    if group is None:
+        return d_top, grads, None
+    steps = {}
+    steps["w_y"] = np.einsum("sr,ri,rj->sij", group, d_out, top, optimize=True)
+    steps["b_y"] = group @ d_out
+    return d_top, grads, steps
 
 
-def _head_loss(params, cache, y):
-    """The cost, the adjoint of ``top`` and output-layer gradients."""
+def _head_loss(params, cache, y, group=None):
+    """The cost, the adjoint of ``top`` and output-layer gradients; with
+    ``group`` (:func:`_step_groups`), also their terms by step (else None)."""
     w_y = params["w_y"]
     top = cache["top"]
     y_pre = cache["y_pre"]
@@ -372,7 +379,21 @@ def _head_loss(params, cache, y):
     grads["w_y"] = d_y_pre.T @ top
     grads["b_y"] = d_y_pre.sum(axis=0)
     d_top = d_y_pre @ w_y
-    return loss, d_top, grads
+    if group is None:
+        return loss, d_top, grads, None
+    steps = {}
+    steps["w_y"] = np.einsum("sr,ri,rj->sij", group, d_y_pre, top, optimize=True)
+    steps["b_y"] = group @ d_y_pre
+    return loss, d_top, grads, steps
+
+
+def _step_groups(cache, dtype):
+    """(T, rows): 1 where a row of the output layer is the output at that step."""
+    T, B = cache["sizes"]["T"], cache["sizes"]["B"]
+    lengths = cache["lengths"]
+    group = np.zeros((T, B), dtype)
+    group[lengths - 1, np.arange(B)] = 1
+    return group
 
 
 def init_params(input_size, hidden_size, output_size, *, seed=0, dtype=np.float64):
@@ -455,8 +476,9 @@ def backward(params, cache, d_outputs, truncate=None, per_step=False):
     where its window ends), so backward then costs about K times the work and
     memory of full BPTT; with one output per item it costs the same.
 
-    ``per_step=True`` adds ``grads["per_step"]``: for every cell parameter,
-    each copy's term (T, *shape), whose sum over the steps is its gradient,
+    ``per_step=True`` adds ``grads["per_step"]``: for every parameter, each
+    copy's term (T, *shape), whose sum over the steps is its gradient (an
+    output-layer parameter's term at step t is the output at step t's part),
     and ``grads["state_adjoints"]``: for every state of every layer (the
     layer's names, e.g. h, h_l2), its adjoint dC/d(state at step t) (T, B, H)
     (the initial states' are grads["h0"] ...).
@@ -466,8 +488,9 @@ def backward(params, cache, d_outputs, truncate=None, per_step=False):
     _check_cache(cache, sizes)
     sizes, params = cache["sizes"], cache["params"]  # forward()'s copies of the parameters it reads
     d_out = _check_array("d_outputs", d_outputs, ('B', 'K'), dict(sizes), dtype)
-    d_top, grads = _head_backward(params, cache["head"], d_out.reshape(-1, sizes["K"]))
-    return _backward_layers(params, cache, d_top, grads, truncate, per_step)
+    group = _step_groups(cache, dtype) if per_step else None
+    d_top, grads, head_steps = _head_backward(params, cache["head"], d_out.reshape(-1, sizes["K"]), group)
+    return _backward_layers(params, cache, d_top, grads, truncate, per_step, head_steps)
 
 
 def loss_and_grad(params, x, y, lengths=None, state0=None, truncate=None, per_step=False):
@@ -477,8 +500,9 @@ def loss_and_grad(params, x, y, lengths=None, state0=None, truncate=None, per_st
     outputs, cache = _forward(params, x, lengths, state0, keep=False)
     sizes = cache["sizes"]
     y = _check_array("y", y, ('B', 'K'), dict(sizes), outputs.dtype)
-    loss, d_top, grads = _head_loss(params, cache["head"], y.reshape(-1, sizes["K"]))
-    return loss, _backward_layers(params, cache, d_top, grads, truncate, per_step)
+    group = _step_groups(cache, outputs.dtype) if per_step else None
+    loss, d_top, grads, head_steps = _head_loss(params, cache["head"], y.reshape(-1, sizes["K"]), group)
+    return loss, _backward_layers(params, cache, d_top, grads, truncate, per_step, head_steps)
 
 
 def final_states(cache):
@@ -497,7 +521,7 @@ def final_states(cache):
     }
 
 
-def _backward_layers(params, cache, d_top, grads, truncate=None, per_step=False):
+def _backward_layers(params, cache, d_top, grads, truncate=None, per_step=False, head_steps=None):
     sizes = cache["sizes"]
     T, B = sizes["T"], sizes["B"]
     lengths = cache["lengths"]
@@ -506,7 +530,7 @@ def _backward_layers(params, cache, d_top, grads, truncate=None, per_step=False)
     if truncate is not None and truncate >= T:
         truncate = None  # the window holds every step: full BPTT
     if truncate is not None or per_step:
-        return _backward_window(params, cache, d_seq, grads, truncate, per_step)
+        return _backward_window(params, cache, d_seq, grads, truncate, per_step, head_steps)
     for layer in reversed(range(len(INITIAL_STATES))):
         layer_params = _layer_params(params, layer)
         d_seq, layer_grads, d_states0 = _layer_backward(layer_params, cache["layers"][layer], d_seq)
@@ -516,12 +540,14 @@ def _backward_layers(params, cache, d_top, grads, truncate=None, per_step=False)
     return grads
 
 
-def _backward_window(params, cache, d_seq, grads, truncate, per_step):
+def _backward_window(params, cache, d_seq, grads, truncate, per_step, head_steps=None):
     """:func:`_backward_layers` through ``_layer_backward_window``: truncated
-    to ``truncate`` steps (None: full), with per-step terms and state adjoints."""
+    to ``truncate`` steps (None: full), with per-step terms (the output
+    layer's, ``head_steps``, are the window's: each is its own step's) and
+    state adjoints."""
     lanes, keep = _lanes(cache["sizes"]["T"], cache["lengths"], truncate)
     d_seq = _into_lanes(d_seq, lanes)
-    terms, adjoints = {}, {}
+    terms, adjoints = dict(head_steps or {}), {}
     for layer in reversed(range(len(INITIAL_STATES))):
         layer_params = _layer_params(params, layer)
         layer_cache = _tile_lanes(cache["layers"][layer], lanes)
@@ -535,7 +561,7 @@ def _backward_window(params, cache, d_seq, grads, truncate, per_step):
                         for k, name in enumerate(CELL_STATES))
     grads["x"] = _sum_lanes(d_seq, lanes)
     if per_step:
-        grads["per_step"] = {name: terms[name] for names in LAYER_PARAMS for name in names}
+        grads["per_step"] = {name: terms[name] for name in PARAMS}
         grads["state_adjoints"] = {name: adjoints[name] for names in LAYER_STATES for name in names}
     return grads
 

@@ -1057,6 +1057,8 @@ class HeadCode:
     backward_loss: list
     loss_loads: list
     helpers: set
+    steps_outputs: list = None  # per_step: each output-layer parameter's terms by step, from d_out
+    steps_loss: list = None  # the same, from the cost
     backward_keeps: str = None  # the cached values backward() reads, where the cost reads more
 
 
@@ -1091,6 +1093,8 @@ def head_code(network):
         backward_loss=_head_backward_lines(from_cost, show),
         loss_loads=_loads(cached, [from_cost], cost.expr),
         helpers=helpers,
+        steps_outputs=_head_steps_lines(from_outputs, show),
+        steps_loss=_head_steps_lines(from_cost, show),
         backward_keeps=python_tuple(outputs_loads) if freed else None,
     )
 
@@ -1112,6 +1116,24 @@ def _head_backward_lines(adjoints, show):
         value = show(total) if isinstance(total, outer) else sum_rows(show(total), total)
         lines.append(f"grads[\"{name}\"] = {value}")
     lines.append(f"d_top = {show(adjoints.inputs[TOP])}")
+    return lines
+
+
+def _head_steps_lines(adjoints, show):
+    """The output layer's per-step terms: its gradient's sum over rows taken
+    per step instead, with ``group`` (steps, rows), 1 where a row is the output
+    of that step (:func:`_output_mode_code`). An outer product u.T @ v becomes
+    the stack of its per-step sums; a summed row expression ``group @ (...)``."""
+    lines = []
+    for name, terms in adjoints.params.items():
+        total = sympy.Add(*terms)
+        if isinstance(total, outer):
+            u, v = (show(arg) for arg in total.args)
+            value = f'np.einsum("sr,ri,rj->sij", group, {u}, {v}, optimize=True)'
+        else:
+            text = show(total)
+            value = f"group @ {text if isinstance(total, sympy.Symbol) else f'({text})'}"
+        lines.append(f"steps[\"{name}\"] = {value}")
     return lines
 
 
@@ -1166,6 +1188,12 @@ def _output_mode_code(network):
                 "d_seq = np.zeros((T, B, sizes[\"H\"]), d_top.dtype)",
                 "d_seq[lengths - 1, np.arange(B)] = d_top",
             ],
+            # row b is item b's output, at its step lengths[b]
+            "group_lines": [
+                "lengths = cache[\"lengths\"]",
+                "group = np.zeros((T, B), dtype)",
+                "group[lengths - 1, np.arange(B)] = 1",
+            ],
         }
     return {
         "outputs_doc": "(T, B, K): one output per step, zero past each item's length",
@@ -1176,6 +1204,8 @@ def _output_mode_code(network):
         ],
         "outputs_value": "outputs.reshape(T, B, -1)",
         "d_top_lines": ["d_seq = d_top.reshape(T, B, -1)"],
+        # row t * B + b is step t's output of item b
+        "group_lines": ["group = np.repeat(np.eye(T, dtype=dtype), B, axis=1)"],
     }
 
 

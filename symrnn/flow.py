@@ -81,10 +81,8 @@ def recurrent_params(network):
             for name, full in network.layer_params(layer) if name in names]
 
 
-def flow(network, steps, seed=0, scale=1.0, truncate=None):
-    """The norms of every copy's term and every state's adjoint (a :class:`FlowPanel`)."""
-    check_flow_args(steps, scale, truncate)
-    module = load_module(network)
+def seeded_example(network, module, steps, seed=0, scale=1.0):
+    """The seeded parameters, inputs and targets (one item) at which flow is computed."""
     params = module.init_params(**SIZES, seed=seed)
     for name in recurrent_params(network):
         params[name] *= scale
@@ -94,6 +92,16 @@ def flow(network, steps, seed=0, scale=1.0, truncate=None):
     y = rng.normal(size=y_shape)
     if network.loss == "xent":
         y = np.eye(SIZES["output_size"])[rng.integers(0, SIZES["output_size"], size=y_shape[:-1])]
+    return params, x, y
+
+
+def term_norms(network, steps, seed=0, scale=1.0, truncate=None, module=None):
+    """``(terms, state_adjoints)``: for every parameter (the output layer's
+    too) the norms of its copies' terms at steps 1..T, for every state the norms
+    of its adjoints, at the seeded example; ``module``: the network's loaded
+    module, if the caller has it."""
+    module = load_module(network) if module is None else module
+    params, x, y = seeded_example(network, module, steps, seed, scale)
     with np.errstate(over="ignore", invalid="ignore"):
         _, grads = module.loss_and_grad(params, x, y, truncate=truncate, per_step=True)
 
@@ -101,8 +109,16 @@ def flow(network, steps, seed=0, scale=1.0, truncate=None):
         return {name: [float(v) for v in np.linalg.norm(a.reshape(steps, -1), axis=1)]
                 for name, a in arrays.items()}
 
+    return norms(grads["per_step"]), norms(grads["state_adjoints"])
+
+
+def flow(network, steps, seed=0, scale=1.0, truncate=None):
+    """The norms of every copy's term and every state's adjoint (a :class:`FlowPanel`)."""
+    check_flow_args(steps, scale, truncate)
+    terms, adjoints = term_norms(network, steps, seed, scale, truncate)
+    cell_params = [full for layer in range(1, network.layers + 1) for _, full in network.layer_params(layer)]
     return FlowPanel(network.cell.name, network.layers, steps, seed, float(scale), network.output, truncate,
-                     norms(grads["per_step"]), norms(grads["state_adjoints"]))
+                     {name: terms[name] for name in cell_params}, adjoints)
 
 
 def to_json(panels):

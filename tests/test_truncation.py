@@ -101,11 +101,12 @@ def sympy_reference(network, steps, truncate, seed=0):
 def test_truncated_gradients_and_per_step_terms_equal_sympy(cell, layers, output, steps, truncate):
     network = symrnn.network(cell, layers=layers, output=output)
     expected, grads = sympy_reference(network, steps, truncate)
+    assert list(grads["per_step"]) == list(network.param_shapes())
     for name, shape in network.param_shapes().items():
         copies = expected[name]
-        if name in ("w_y", "b_y"):  # the output layer: its copies add up to the gradient
-            assert float(grads[name].sum()) == pytest.approx(sum(copies), abs=1e-12)
-            continue
+        if name in ("w_y", "b_y") and output == "last":  # the output layer's one copy, at step T
+            copies = [0.0] * (steps - 1) + copies
+        assert len(copies) == steps, name
         terms = grads["per_step"][name].reshape(steps)
         np.testing.assert_allclose(terms, copies, atol=1e-12, err_msg=name)
         assert float(grads[name].sum()) == pytest.approx(sum(copies), abs=1e-12)
@@ -186,9 +187,28 @@ def test_per_step_terms_sum_to_the_gradient_and_vanish_outside_the_window(cell, 
     assert loss_steps == loss
     for name in full:
         np.testing.assert_allclose(grads[name], full[name], atol=1e-12)
+    assert list(grads["per_step"]) == list(params)  # every parameter, the output layer's too
     for name, terms in grads["per_step"].items():
         assert terms.shape == (T, *params[name].shape)
         np.testing.assert_allclose(terms.sum(axis=0), full[name], atol=1e-12, err_msg=name)
+    # the output layer's term at step t is the output at step t's part: that of
+    # backward() from the outputs' adjoint at step t alone
+    outputs, cache = module.forward(params, x, lengths)
+    d_outputs = rng.normal(size=outputs.shape)
+    per_step = module.backward(params, cache, d_outputs, per_step=True)["per_step"]
+    if output == "last":  # one output per item, at its length (8, 5, 8): terms at steps 5 and 8 only
+        assert not per_step["w_y"][[0, 1, 2, 3, 5, 6]].any() and per_step["w_y"][[4, 7]].all()
+        alone = {4: module.backward(params, cache, d_outputs * [[0], [1], [0]]),
+                 7: module.backward(params, cache, d_outputs * [[1], [0], [1]])}
+    else:
+        alone = {}
+        for t in (0, 4, 6):
+            d = np.zeros_like(d_outputs)
+            d[t] = d_outputs[t]
+            alone[t] = module.backward(params, cache, d)
+    for t, grads_t in alone.items():
+        for name in ("w_y", "b_y"):
+            np.testing.assert_allclose(per_step[name][t], grads_t[name], atol=1e-12, err_msg=f"{name} {t}")
     names = [n for layer in module.LAYER_STATES for n in layer]
     assert sorted(grads["state_adjoints"]) == sorted(names)
     assert all(a.shape == (T, B, 4) for a in grads["state_adjoints"].values())
