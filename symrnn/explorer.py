@@ -5,7 +5,16 @@ given an input sequence"): a slider for the sequence length T, a second
 slider "truncate BPTT after K steps" (off, K = ∞, by default), a toggle
 "output is also a sequence", pickers for the cell, the number of layers and
 the parameter θ. The page draws the unrolled network with every copy
-coloured by its role in dC/dθ and lists the copies with their roles.
+coloured by its role in dC/dθ and lists the copies with their roles. A
+toggle "colour by the size of each copy's term" colours every copy instead by
+‖∂C/∂θ_t‖, the norm of its term in full BPTT, on a log scale (a colour bar of
+:data:`MAGNITUDE_COLOURS`, one per bin of equal width in log10 between the
+powers of ten around the configuration's smallest and largest nonzero terms),
+for one seeded example: :func:`symrnn.flow.term_norms` at seed
+:data:`MAGNITUDE_SEED`, scale 1 (flow's sizes and inputs), computed for every
+network and every T the page offers. The view shows full BPTT's terms at every
+K of the truncation slider (a window changes the terms inside it too; the page
+embeds no table per K).
 
 Everything the page shows is computed here by :mod:`symrnn.copies` and
 :mod:`symrnn.pictures` and embedded as JSON; the page's JavaScript only looks
@@ -24,6 +33,10 @@ Embedded data (``<script type="application/json" id="symrnn-data">``)::
       "roles": [...],                       # symrnn.copies.ALL_ROLES, with "truncated"
       "role_codes": {role: letter}, "role_labels": {...}, "colours": {role: [fill, ink, line]},
       "max_steps": 16,                      # symrnn.limits.EXPLORER_MAX_STEPS
+      "magnitude": {"seed": 0, "colours": [...], "inks": [...], "zero": "#FFFFFF", "sizes": {...}},
+                                            # the seeded example, the colour bar (low to high),
+                                            # the labels' colours on it, the fill of a term 0,
+                                            # the example's sizes (symrnn.flow.SIZES)
       "cells": [{"key": "rnn", "label": "...", "layers": [1, 2]}],
       "configs": {
         "rnn|1|3|last": {                    # cell|layers|steps|output
@@ -34,6 +47,8 @@ Embedded data (``<script type="application/json" id="symrnn-data">``)::
                                              # params[i] + "_" + step, shown as
                                              # param_displays[i] + "_" + step
           "zero": "0001...",                 # per copy: gradient exactly 0
+          "norms": [0.0123, ...],            # per copy: ‖its term‖ in full BPTT at the seeded
+                                             # example (3 significant digits; 0: exactly 0)
           "roles": {"w_x": "dddfcc..."},     # per θ, per copy, full BPTT: d c f u
           "windows": {"w_x": "321133..."},   # per θ, per copy: its least window K in base 36
                                              # (1..T); 0 for an unused copy
@@ -45,23 +60,43 @@ Embedded data (``<script type="application/json" id="symrnn-data">``)::
 """
 
 import json
+import math
 
 import jinja2
 from markupsafe import Markup
 
 from .cells import get_cell
-from .codegen import template_dir
+from .codegen import load_module, template_dir
 from .copies import ALL_ROLES, ROLE_LABELS, CopyAnalysis, check_steps, param_display
+from .flow import SIZES, term_norms
 from .limits import EXPLORER_MAX_STEPS
 from .network import OUTPUT_MODES, Network
 from .pictures import COLOURS, layout
 
-SCHEMA = "symrnn.explorer/2"
+SCHEMA = "symrnn.explorer/3"  # 3: per-copy term norms ("norms", "magnitude")
 PAGE_MAX_STEPS = EXPLORER_MAX_STEPS  # the slider's limit (symrnn.limits)
 # The cells of the notes: name, variant, label on the page.
 NOTES_CELLS = (("rnn", None, "RNN (vanilla, tanh)"), ("lstm", None, "LSTM"), ("gru", "notes", "GRU (notes)"))
 ROLE_CODES = {"differentiated": "d", "chain": "c", "truncated": "t", "forward": "f", "unused": "u"}
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"  # a least window K in one character (base 36)
+MAGNITUDE_SEED = 0
+# The colour bar, small to large terms (viridis in 8 steps: ordered in lightness, readable in grey).
+MAGNITUDE_COLOURS = ("#440154", "#46327E", "#365C8D", "#277F8E", "#1FA187", "#4AC16D", "#A0DA39", "#FDE725")
+MAGNITUDE_INKS = ("#FFFFFF",) * 4 + ("#000000",) * 4  # the chip's label on each colour
+MAGNITUDE_ZERO = "#FFFFFF"  # a term exactly 0
+
+
+def magnitude_bins(norms, colours=len(MAGNITUDE_COLOURS)):  # noqa: B008 (a constant)
+    """``(bins, low, high)``: each norm's colour index (None for 0) on the log
+    scale from 10**low to 10**high, the powers of ten around the nonzero norms;
+    the page's JavaScript computes the same."""
+    logs = [math.log10(v) for v in norms if v > 0]
+    if not logs:
+        return [None] * len(norms), 0, 1
+    low, high = math.floor(min(logs)), math.ceil(max(logs))
+    high = max(high, low + 1)
+    return [None if v == 0 else min(colours - 1, math.floor((math.log10(v) - low) / (high - low) * colours))
+            for v in norms], low, high
 
 
 def window_codes(windows):
@@ -74,12 +109,14 @@ def config_key(cell_key, layers, steps, output):
     return f"{cell_key}|{layers}|{steps}|{output}"
 
 
-def config_data(network, steps):
-    """The page's data for one network and T: every parameter's roles and the layout."""
+def config_data(network, steps, module=None):
+    """The page's data for one network and T: every parameter's roles, every
+    copy's term norm (``module``: the network's loaded module) and the layout."""
     analysis = CopyAnalysis(network, steps)
     first = analysis.table(analysis.params[0])
     lay = layout(network, steps)
     roles = {p: analysis.roles_and_windows(p) for p in analysis.params}
+    terms, _ = term_norms(network, steps, seed=MAGNITUDE_SEED, module=module)
     return {
         "title": first.title().split(" for ", 1)[1],
         "params": list(analysis.params),
@@ -87,6 +124,7 @@ def config_data(network, steps):
         "copy_params": [analysis.params.index(c.param) for c in first.copies],
         "steps": [c.step for c in first.copies],
         "zero": "".join("1" if c.zero else "0" for c in first.copies),
+        "norms": [float(f"{terms[c.param][c.step - 1]:.3g}") for c in first.copies],
         "roles": {p: "".join(ROLE_CODES[role] for role in roles[p][0]) for p in analysis.params},
         "windows": {p: window_codes(roles[p][1]) for p in analysis.params},
         "layout": lay.to_compact_data([c.copy for c in first.copies]),
@@ -103,8 +141,9 @@ def explorer_data(cells=None, max_steps=PAGE_MAX_STEPS, layers=(1, 2)):
         for n_layers in layers:
             for output in OUTPUT_MODES:
                 network = Network(cell, layers=n_layers, output=output)
+                module = load_module(network)
                 for steps in range(1, max_steps + 1):
-                    configs[config_key(key, n_layers, steps, output)] = config_data(network, steps)
+                    configs[config_key(key, n_layers, steps, output)] = config_data(network, steps, module)
     return {
         "schema": SCHEMA,
         "roles": list(ALL_ROLES),
@@ -112,6 +151,8 @@ def explorer_data(cells=None, max_steps=PAGE_MAX_STEPS, layers=(1, 2)):
         "role_labels": ROLE_LABELS,
         "colours": COLOURS,
         "max_steps": max_steps,
+        "magnitude": {"seed": MAGNITUDE_SEED, "colours": list(MAGNITUDE_COLOURS), "inks": list(MAGNITUDE_INKS),
+                      "zero": MAGNITUDE_ZERO, "sizes": dict(SIZES)},
         "cells": [{"key": key, "label": label, "layers": list(layers)} for key, _, label in cells],
         "configs": configs,
     }
@@ -130,7 +171,7 @@ def render_page(data=None):
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
                              autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     return env.get_template("explorer.html.j2").render(data_json=script_json(data), max_steps=data["max_steps"],
-                                                       cells=data["cells"])
+                                                       cells=data["cells"], magnitude=data["magnitude"])
 
 
 def write_page(path, data=None):

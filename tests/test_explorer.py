@@ -13,7 +13,8 @@ import symrnn
 from symrnn.cli import main
 from symrnn.copies import CopyAnalysis, copy_table
 from symrnn.errors import ConfigError
-from symrnn.explorer import explorer_data, render_page, script_json
+from symrnn.explorer import MAGNITUDE_COLOURS, MAGNITUDE_ZERO, explorer_data, magnitude_bins, render_page, script_json
+from symrnn.flow import term_norms
 from symrnn.limits import EXPLORER_MAX_STEPS
 from symrnn.pictures import COLOURS, layout
 
@@ -41,6 +42,12 @@ def test_data_is_the_analysis():
     assert config["roles"]["w_x"] == "dddfccfffcf"
     assert config["windows"]["w_x"] == "32113211111"  # the least window K that keeps each role
     assert config["zero"] == "00010000000"
+    # each copy's term norm at the seeded example: symrnn.flow's, w_a_1 (on a0 = 0) exactly 0
+    terms, _ = term_norms(symrnn.network("rnn"), 3, seed=data["magnitude"]["seed"])
+    assert config["norms"] == [float(f"{terms[c.param][c.step - 1]:.3g}") for c in table.copies]
+    assert config["norms"][3] == 0 and all(v > 0 for k, v in enumerate(config["norms"]) if k != 3)
+    assert config["norms"][-2:] == [float(f"{terms['w_y'][2]:.3g}"), float(f"{terms['b_y'][2]:.3g}")]
+    assert magnitude_bins([0.0343, 0, 0.213, 2.39]) == ([1, None, 3, 6], -2, 1)
     assert data["roles"] == ["differentiated", "chain", "truncated", "forward", "unused"]
     assert set(data["configs"]) == {f"rnn|1|{t}|{o}" for o in ("last", "sequence") for t in (1, 2, 3)}
 
@@ -272,3 +279,67 @@ def test_cell_layers_and_parameter_pickers_in_chromium(browser, page):
     Select(browser.find_element("id", "param")).select_by_value("w_f_l1")
     check_shown(browser, symrnn.network("lstm", layers=2, output="sequence"), 16, "w_f_l1")
     browser.save_screenshot(str(page.with_suffix(".png")))  # left beside the page for a look
+
+
+MAGNITUDES = """
+const chip = (g) => [g.dataset.copy, g.querySelector("rect").getAttribute("fill"), Number(g.dataset.norm)];
+const row = (r) => [r.dataset.copy, r.querySelector(".swatch span").style.background, r.querySelector(".norm").textContent];
+return [Array.from(document.querySelectorAll("#picture g.chip")).map(chip),
+        Array.from(document.querySelectorAll("#copies tbody tr")).map(row),
+        document.querySelector("#picture .bar-low").textContent, document.querySelector("#picture .bar-high").textContent,
+        Array.from(document.querySelectorAll("#picture rect.bar")).map((r) => r.getAttribute("fill"))];
+"""
+
+
+def rgb(hex_colour):
+    return "rgb({}, {}, {})".format(*(int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)))
+
+
+def check_magnitudes(driver, network, steps):
+    """With the toggle on, every chip's fill is the colour of its term's norm
+    (symrnn.flow.term_norms at the page's seed) on the log scale, the list's too."""
+    terms, _ = term_norms(network, steps, seed=0)
+    table = copy_table(network, steps, network.layer_params(1)[0][1])  # the copies, in the page's order
+    norms = [float(f"{terms[c.param][c.step - 1]:.3g}") for c in table.copies]
+    bins, low, high = magnitude_bins(norms)
+    expected = {c.copy: MAGNITUDE_ZERO if b is None else MAGNITUDE_COLOURS[b] for c, b in zip(table.copies, bins)}
+    chips, rows, bar_low, bar_high, bar = driver.execute_script(MAGNITUDES)
+    assert {name: (fill, norm) for name, fill, norm in chips} == {
+        c.copy: (expected[c.copy], v) for c, v in zip(table.copies, norms)}
+    assert [(name, colour, float(text)) for name, colour, text in rows] == [
+        (c.copy, rgb(expected[c.copy]), v) for c, v in zip(table.copies, norms)]
+    assert (bar_low, bar_high.split()[0], bar) == (f"10^{low}", f"10^{high}", list(MAGNITUDE_COLOURS))
+    assert driver.execute_script("return document.body.dataset.colouring") == "magnitude"
+    return dict(zip([c.copy for c in table.copies], norms)), expected
+
+
+def test_magnitude_toggle_in_chromium(browser, page):
+    """The toggle colours copies by ‖term‖ (log scale, colour bar); off, by role again."""
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(page.as_uri())
+    toggle = browser.find_element("id", "magnitudes")
+    assert not toggle.is_selected()
+    assert browser.execute_script("return document.body.dataset.colouring") == "role"
+    toggle.click()
+    norms, colours = check_magnitudes(browser, symrnn.network("rnn"), 3)
+    assert norms["w_a_1"] == 0 and colours["w_a_1"] == MAGNITUDE_ZERO  # w^(a)_1 multiplies a_0 = 0
+    # the vanilla RNN at the seeded weights: the terms of w^(x) shrink towards step 1
+    assert norms["w_x_1"] < norms["w_x_2"] < norms["w_x_3"]
+    browser.find_element("id", "steps").send_keys(Keys.END)
+    norms, colours = check_magnitudes(browser, symrnn.network("rnn"), 16)
+    assert colours["w_x_1"] != colours["w_x_16"]
+    browser.find_element("id", "sequence").click()
+    Select(browser.find_element("id", "cell")).select_by_value("lstm")
+    Select(browser.find_element("id", "layers")).select_by_value("2")
+    check_magnitudes(browser, symrnn.network("lstm", layers=2, output="sequence"), 16)
+    browser.find_element("id", "truncate").send_keys(Keys.HOME)  # the view keeps full BPTT's terms
+    check_magnitudes(browser, symrnn.network("lstm", layers=2, output="sequence"), 16)
+    Select(browser.find_element("id", "cell")).select_by_value("gru")
+    browser.find_element("id", "steps").send_keys(Keys.HOME, Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)
+    check_magnitudes(browser, symrnn.network("gru", variant="notes", layers=2, output="sequence"), 4)
+    toggle.click()
+    assert browser.execute_script("return document.body.dataset.colouring") == "role"
+    check_shown(browser, symrnn.network("gru", variant="notes", layers=2, output="sequence"), 4, "w_z_l1",
+                truncate=1)
