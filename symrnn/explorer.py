@@ -29,7 +29,7 @@ differentiated or on the chain) or ``unused`` (from forward only), which is
 Embedded data (``<script type="application/json" id="symrnn-data">``)::
 
     {
-      "schema": "symrnn.explorer/2",
+      "schema": "symrnn.explorer/3",
       "roles": [...],                       # symrnn.copies.ALL_ROLES, with "truncated"
       "role_codes": {role: letter}, "role_labels": {...}, "colours": {role: [fill, ink, line]},
       "max_steps": 16,                      # symrnn.limits.EXPLORER_MAX_STEPS

@@ -154,4 +154,4 @@ def svg(panels):
         lines = [Line(notation_label(n), v, dashed=False) for n, v in panel.terms.items()]
         lines += [Line(notation_label(n), v, dashed=True) for n, v in panel.state_adjoints.items()]
         drawn.append(Panel(_title(panel), lines))
-    return plot(drawn, x_label="step t", y_label="‖∂C/∂θ_t‖ (solid), ‖δs_t‖ (dashed)")
+    return plot(drawn, x_label="step t", y_label="‖∂C/∂θ_t‖ (solid, dotted), ‖δs_t‖ (dashed)")

@@ -12,6 +12,16 @@ from html import escape
 
 # Colour-blind safe (Okabe-Ito), then repeated with another dash pattern.
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+# Dash patterns per round through the colours: a solid line's (solid, dotted, dash-dot),
+# a dashed line's (dashed, long-short): line k of a panel is (COLOURS[k % 8], its round's pattern).
+SOLID_DASHES = ("", "1.5,2.5", "8,3,1.5,3")
+DASHED_DASHES = ("5,3", "9,3,3,3")
+
+
+def line_style(k, dashed):
+    """(colour, stroke-dasharray or "") of a panel's k-th line: distinct for every k."""
+    dashes = DASHED_DASHES if dashed else SOLID_DASHES
+    return COLOURS[k % len(COLOURS)], dashes[min(k // len(COLOURS), len(dashes) - 1)]
 PANEL_W, PANEL_H, LEFT, RIGHT, TOP, BOTTOM, LEGEND_ROW = 440, 300, 70, 20, 40, 46, 18
 
 
@@ -99,8 +109,8 @@ def _panel(panel, x0, low, high, x_label, y_label):
         out.append(f'<text transform="translate({_num(x0 + 14)},{_num(top + plot_h / 2)}) rotate(-90)" '
                    f'text-anchor="middle">{escape(y_label)}</text>')
     for k, line in enumerate(panel.lines):
-        colour = COLOURS[k % len(COLOURS)]
-        dash = ' stroke-dasharray="5,3"' if line.dashed else ""
+        colour, pattern = line_style(k, line.dashed)
+        dash = f' stroke-dasharray="{pattern}"' if pattern else ""
         for run in _runs(line.values):
             points = " ".join(f"{_num(px(t))},{_num(py(v))}" for t, v in run)
             out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')

@@ -74,3 +74,21 @@ def test_help_states_the_limit(capsys):
         main(["flow", "--help"])
     assert "1 to 1000" in capsys.readouterr().out
 
+
+
+def test_every_line_of_a_panel_has_its_own_colour_and_dash():
+    """The LSTM's panel has more lines than colours: no two share (colour, dash)."""
+    import re
+
+    import symrnn
+    from symrnn.flow import flow, svg
+
+    panel = flow(symrnn.network("lstm"), steps=4)
+    n = len(panel.terms) + len(panel.state_adjoints)
+    assert n > 8
+    text = svg([panel])
+    styles = re.findall(r'<line x1="[^"]*" y1="[^"]*" x2="[^"]*" y2="[^"]*" stroke="(#[0-9A-F]{6})" '
+                        r'stroke-width="1.5"(?: stroke-dasharray="([^"]*)")?/>', text)
+    assert len(styles) == n and len(set(styles)) == n
+    assert styles[0] == ("#0072B2", "") and styles[8] == ("#0072B2", "1.5,2.5")
+    assert all(dash in ("5,3", "9,3,3,3") for _, dash in styles[len(panel.terms):])
