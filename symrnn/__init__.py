@@ -21,6 +21,7 @@ _LAZY = {
     **dict.fromkeys(("format_cell", "load_cell", "parse_cell"), "cellfile"),
     **dict.fromkeys(("CELLS", "Cell", "get_cell", "parameters", "resolve_cell", "vectors"), "cells"),
     **dict.fromkeys(("load_module", "render", "write_module"), "codegen"),
+    "copy_table": "copies",
     "Network": "network",
     **dict.fromkeys(("dot", "identity", "prev", "relu", "sigmoid"), "rules"),
 }
@@ -60,6 +61,7 @@ __all__ = [
     "InputError",
     "Network",
     "SymrnnError",
+    "copy_table",
     "dot",
     "format_cell",
     "generate",

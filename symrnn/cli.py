@@ -212,7 +212,7 @@ def cmd_quiz(args):
 
     network = _network(args)
     wrt = args.wrt or CopyAnalysis(network, 1).params[0]
-    text = make_quiz(network, args.steps, wrt, seed=args.seed).render(args.format)
+    text = make_quiz(network, args.steps, wrt, seed=args.seed).render(args.format, args.math)
     if args.output_file:
         write_atomic(args.output_file, text)
         print(f"wrote {args.output_file}")
@@ -260,6 +260,8 @@ def _add_copy_commands(sub):
     _add_copy_options(quiz)
     quiz.add_argument("--seed", type=int, default=0, help="seed of the drawn items and choice order (default 0)")
     quiz.add_argument("--format", choices=("markdown", "latex"), default="markdown", help="default markdown")
+    quiz.add_argument("--math", choices=("parens", "dollars"), default="parens",
+                      help=r"Markdown's math delimiters, as for latex: \( \) (default; MathJax) or $")
     quiz.add_argument("-o", "--output-file", help="write to this file instead of printing")
     quiz.set_defaults(run=cmd_quiz)
 
@@ -267,7 +269,8 @@ def _add_copy_commands(sub):
 def cmd_latex(args):
     from .derivation import Derivation, compile_pdf
 
-    derivation = Derivation(_network(args), args.steps, wrt=args.wrt, units=args.units, truncate=args.truncate)
+    derivation = Derivation(_network(args), args.steps, wrt=args.wrt, units=args.units, truncate=args.truncate,
+                            product=args.product)
     path = Path(args.output_file) if args.output_file else None
     if path is None and not args.pdf:
         print(derivation.snippet(args.math), end="")
@@ -304,6 +307,8 @@ def _add_latex_command(sub):
     tex.add_argument("--pdf", action="store_true", help="also compile the document with pdflatex")
     tex.add_argument("--truncate", type=int, metavar="K", default=None,
                      help="BPTT truncated to K steps: the cost at step t reaches only the copies of steps t-K+1..t")
+    tex.add_argument("--product", choices=("times", "odot"), default="times",
+                     help=r"the sign of elementwise products: the notes' \times (default) or \odot")
     tex.add_argument("--math", choices=("parens", "dollars"), default="parens",
                      help=r"the snippet's math delimiters: \( \) and \[ \] (default; MathJax) or $ and $$")
     tex.set_defaults(run=cmd_latex)

@@ -267,6 +267,33 @@ class CopyTable:
                   + f"; {counts['zero']} with a gradient that is exactly 0 (zero initial states)"]
         return "\n".join(lines) + "\n"
 
+    def __str__(self):
+        """The table ``symrnn copies`` prints (:meth:`format`)."""
+        return self.format()
+
+    def _repr_pretty_(self, printer, cycle):
+        """IPython's plain-text display: the printed table, not the dataclass fields."""
+        printer.text(self.format().rstrip("\n"))
+
+    def _repr_html_(self):
+        """Jupyter's display: the same table as HTML, every cell escaped."""
+        from html import escape
+
+        displays = {c.copy: c.display for c in self.copies}
+        head = ("copy", "code", "step", "role", "zero", "on the chain of")
+        rows = ["<tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"]
+        for c in self.copies:
+            cells = (c.display, c.copy, str(c.step), ROLE_LABELS[c.role], "yes" if c.zero else "no",
+                     ", ".join(displays[d] for d in c.chain_of))
+            rows.append(f'<tr data-role="{escape(c.role)}">' + "".join(f"<td>{escape(x)}</td>" for x in cells)
+                        + "</tr>")
+        counts = self.counts()
+        summary = (", ".join(f"{counts[r]} {ROLE_LABELS[r]}" for r in self.shown_roles())
+                   + f"; {counts['zero']} with a gradient that is exactly 0 (zero initial states)")
+        return (f'<table class="symrnn-copies">\n<caption>{escape(self.title())}</caption>\n'
+                + "\n".join(rows) + f'\n<tfoot><tr><td colspan="{len(head)}">{escape(summary)}</td></tr></tfoot>'
+                + "\n</table>\n")
+
 
 # --- the analysis -------------------------------------------------------------
 

@@ -38,12 +38,12 @@ import sympy
 from . import naming
 from .budgets import check_derivation
 from .derive import reverse, step_seeds
-from .graph import substitute
 from .errors import ConfigError, LatexError
-from .latex import BREAK, LINE_WIDTH, break_lines, estimate_width, latex, unmarked
+from .graph import substitute
+from .latex import BREAK, LINE_WIDTH, PRODUCTS, break_lines, estimate_width, latex, math_delimiters, unmarked
 from .limits import MAX_STEPS as LIMIT_STEPS
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
-from .notation import Notation, shift, step_symbol
+from .notation import Notation, partial, shift, step_symbol
 from .rules import prev
 from .unroll import Unrolled, copy_symbol, node_expr, scalar
 
@@ -96,25 +96,27 @@ def _text(name):
     return name.replace("_", r"\_")
 
 
-def _partial(numerator, denominator, inline=False):
-    if inline:  # compact tables: ∂u/∂x on one line
-        return rf"\partial {numerator} / \partial {denominator}"
-    return rf"\dfrac{{\partial {numerator}}}{{\partial {denominator}}}"
+_partial = partial  # symrnn.notation: ∂C/∂θ, a fraction or inline
 
 
 class Derivation:
     """dC/dθ of ``network`` unrolled ``steps`` steps, for θ in ``wrt``."""
 
-    def __init__(self, network, steps, wrt=None, units="scalar", truncate=None):
+    def __init__(self, network, steps, wrt=None, units="scalar", truncate=None, product="times"):
         if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
             raise ConfigError(f"the number of steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
         if units not in UNITS:
             raise ConfigError(f"unknown units {units!r}: expected one of {', '.join(UNITS)}")
+        if product not in PRODUCTS:
+            raise ConfigError(f"unknown product sign {product!r}: expected one of {', '.join(PRODUCTS)}")
+        if product != "times" and units == "scalar":
+            raise ConfigError(f"the product sign {product} (--product) needs vector units (--units vector): with "
+                              "scalar units every product is one of two numbers, written × (after a weight ·)")
         if network.loss != "squared" or network.out_activation != "identity":
             raise ConfigError("derivations use the notes' output layer: identity output and squared cost")
         if truncate is not None and (not isinstance(truncate, int) or isinstance(truncate, bool) or truncate < 1):
             raise ConfigError(f"the truncation window must be an integer of at least 1, got {truncate!r}")
-        self.network, self.steps, self.units = network, steps, units
+        self.network, self.steps, self.units, self.product = network, steps, units, product
         self.truncate = truncate if truncate is not None and truncate < steps else None
         check_derivation(network, steps)
         self.unrolled = Unrolled(network, steps)
@@ -154,7 +156,7 @@ class Derivation:
 
     def tex(self, expr):
         expr = scalar(expr) if self.units == "scalar" else expr
-        return latex(expr, self.names, self.units, self.notation.order)
+        return latex(expr, self.names, self.units, self.notation.order, self.product)
 
     def name(self, symbol):
         return unmarked(self.tex(symbol))
@@ -205,10 +207,11 @@ class Derivation:
         layers = "" if self.network.layers == 1 else (
             rf" Layer \(l\) of the {self.network.layers} stacked layers carries \([l]\) in its superscripts; "
             r"its input is the output state of layer \(l-1\).")
-        products = (r"\(\odot\) is the elementwise product and \(w \cdot v\) the matrix-vector product"
+        sign = PRODUCTS[self.product].strip()
+        products = (rf"\(w \cdot v\) is the matrix-vector product and \({sign}\) the elementwise product"
                     if self.units == "vector" else
                     r"every unit is a scalar (one unit per vector): \(w \cdot v\) is a weight times a value and "
-                    r"\(\times\) the product of two values")
+                    rf"\({sign}\) the product of two values")
         outputs = "at every step" if self.network.output == "sequence" else r"at the last step \(T\) only"
         text = (f"The cell {_text(self.network.cell.name)} at step \\(t\\); {products}."
                 f"{layers} The output \\(\\hat{{y}}_{{t}}\\) and its cost are {outputs}.")
@@ -325,7 +328,7 @@ class Derivation:
                 entries = []
         scope = "" if self.network.layers == 1 else r" (layer 1; every layer's are the same with \([l]\))"
         text = ("The derivative of each equation with respect to each quantity it uses directly"
-                f"{scope}, from the rule table: \\(\\tanh' = 1 - \\tanh^2\\), \\(\\sigma' = \\sigma(1 - \\sigma)\\). "
+                f"{scope}, with \\(\\tanh' = 1 - \\tanh^2\\) and \\(\\sigma' = \\sigma(1 - \\sigma)\\). "
                 + ("They are per unit: an elementwise function's Jacobian is diagonal, and that of "
                    r"\(w \cdot v\) with respect to \(v\) is the matrix \(w\)." if self.units == "vector" else ""))
         return Section("Local derivatives", text, [display])
@@ -336,7 +339,7 @@ class Derivation:
         displays = [self._head_recurrence(), *[self._layer_recurrence(layer)
                                                for layer in range(self.network.layers, 0, -1)]]
         outputs = (r"every step" if self.network.output == "sequence" else r"the last step \(T\) only")
-        text = (r"Backpropagation through time, as the engine derives it: \(\delta q\) is the total derivative "
+        text = (r"Backpropagation through time: \(\delta q\) is the total derivative "
                 r"\(\partial C / \partial q\). Each state's adjoint at step \(t\) collects what flows back from "
                 rf"step \(t+1\) and from the output, which exists at {outputs}; at \(t = T\) the terms "
                 r"from step \(T+1\) are zero, as is the output term at steps without an output.")
@@ -575,7 +578,7 @@ class Derivation:
                         chain = self.chain(param, k)
                         display.add("" if self.truncate is None else _partial("C", self.name(copy)),
                                     "0" if chain is None else latex(chain, self.names, "scalar",
-                                                                    self.notation.order))
+                                                                    self.notation.order, self.product))
             displays.append(display)
         product = (r" The product \(\prod_{j=k+1}^{t}\) is taken from \(j = t\) on the left down to "
                    r"\(j = k+1\) on the right." if len(self.state_names) > 1 else "")
@@ -598,7 +601,7 @@ class Derivation:
                     "section 4 at that step, then as the product of the derivatives along its chains to C.")
         else:
             text = (closed + f" For T = {self.steps}, each copy's term with the adjoints of section 4; with scalar "
-                    "units (--units scalar) also as the product of the derivatives along its chains to C.")
+                    "units also as the product of the derivatives along its chains to C.")
         return Section(f"The gradient for T = {self.steps}", text, displays)
 
     # --- 6. written out ------------------------------------------------------------
@@ -664,15 +667,12 @@ class Derivation:
     def snippet(self, math="parens"):
         """Markdown/HTML text for MathJax, with the notes' ``\\(`` ``\\)`` and ``\\[`` ``\\]``
         (``math="dollars"``: ``$`` and ``$$``, as Jupyter and pandoc read them)."""
-        if math == "dollars":
-            return self.markdown()
-        if math != "parens":
-            raise ConfigError(f"unknown math delimiters {math!r}: expected parens or dollars")
-        return self._render("derivation.md.j2", inline=(r"\(", r"\)"), display_open=r"\[", display_close=r"\]")
+        inline, display = math_delimiters(math)
+        return self._render("derivation.md.j2", inline=inline, display_open=display[0], display_close=display[1])
 
     def markdown(self):
         """The same with ``$`` and ``$$``, as Jupyter's Markdown expects."""
-        return self._render("derivation.md.j2", inline=("$", "$"), display_open="$$", display_close="$$")
+        return self.snippet("dollars")
 
     def document(self):
         """A standalone LaTeX document (amsmath) that pdflatex compiles."""
@@ -693,7 +693,7 @@ def _environment():
 
 
 def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1, variant=None, activation=None,
-               truncate=None):
+               truncate=None, product="times"):
     """A :class:`Derivation` from a built-in cell name or a :class:`~symrnn.cells.Cell`.
 
         >>> d = derivation("rnn", 2)
@@ -704,7 +704,8 @@ def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1
 
     if not isinstance(cell, Cell):
         cell = get_cell(cell, variant, activation)
-    return Derivation(Network(cell, layers=layers, output=output), steps, wrt=wrt, units=units, truncate=truncate)
+    return Derivation(Network(cell, layers=layers, output=output), steps, wrt=wrt, units=units, truncate=truncate,
+                      product=product)
 
 
 # --- compiling ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from .errors import ConfigError
 from .notation import AdjointOf
 from .rules import RULE_BY_FUNCTION
 
@@ -30,14 +31,35 @@ LINE_WIDTH = 78
 MIN_LINE_WIDTH = 12
 
 
+# Math delimiters of Markdown snippets (``--math``): (inline open, close), (display open, close).
+MATH_DELIMITERS = {
+    "parens": ((r"\(", r"\)"), (r"\[", r"\]")),  # the notes' own; MathJax's defaults, pandoc tex_math_single_backslash
+    "dollars": (("$", "$"), ("$$", "$$")),  # Jupyter Markdown cells, pandoc's and Quarto's defaults
+}
+
+
+# The sign of elementwise products (``--product``): the notes' × or ⊙.
+PRODUCTS = {"times": r" \times ", "odot": r" \odot "}
+
+
+def math_delimiters(math):
+    """((inline open, close), (display open, close)) for ``math`` = parens or dollars."""
+    if math not in MATH_DELIMITERS:
+        raise ConfigError(f"unknown math delimiters {math!r}: expected parens or dollars")
+    return MATH_DELIMITERS[math]
+
+
 class NotesLatexPrinter(LatexPrinter):
     """Prints derivation expressions; every symbol must have a name in ``names``."""
 
-    def __init__(self, names, units="scalar", order=None):
+    def __init__(self, names, units="scalar", order=None, product="times"):
         super().__init__({"mul_symbol": None})
+        if product not in PRODUCTS:
+            raise ConfigError(f"unknown product sign {product!r}: expected times or odot")
         self.names = names
         self.vector_units = units == "vector"
         self.term_order = order
+        self.elementwise = PRODUCTS[product]
 
     def _print_Symbol(self, symbol, style="plain"):
         name = self.names.get(symbol)
@@ -98,12 +120,14 @@ class NotesLatexPrinter(LatexPrinter):
         return self._print(coefficient) + r" \, " + body
 
     def _product_sign(self, left, commutative):
-        """The notes' signs: w · v after a weight, × between values (⊙ for
-        vectors); derivatives in a chain (non-commutative) side by side."""
+        """The notes' signs: with scalar units w · v after a weight (it stands
+        for the matrix-vector product) and × between two numbers; with vector
+        units × for the elementwise products of vectors (``product="odot"``: ⊙;
+        w · v is a dot()); derivatives in a chain (non-commutative) side by side."""
         if not commutative:
             return r" \, "
         if self.vector_units:
-            return r" \odot "
+            return self.elementwise
         weight = left.is_Symbol and left.name.startswith("w_")
         return r" \cdot " if weight else r" \times "
 
@@ -142,10 +166,11 @@ class NotesLatexPrinter(LatexPrinter):
         return self.parenthesize(expr, PRECEDENCE["Mul"], strict=False)
 
 
-def latex(expr, names, units="scalar", order=None):
+def latex(expr, names, units="scalar", order=None, product="times"):
     """``expr`` in the notes' notation, with :data:`BREAK` marks; sums and
-    products in ``order`` (a :class:`symrnn.notation.TermOrder`) if given."""
-    return NotesLatexPrinter(names, units, order).doprint(expr)
+    products in ``order`` (a :class:`symrnn.notation.TermOrder`) if given;
+    elementwise products with ``product``'s sign (:data:`PRODUCTS`)."""
+    return NotesLatexPrinter(names, units, order, product).doprint(expr)
 
 
 def unmarked(text):

@@ -61,6 +61,24 @@ def _superscript(parts):
     return "^{" + "".join(parts) + "}" if parts else ""
 
 
+def parameter_latex(name, layer=None, layers=1, copy=None):
+    """A parameter in the notes' notation: ``w^{(x)}`` for the cell parameter
+    ``w_x``, ``w^{(x)[2]}`` in layer 2 of a stack (``layer`` None: the output
+    layer's ``w_y``, ``b_y``), and its copy used at step ``copy``: ``w^{(x)}_{2}``.
+    One place for :class:`Notation`, the quiz and anything else that names a parameter."""
+    letter, suffix = name.split("_", 1)
+    layer_part = [f"[{layer}]"] if layer is not None and layers > 1 else []
+    text = letter + _superscript([_paren(suffix)] + layer_part)
+    return text if copy is None else text + f"_{{{copy}}}"
+
+
+def partial(numerator, denominator, inline=False):
+    """``∂C/∂θ``: a fraction in displays, ``\\partial C / \\partial θ`` inline (compact tables, text)."""
+    if inline:
+        return rf"\partial {numerator} / \partial {denominator}"
+    return rf"\dfrac{{\partial {numerator}}}{{\partial {denominator}}}"
+
+
 def generic_symbol(name, time):
     """The symbol of ``name`` at a generic step: ``f@t``."""
     return sympy.Symbol(f"{name}@{time}")
@@ -129,10 +147,8 @@ class Notation:
 
     def parameter(self, name, layer=1, copy=None):
         """``w^{(x)}``, or the copy used at step ``copy``: ``w^{(x)}_{2}``."""
-        letter, suffix = name.split("_", 1)
         output_layer = name in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)
-        text = letter + _superscript([_paren(suffix)] + ([] if output_layer else self._layer_part(layer)))
-        return text if copy is None else text + f"_{{{copy}}}"
+        return parameter_latex(name, None if output_layer else layer, self.network.layers, copy)
 
     def _adjoint_text(self, symbol):
         name = self.names[symbol]
@@ -293,9 +309,7 @@ class TermOrder:
         now = max(times, default=0)
         for symbol in expr.free_symbols:
             base, time, kind = self.origins[symbol]
-            if kind == "parameter":
-                subs[symbol] = base
-            elif time == now:
+            if kind == "parameter" or time == now:
                 subs[symbol] = base
             elif time == now - 1:
                 subs[symbol] = prev(base)

@@ -10,7 +10,10 @@ recurrent weight, one chain copy too few, a forward-only copy too many), and
 the role of single copies. Every answer comes from :mod:`symrnn.copies`.
 
 Text is held as segments, ``("text", ...)`` or ``("math", LaTeX)``, and
-written as Markdown (math between ``$``) or as a LaTeX document.
+written as Markdown or as a LaTeX document, in the notation and with the
+delimiters of ``symrnn latex`` (:mod:`symrnn.notation`): ``w^{(x)}_{2}`` with
+``\\left( \\right)``, math between ``\\(`` ``\\)`` (``math="dollars"``: ``$``)
+in Markdown and between ``\\(`` ``\\)`` in LaTeX.
 
     >>> import symrnn
     >>> quiz = make_quiz(symrnn.network("rnn"), 3, "w_x", seed=1)
@@ -21,8 +24,10 @@ written as Markdown (math between ``$``) or as a LaTeX document.
 import random
 from dataclasses import dataclass
 
-from .copies import ROLE_LABELS, ROLES, CopyAnalysis, param_latex
+from .copies import ROLE_LABELS, ROLES, CopyAnalysis, param_origin
 from .errors import ConfigError
+from .latex import math_delimiters
+from .notation import parameter_latex, partial
 from .pictures import latex_text
 
 FORMATS = ("markdown", "latex")
@@ -55,17 +60,24 @@ class Quiz:
     items: tuple
     seed: int
 
-    def markdown(self):
-        lines = [f"# {self.title}", "", _markdown(self.setting), ""]
+    def markdown(self, math="parens"):
+        """Markdown with ``\\(`` ``\\)`` around math, as ``symrnn latex`` writes its
+        snippet (``math="dollars"``: ``$``; see the README for which renderer takes which)."""
+        (opening, closing), _ = math_delimiters(math)
+
+        def md(segments):
+            return _markdown(segments, opening, closing)
+
+        lines = [f"# {self.title}", "", md(self.setting), ""]
         for k, item in enumerate(self.items, 1):
             how = " (mark every one that applies)" if item.several else ""
-            lines += [f"**{k}.** {_markdown(item.question)}{how}", ""]
-            lines += [f"- ({_letter(j)}) {_markdown(choice)}" for j, choice in enumerate(item.choices)]
+            lines += [f"**{k}.** {md(item.question)}{how}", ""]
+            lines += [f"- ({_letter(j)}) {md(choice)}" for j, choice in enumerate(item.choices)]
             lines.append("")
         lines += ["## Answer key", ""]
         for k, item in enumerate(self.items, 1):
             letters = ", ".join(f"({_letter(j)})" for j in item.answer)
-            lines += [f"**{k}.** {letters}. {_markdown(item.explanation)}", ""]
+            lines += [f"**{k}.** {letters}. {md(item.explanation)}", ""]
         return "\n".join(lines)
 
     def latex(self):
@@ -83,10 +95,12 @@ class Quiz:
         out += ["\\end{enumerate}", "\\end{document}"]
         return "\n".join(out) + "\n"
 
-    def render(self, fmt):
+    def render(self, fmt, math="parens"):
+        """``fmt`` markdown or latex; ``math`` (parens or dollars) sets Markdown's delimiters."""
         if fmt not in FORMATS:
             raise ConfigError(f"unknown quiz format {fmt!r}; expected one of {list(FORMATS)}")
-        return self.markdown() if fmt == "markdown" else self.latex()
+        math_delimiters(math)  # ConfigError for anything but parens and dollars
+        return self.markdown(math) if fmt == "markdown" else self.latex()
 
 
 def _letter(j):
@@ -95,16 +109,22 @@ def _letter(j):
     return letters[j] if j < len(letters) else _letter(j // len(letters) - 1) + letters[j % len(letters)]
 
 
-def _markdown(segments):
-    return "".join(f"${text}$" if kind == "math" else text for kind, text in segments)
+def _markdown(segments, opening, closing):
+    return "".join(f"{opening}{text}{closing}" if kind == "math" else text for kind, text in segments)
 
 
 def _latex(segments):
-    return "".join(f"${text}$" if kind == "math" else latex_text(text) for kind, text in segments)
+    return "".join(rf"\({text}\)" if kind == "math" else latex_text(text) for kind, text in segments)
+
+
+def _param_math(param, network, copy=None):
+    """The parameter (or its copy at step ``copy``) as ``symrnn latex`` writes it."""
+    base, layer = param_origin(param, network)
+    return parameter_latex(base, layer, network.layers, copy)
 
 
 def _copy_math(copy, network):
-    return f"{param_latex(copy.param, network)}_{{{copy.step}}}"
+    return _param_math(copy.param, network, copy.step)
 
 
 def _copy_list(copies, network):
@@ -125,7 +145,7 @@ def make_quiz(network, steps, wrt, seed=0, role_items=2):
         raise ConfigError(f"the seed must be an integer, got {seed!r}")
     rng = random.Random(seed)
     table = CopyAnalysis(network, steps).table(wrt)
-    theta = ("math", param_latex(table.wrt, network))
+    theta = ("math", _param_math(table.wrt, network))
     layers = f"{network.layers} stacked layers" if network.layers > 1 else "one layer"
     outputs = ("the output is also a sequence (one output at every step)" if network.output == "sequence"
                else "there is one output, at the end of the sequence")
@@ -145,7 +165,7 @@ def _notes_item(table, theta):
     net = table.network
     question = (("text", ("Which weights (including copies of the same weight) are used in one backpropagation "
                          "through time gradient descent step when computing ")),
-                ("math", f"\\partial C/\\partial {theta[1]}"), ("text", "?"))
+                ("math", partial("C", theta[1], inline=True)), ("text", "?"))
     choices = tuple((("math", _copy_math(c, net)),) for c in table.copies)
     answer = tuple(k for k, c in enumerate(table.copies) if c.role in ("differentiated", "chain"))
     by_role = {role: [c for c in table.copies if c.role == role] for role in ROLES}
@@ -209,7 +229,7 @@ def _role_items(table, theta, rng, count):
     items = []
     for copy in picks[:count]:
         net = table.network
-        question = (("text", "In computing "), ("math", f"\\partial C/\\partial {theta[1]}"),
+        question = (("text", "In computing "), ("math", partial("C", theta[1], inline=True)),
                     ("text", ", which role does the copy "), ("math", _copy_math(copy, net)), ("text", " play?"))
         choices = tuple(_with_theta(ROLE_CHOICES[role], theta) for role in ROLES)
         explanation = (("math", _copy_math(copy, net)), ("text", f" is {ROLE_LABELS[copy.role]}"))

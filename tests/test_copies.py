@@ -414,6 +414,56 @@ def test_cli_table(capsys):
     assert "w^(a)_3  w_a_3  3     on the chain    no    w^(x)_1, w^(x)_2" in out
 
 
+def test_jupyter_display_and_str(capsys):
+    """str() is what 'symrnn copies' prints; _repr_html_ the same rows as an
+    escaped HTML table; copy_table is exported by the package."""
+    import dataclasses
+    from html.parser import HTMLParser
+
+    assert symrnn.copy_table is copy_table and "copy_table" in symrnn.__all__
+    table = symrnn.copy_table(symrnn.network("lstm", output="sequence"), 3, "w_f", truncate=2)
+    assert main(["copies", "lstm", "--steps", "3", "--wrt", "w_f", "--output", "sequence", "--truncate", "2"]) == 0
+    assert str(table) == capsys.readouterr().out
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.rows, self.caption, self.where = [], "", None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "tr":
+                self.rows.append([])
+            if tag in ("td", "th", "caption"):
+                self.where = tag
+                if tag != "caption":
+                    self.rows[-1].append("")
+
+        def handle_endtag(self, tag):
+            self.where = None
+
+        def handle_data(self, data):
+            if self.where == "caption":
+                self.caption += data
+            elif self.where:
+                self.rows[-1][-1] += data
+
+    odd = dataclasses.replace(table.copies[0], display="w<&>\"x")
+    for shown in (table, dataclasses.replace(table, copies=(odd, *table.copies[1:]))):
+        parser = Cells()
+        parser.feed(shown._repr_html_())
+        assert parser.caption == shown.title()
+        lines = shown.format().splitlines()
+        assert len(parser.rows) == len(shown.copies) + 2  # header, copies, counts
+        words = [" ".join(" ".join(row).split()) for row in parser.rows[1:-1]]
+        assert words == [" ".join(line.split()) for line in lines[3:-2]]
+        assert parser.rows[-1] == [lines[-1]]
+    assert "w&lt;&amp;&gt;&quot;x" in dataclasses.replace(table, copies=(odd,))._repr_html_()
+    assert len(repr(table)) > 1000  # the dataclass repr stays; the text display is the table
+    printed = []
+    table._repr_pretty_(type("Printer", (), {"text": lambda self, text: printed.append(text)})(), False)
+    assert printed == [str(table).rstrip("\n")]
+
+
 def test_cli_json(capsys):
     assert main(["copies", "lstm", "--steps", "2", "--wrt", "w_f", "--output", "sequence", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

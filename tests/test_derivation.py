@@ -1,6 +1,7 @@
 """Derivations for lecture notes: exact, compiling, readable, deterministic."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -98,7 +99,7 @@ def test_recurrence_section_has_the_notes_adjoints():
     rows = {lhs: " ".join(lines) for display in d.sections[3].displays for lhs, lines in display.rows}
     assert rows[r"\delta a_{t}"].replace("\x00", "") == (
         r"{w^{\left(a\right)}}^{\top} \cdot \delta u_{t+1} + {w^{\left(y\right)}}^{\top} \cdot \delta \hat{y}_{t}")
-    assert rows[r"\delta u_{t}"] == r"\delta a_{t} \odot \bigl(1 - a_{t}^{2}\bigr)"
+    assert rows[r"\delta u_{t}"] == r"\delta a_{t} \times \bigl(1 - a_{t}^{2}\bigr)"  # the notes' ×
 
 
 def test_written_out_gradient_is_sympy_exact_for_the_rnn():
@@ -146,6 +147,41 @@ def test_documents_compile_without_overfull_lines(cell, variant, units):
     pdf, log = compile_pdf(d.document())
     assert pdf.startswith(b"%PDF")
     assert overfull_lines(log) == []
+
+
+@pytest.mark.skipif(shutil.which("pandoc") is None, reason="pandoc is installed by .ci/deps")
+@pytest.mark.parametrize("cell,variant", BUILTIN)
+def test_pandoc_keeps_every_formula(cell, variant):
+    """The README's renderer table for pandoc: --math dollars with pandoc's default
+    Markdown, --math parens with +tex_math_single_backslash; without it the \\( \\) math is lost."""
+    d = derivation(cell, 3, variant=variant, output="sequence", wrt=["w_y"])
+    parens, dollars = d.snippet("parens"), d.snippet("dollars")
+    inline, display = parens.count(r"\("), parens.count(r"\[")
+    assert inline > 10 and display > 3
+
+    def spans(text, reader):
+        html = subprocess.run(["pandoc", "-f", reader, "-t", "html", "--mathjax"], input=text, capture_output=True,
+                              text=True, check=True, timeout=60).stdout
+        return html.count('class="math inline"'), html.count('class="math display"'), html.count("<em>")
+
+    assert spans(dollars, "markdown") == (inline, display, 0)
+    assert spans(parens, "markdown+tex_math_single_backslash") == (inline, display, 0)
+    assert spans(parens, "markdown")[0] == 0  # pandoc's default reads \( as an escaped (
+
+
+def test_elementwise_products_times_by_default_odot_as_an_option(capsys):
+    """The notes' × for elementwise products; ⊙ with product="odot" (--product odot), vector units only."""
+    times, odot = (derivation("lstm", 2, units="vector", wrt=["w_f"], product=p) for p in ("times", "odot"))
+    assert r"\odot" not in times.document()
+    assert odot.document().count(r"\odot") == times.document().count(r"\times") > 10
+    assert odot.snippet() == times.snippet().replace(r"\times", r"\odot")
+    assert overfull_lines(compile_pdf(odot.document())[1]) == []
+    with pytest.raises(ConfigError, match="needs vector units"):
+        derivation("lstm", 2, product="odot")
+    with pytest.raises(ConfigError, match="unknown product sign"):
+        derivation("lstm", 2, units="vector", product="x")
+    assert main(["latex", "rnn", "-T", "2", "--units", "vector", "--product", "odot"]) == 0
+    assert capsys.readouterr().out == derivation("rnn", 2, units="vector", product="odot").snippet()
 
 
 def test_stacked_document_compiles_without_overfull_lines():
@@ -247,18 +283,18 @@ def _rows(d, sections):
 
 def test_built_in_cells_in_the_notes_order_at_every_step():
     rnn = derivation("rnn", 3)
-    rows = dict((lhs, line) for lhs, line in _rows(rnn, [0, 1]) if lhs)
+    rows = {lhs: line for lhs, line in _rows(rnn, [0, 1]) if lhs}
     assert rows["a_{t}"] == (r"\tanh\bigl(w^{\left(a\right)} \cdot a_{t-1} + w^{\left(x\right)} \cdot x_{t}"
                              r" + b^{\left(a\right)}\bigr)")
     assert rows["a_{3}"] == (r"\tanh\bigl(w^{\left(a\right)}_{3} \cdot a_{2} + w^{\left(x\right)}_{3} \cdot x_{3}"
                              r" + b^{\left(a\right)}_{3}\bigr)")
-    lstm = dict((lhs, line) for lhs, line in _rows(derivation("lstm", 2), [0]) if lhs)
+    lstm = {lhs: line for lhs, line in _rows(derivation("lstm", 2), [0]) if lhs}
     assert lstm[r"a^{\left(f\right)}_{t}"] == (
         r"\sigma\bigl(w^{\left(f\right)} \cdot x_{t} + w^{\left(F\right)} \cdot a^{\left(h\right)}_{t-1}"
         r" + b^{\left(f\right)}\bigr)")
     assert lstm[r"a^{\left(c\right)}_{t}"] == (
         r"a^{\left(f\right)}_{t} \times a^{\left(c\right)}_{t-1} + a^{\left(i\right)}_{t} \times a^{\left(g\right)}_{t}")
-    gru = dict((lhs, line) for lhs, line in _rows(derivation("gru", 2), [0]) if lhs)
+    gru = {lhs: line for lhs, line in _rows(derivation("gru", 2), [0]) if lhs}
     assert gru[r"a^{\left(h\right)}_{t}"] == (
         r"\bigl(1 - a^{\left(z\right)}_{t}\bigr) \times a^{\left(h\right)}_{t-1} + a^{\left(z\right)}_{t} \times "
         r"a^{\left(g\right)}_{t}")
@@ -360,8 +396,8 @@ def _truncated_reference(d, param, K, functions):
     ("gru", "last", 3, 1, "w_z")])
 def test_truncated_chains_equal_sympy_diff_of_the_truncated_cost(cell, output, steps, K, wrt):
     import mpmath
+
     from symrnn.network import MASK
-    from symrnn.unroll import scalar
     from symrnn.verify import _definition_evaluator, _evaluate_chain, _reference_functions
     mpmath.mp.dps = 30
     d = derivation(cell, steps, output=output, wrt=[wrt], truncate=K)

@@ -1,8 +1,10 @@
 """The LaTeX printer in the notes' notation, and line breaking."""
 
+import pytest
 import sympy
 
 from symrnn.cells import get_cell
+from symrnn.errors import ConfigError
 from symrnn.latex import BREAK, break_lines, estimate_width, latex, unmarked
 from symrnn.network import Network
 from symrnn.notation import Notation
@@ -39,7 +41,12 @@ def test_products_in_scalar_and_vector_units():
     names = lstm_names()
     f, c_prev, w_f, x = S("f@t"), S("c@t-1"), S("w_f"), S("x@t")
     assert unmarked(latex(f * c_prev, names, "vector")) == \
+        r"a^{\left(c\right)}_{t-1} \times a^{\left(f\right)}_{t}"  # the notes' × for elementwise products
+    assert unmarked(latex(f * c_prev, names, "vector", product="odot")) == \
         r"a^{\left(c\right)}_{t-1} \odot a^{\left(f\right)}_{t}"
+    assert unmarked(latex(w_f * x, names, "scalar", product="odot")) == r"w^{\left(f\right)} \cdot x_{t}"
+    with pytest.raises(ConfigError, match="unknown product sign"):
+        latex(f * c_prev, names, "vector", product="circ")
     assert unmarked(latex(f * c_prev, names, "scalar")) == \
         r"a^{\left(c\right)}_{t-1} \times a^{\left(f\right)}_{t}"
     order = Notation(Network(get_cell("lstm")), 2).order  # the cell file's order: f × c[t-1]

@@ -22,11 +22,11 @@ def test_notes_question_and_its_key_for_rnn_t3():
     quiz = make_quiz(symrnn.network("rnn"), 3, "w_x", seed=1)
     first = quiz.items[0]
     assert choice_text(first.question).startswith("Which weights (including copies of the same weight) are used")
-    assert [choice_text(c) for c in first.choices][:4] == ["w^{(x)}_{1}", "w^{(x)}_{2}", "w^{(x)}_{3}",
-                                                           "w^{(a)}_{1}"]
+    x, a, y = (rf"w^{{\left({s}\right)}}" for s in "xay")  # the notation of symrnn latex
+    assert [choice_text(c) for c in first.choices][:4] == [x + "_{1}", x + "_{2}", x + "_{3}", a + "_{1}"]
     answer = [choice_text(first.choices[k]) for k in first.answer]
-    assert answer == ["w^{(x)}_{1}", "w^{(x)}_{2}", "w^{(x)}_{3}", "w^{(a)}_{2}", "w^{(a)}_{3}", "w^{(y)}_{3}"]
-    assert "are exactly 0" in choice_text(first.explanation) and "w^{(a)}_{1}" in choice_text(first.explanation)
+    assert answer == [x + "_{1}", x + "_{2}", x + "_{3}", a + "_{2}", a + "_{3}", y + "_{3}"]
+    assert "are exactly 0" in choice_text(first.explanation) and a + "_{1}" in choice_text(first.explanation)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -35,7 +35,7 @@ def test_every_answer_agrees_with_the_analysis(seed, output):
     network = symrnn.network("lstm", output=output)
     table = copy_table(network, 3, "w_f")
     quiz = make_quiz(network, 3, "w_f", seed=seed)
-    by_display = {f"{c.param[0]}^{{({c.param[2:]})}}_{{{c.step}}}": c for c in table.copies}
+    by_display = {rf"{c.param[0]}^{{\left({c.param[2:]}\right)}}_{{{c.step}}}": c for c in table.copies}
     chain_item = quiz.items[1]
     chain = {c.copy for c in table.copies if c.role == "chain"}
     assert len(chain_item.choices) == 4 and len(set(map(choice_text, chain_item.choices))) == 4
@@ -46,6 +46,33 @@ def test_every_answer_agrees_with_the_analysis(seed, output):
         (answer,) = item.answer
         assert ROLE_ORDER[answer] == copy.role
         assert choice_text(item.choices[answer]).startswith(ROLE_CHOICES[copy.role].split("{theta}")[0])
+
+
+@pytest.mark.parametrize("cell, layers, wrt", [("lstm", 1, "w_f"), ("gru", 2, "w_z_l2"), ("rnn", 2, "w_y")])
+def test_same_notation_and_delimiters_as_latex(cell, layers, wrt):
+    """Every copy the quiz names is written as symrnn latex's notation writes it;
+    Markdown math between \\( \\) by default (as latex's snippet), $ with math="dollars"."""
+    import re
+
+    import sympy
+
+    from symrnn.derivation import derivation
+    from symrnn.notation import Notation
+
+    network = symrnn.network(cell, layers=layers)
+    quiz = make_quiz(network, 3, wrt, seed=3)
+    names = Notation(network, 3).names
+    copies = {c.copy for c in copy_table(network, 3, wrt).copies}
+    written = {names[sympy.Symbol(copy)] for copy in copies} | {names[sympy.Symbol(wrt)]}
+    math = {text for item in quiz.items for choice in item.choices for kind, text in choice if kind == "math"}
+    assert math and math <= written
+    assert names[sympy.Symbol(wrt)] in derivation(cell, 3, wrt=[wrt], layers=layers).snippet()
+    parens, dollars, tex = quiz.markdown(), quiz.render("markdown", "dollars"), quiz.latex()
+    assert "$" not in parens and parens.count(r"\(") == parens.count(r"\)") > 10
+    assert r"\(" not in dollars and dollars.replace("$", "\x00") == re.sub(r"\\[()]", "\x00", parens)
+    assert "$" not in tex and r"\(" in tex
+    with pytest.raises(ConfigError, match="unknown math delimiters"):
+        quiz.render("markdown", "brackets")
 
 
 def test_seeded_and_deterministic():
@@ -86,5 +113,8 @@ def test_cli(tmp_path, capsys):
     path = tmp_path / "quiz.tex"
     assert main(["quiz", "lstm", "--format", "latex", "-o", str(path)]) == 0
     assert path.read_text(encoding="utf-8").startswith("\\documentclass{article}")
+    capsys.readouterr()
+    assert main(["quiz", "rnn", "--steps", "3", "--wrt", "w_x", "--seed", "1", "--math", "dollars"]) == 0
+    assert capsys.readouterr().out == make_quiz(symrnn.network("rnn"), 3, "w_x", seed=1).markdown("dollars")
     assert main(["quiz", "rnn", "--steps", "9", "--wrt", "b_z"]) == 2
     assert "unknown parameter 'b_z'" in capsys.readouterr().err
