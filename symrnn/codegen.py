@@ -9,9 +9,7 @@ import importlib.abc
 import importlib.util
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import jinja2
 import sympy
 
 from . import naming
@@ -22,14 +20,7 @@ from .layout import Group, plan_groups
 from .network import COST, MASK, TARGET, TOP, Network, head_nodes
 from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
 from .rules import EXP_FORMS, TANH_HELPER, ElementwiseRule, dot_t, function_rule, outer, sigmoid
-
-
-def template_dir():
-    """``templates/`` of a source checkout, or its copy inside an installed package."""
-    here = Path(__file__).resolve().parent
-    installed = here / "templates"
-    return installed if installed.is_dir() else here.parent / "templates"
-
+from .templating import environment
 
 # Activations from exp and expm1 (rules.EXP_FORMS): they may overflow to inf for a huge argument, where
 # the result is the exact limit, and tanh's 2/E divides by zero at u = 0 (giving tanh(0) = 0):
@@ -1142,17 +1133,6 @@ def _head_steps_lines(adjoints, show):
 # --------------------------------------------------------------------------
 
 
-def _environment():
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
 def module_summary(network):
     """The first line of a module's docstring."""
     layers = f"{network.layers} layer{'s' if network.layers > 1 else ''}"
@@ -1220,7 +1200,7 @@ def render(network, command=None):
     head = head_code(network)
     cell_lines, head_lines = network_equations(network)
     layers = range(1, network.layers + 1)
-    template = _environment().get_template("module.py.j2")
+    template = environment().get_template("module.py.j2")
     return template.render(
         **_output_mode_code(network),
         header=HEADER.format(how=f"run `{command}`." if command else PYTHON_API_NOTE),

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import sympy
 
-from . import naming
+from . import naming, templating
 from .budgets import check_derivation
 from .derive import reverse, step_seeds
 from .errors import ConfigError, LatexError
@@ -662,7 +662,7 @@ class Derivation:
         return f"BPTT for {_text(self.network.cell.name)}, T = {self.steps}: {wrt}"
 
     def _render(self, template, **options):
-        return _environment().get_template(template).render(derivation=self, sections=self.sections, **options)
+        return templating.render(template, derivation=self, sections=self.sections, **options)
 
     def snippet(self, math="parens"):
         """Markdown/HTML text for MathJax, with the notes' ``\\(`` ``\\)`` and ``\\[`` ``\\]``
@@ -684,12 +684,6 @@ class Derivation:
     def _repr_latex_(self):
         """The same content as the Markdown, every section, with ``$`` and ``$$``."""
         return self.markdown()
-
-
-def _environment():
-    from .codegen import _environment as environment
-
-    return environment()
 
 
 def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1, variant=None, activation=None,

@@ -62,16 +62,16 @@ Embedded data (``<script type="application/json" id="symrnn-data">``)::
 import json
 import math
 
-import jinja2
 from markupsafe import Markup
 
 from .cells import get_cell
-from .codegen import load_module, template_dir
+from .codegen import load_module
 from .copies import ALL_ROLES, ROLE_LABELS, CopyAnalysis, check_steps, param_display
 from .flow import SIZES, term_norms
 from .limits import EXPLORER_MAX_STEPS
 from .network import OUTPUT_MODES, Network
 from .pictures import COLOURS, layout
+from .templating import render
 
 SCHEMA = "symrnn.explorer/3"  # 3: per-copy term norms ("norms", "magnitude")
 PAGE_MAX_STEPS = EXPLORER_MAX_STEPS  # the slider's limit (symrnn.limits)
@@ -168,10 +168,8 @@ def script_json(data):
 def render_page(data=None):
     """The page's HTML text."""
     data = explorer_data() if data is None else data
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())), undefined=jinja2.StrictUndefined,
-                             autoescape=True, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    return env.get_template("explorer.html.j2").render(data_json=script_json(data), max_steps=data["max_steps"],
-                                                       cells=data["cells"], magnitude=data["magnitude"])
+    return render("explorer.html.j2", data_json=script_json(data), max_steps=data["max_steps"], cells=data["cells"],
+                  magnitude=data["magnitude"])
 
 
 def write_page(path, data=None):
