@@ -191,7 +191,6 @@ def check_verification(network):
     """Raise CellError if checking ``network``'s gradients by finite
     differences (one difference per parameter entry, each a forward pass) is
     over :data:`MAX_VERIFY_SIZE`."""
-    from .graph import flatten_cell
 
     size = verify_size(network)
     if size > MAX_VERIFY_SIZE:

@@ -605,7 +605,7 @@ def _word(line, i, tokens, fail):
         fail(f"expected {word}^(...) with letters or digits inside the parentheses, found {found}", bad + 1)
     if superscript:
         name, end = f"{word}_{superscript.group(1)}", superscript.end()
-    elif word.startswith(("w_", "b_")):
+    elif naming.is_param_name(word):
         name = word
     else:
         tokens.append(_Token("name", word, i + 1))
@@ -678,7 +678,7 @@ def _print(expr):
     """(text, binding strength) of ``expr``."""
     if isinstance(expr, sympy.Symbol):
         name = expr.name
-        return (f"{name[0]}^({naming.param_suffix(name)})" if name.startswith(("w_", "b_")) else name), ATOM
+        return (f"{name[0]}^({naming.param_suffix(name)})" if naming.is_param_name(name) else name), ATOM
     if expr.is_Integer and abs(expr) <= MAX_CONSTANT:
         return str(expr), ATOM if expr >= 0 else PRODUCT
     if isinstance(expr, prev):

@@ -131,7 +131,7 @@ def _as_pair(eq):
 
 
 def _is_param(symbol):
-    return symbol.name.startswith(("w_", "b_"))
+    return naming.is_param_name(symbol.name)
 
 
 def _error(message, equation=None, symbol=None, use=None):

@@ -173,7 +173,7 @@ class Derivation:
 
     def _copies(self, expr, time):
         return substitute(expr, {s: copy_symbol(s.name, time) for s in expr.free_symbols
-                                 if s.name.startswith(("w_", "b_")) and "@" not in s.name})
+                                 if naming.is_param_name(s.name) and "@" not in s.name})
 
     def head_at(self, expr, time, copies=False):
         """An output-layer expression at ``time``."""
@@ -312,7 +312,7 @@ class Derivation:
         pairs = [(s, inlined(e)) for s, e in adjoints.inputs.items() if e != 0]
         pairs += [(sympy.Symbol(p), inlined(sympy.Add(*terms))) for p, terms in adjoints.params.items()]
         rank = self.notation.order.rank
-        return sorted(pairs, key=lambda pair: (pair[0].name.startswith(("w_", "b_")),
+        return sorted(pairs, key=lambda pair: (naming.is_param_name(pair[0].name),
                                                rank(self.at(pair[0], 1, "t"))))
 
     def _local_section(self):

@@ -91,7 +91,7 @@ def substitute(expr, mapping=None, calls=None):
 
 
 def is_param(symbol):
-    return isinstance(symbol, sympy.Symbol) and symbol.name.startswith(("w_", "b_"))
+    return isinstance(symbol, sympy.Symbol) and naming.is_param_name(symbol.name)
 
 
 def flatten_cell(cell):

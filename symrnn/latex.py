@@ -16,6 +16,7 @@ import sympy
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
+from . import naming
 from .errors import ConfigError
 from .notation import AdjointOf
 from .rules import RULE_BY_FUNCTION
@@ -107,7 +108,7 @@ class NotesLatexPrinter(LatexPrinter):
             factors = self.term_order.arrange(sympy.Mul(*factors), list(factors), product=True) if len(factors) > 1 else factors
         else:  # parameters first, as in w^(a) a_{t-1}
             factors = sorted(sympy.Mul(*factors).as_ordered_factors() if len(factors) > 1 else factors,
-                             key=lambda f: not (f.is_Symbol and f.name.startswith(("w_", "b_"))))
+                             key=lambda f: not (f.is_Symbol and naming.is_param_name(f.name)))
         body = ""
         for i, f in enumerate(factors):
             if i:

@@ -95,6 +95,11 @@ def check_param_name(name):
     return name
 
 
+def is_param_name(name):
+    """Whether ``name`` names a parameter (``w_...`` or ``b_...``): the one place that says so."""
+    return name.startswith(("w_", "b_"))
+
+
 def layer_name(name, layer, layers):
     """The name of a cell parameter or initial state in ``layer`` of ``layers``."""
     return name if layers == 1 else f"{name}_l{layer}"

@@ -204,7 +204,7 @@ class Notation:
             elif symbol == self.cell.input:  # layer l's input is layer l-1's output
                 subs[symbol] = step_symbol(symbol.name, time) if layer == 1 else \
                     self.state_at(self.cell.output_state.name, layer - 1, time)
-            elif symbol.name.startswith(("w_", "b_")):
+            elif naming.is_param_name(symbol.name):
                 subs[symbol] = sympy.Symbol(naming.layer_name(symbol.name, layer, self.network.layers))
             else:
                 subs[symbol] = self._layer_symbol(symbol.name, layer, time)
@@ -260,7 +260,7 @@ class TermOrder:
         found = []
 
         def walk(expr):
-            if isinstance(expr, sympy.Symbol) and expr.name.startswith(("w_", "b_")) and expr.name not in found:
+            if isinstance(expr, sympy.Symbol) and naming.is_param_name(expr.name) and expr.name not in found:
                 found.append(expr.name)
             for part in written.get(expr, expr.args):
                 walk(part)

@@ -21,8 +21,8 @@ import functools
 import sympy
 
 from . import naming
-from .derive import reverse, step_seeds
 from .budgets import check_unrolled
+from .derive import reverse, step_seeds
 from .errors import ConfigError
 from .graph import Affine, Compute, Total, flatten_cell, substitute
 from .network import COST, TARGET, TOP, head_nodes
