@@ -70,8 +70,8 @@ def adjoint_symbols(adjoints, cell):
     """Every symbol of a backward step that holds an adjoint."""
     symbols = {lhs for lhs, _ in adjoints.equations}
     symbols |= {v for v in adjoints.node_adjoint.values() if isinstance(v, sympy.Symbol)}
-    symbols |= {sympy.Symbol(f"d_{s.name}_next") for s in cell.states}
-    return symbols | {sympy.Symbol(f"d_{cell.output_state.name}_out")}
+    symbols |= {sympy.Symbol(naming.next_adjoint_name(s.name)) for s in cell.states}
+    return symbols | {sympy.Symbol(naming.output_adjoint_name(cell.output_state.name))}
 
 
 def split_term(term, adjoint_syms):
@@ -603,7 +603,7 @@ class LayerGenerator:
         if x_local != 0:
             code.backward_setup.append("d_inputs = np.zeros_like(inputs)")
         for state, arg in zip(self.cell.states, code.state_args):
-            code.backward_setup.append(f"d_{state.name}_next = np.zeros_like({arg})")
+            code.backward_setup.append(f"{naming.next_adjoint_name(state.name)} = np.zeros_like({arg})")
         self.backward_loop(elementwise_params, x_local)
         self.backward_after_loop(elementwise_params, x_local)
         names = [p.name for p in self.cell.parameters]
@@ -632,10 +632,11 @@ class LayerGenerator:
         loads, step = self.window_step
         stores = {}
         for index, state in self.stored_states:
-            adjoint = self.adjoints.node_adjoint.get(state, sympy.Symbol(f"d_{state.name}_next"))
+            adjoint = self.adjoints.node_adjoint.get(state, sympy.Symbol(naming.next_adjoint_name(state.name)))
             stores.setdefault(index, []).append(f"d_{state.name}_steps[t] = {adjoint.name}")
         terms = {index: (name, text) for index, name, text in self.param_terms}
-        window = [f"d_{s}_next = np.where(keep[t], d_{s}_next, 0)" for s in code.states] + loads
+        carries = [naming.next_adjoint_name(s) for s in code.states]
+        window = [f"{carry} = np.where(keep[t], {carry}, 0)" for carry in carries] + loads
         for index, line in enumerate(step):
             window += stores.get(index, [])
             if index in terms:
@@ -773,7 +774,7 @@ class LayerGenerator:
         defined = {lhs for lhs, _ in equations}
         # The carried adjoints are buffers of their own, so the next step's are
         # written into them, unless a state's adjoint is its carry itself.
-        seeds = {sympy.Symbol(f"d_{s.name}_next") for s in self.cell.states}
+        seeds = {sympy.Symbol(naming.next_adjoint_name(s.name)) for s in self.cell.states}
         in_place = not seeds & set(self.adjoints.node_adjoint.values())
         accumulating = self.accumulating_states(equations, carries) if in_place else {}
         runs_done = set(run_of)
@@ -810,7 +811,7 @@ class LayerGenerator:
             step.append(f"d_inputs[t] = {self.print(x_local)}")
         for state, prev_symbol in self.graph.prev_symbols.items():
             expr = carries[prev_symbol]
-            carry = f"d_{state.name}_next"
+            carry = naming.next_adjoint_name(state.name)
             if expr == 0:
                 step.append(f"{carry} = np.zeros_like({carry})")
             else:
@@ -832,7 +833,8 @@ class LayerGenerator:
         loads.append((self.cell.input.name, "inputs[t]"))
         used = set(used_names([name for name, _ in loads], step))
         lines = [f"{name} = {value}" for name, value in loads if name in used]
-        return [f"d_{self.code.exposed}_out = d_{self.code.exposed}_out_seq[t]"] + lines
+        from_above = naming.output_adjoint_name(self.code.exposed)
+        return [f"{from_above} = {from_above}_seq[t]"] + lines
 
     def accumulating_states(self, equations, carries):
         """{d_s: d_s_next} for states whose adjoint d_s = d_s_next + ... can be
@@ -842,7 +844,7 @@ class LayerGenerator:
         carry_exprs = [carries[p] for _, p in order]
         result = {}
         for j, (state, _) in enumerate(order):
-            adjoint, carry = self.adjoints.node_adjoint.get(state), sympy.Symbol(f"d_{state.name}_next")
+            adjoint, carry = self.adjoints.node_adjoint.get(state), sympy.Symbol(naming.next_adjoint_name(state.name))
             later = set().union(*(e.free_symbols for e in carry_exprs[j + 1:]))
             equation = dict(equations).get(adjoint)
             if (equation is not None and adjoint not in self.slots and adjoint not in later
@@ -937,7 +939,7 @@ class LayerGenerator:
             finish.append(f"d_inputs {op} ({product}).reshape(T, B, -1)")
         elif x_local == 0:
             finish.append("d_inputs = np.zeros_like(inputs)")
-        self.code.backward_states = ", ".join(f"d_{s.name}_next" for s in self.cell.states)
+        self.code.backward_states = ", ".join(naming.next_adjoint_name(s.name) for s in self.cell.states)
 
     def group_gradient_lines(self, group, assigned):
         adjoint = f"d_slots_2d[:, {cols(group.start, group.stop)}]"

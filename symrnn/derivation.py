@@ -372,10 +372,10 @@ class Derivation:
 
     def _step_seeds(self, layer, time):
         cell = self.network.cell
-        seeds = {sympy.Symbol(f"d_{s.name}_next"): self.at(
+        seeds = {sympy.Symbol(naming.next_adjoint_name(s.name)): self.at(
             self.cell_adjoints.inputs.get(self.graph.prev_symbols[s], sympy.S.Zero), layer, shift(time, 1))
             for s in cell.states}
-        seeds[sympy.Symbol(f"d_{cell.output_state.name}_out")] = self._from_above(layer, time)
+        seeds[sympy.Symbol(naming.output_adjoint_name(cell.output_state.name))] = self._from_above(layer, time)
         return seeds
 
     def _layer_recurrence(self, layer):
@@ -420,7 +420,7 @@ class Derivation:
     def _coefficient(self, expr, state):
         """d(state at t) / d(what ``expr`` is the adjoint of): the coefficient
         of the state's seed in the linear adjoint expression."""
-        return sympy.diff(self._inlined(expr), sympy.Symbol(f"d_{state}_next"))
+        return sympy.diff(self._inlined(expr), sympy.Symbol(naming.next_adjoint_name(state)))
 
     def state_derivative(self, layer, state, wrt_layer, wrt_state, time):
         """d(state of layer at time)/d(wrt_state of wrt_layer at time - 1)."""

@@ -110,9 +110,9 @@ def step_seeds(cell):
     """Adjoints flowing into each state at step t: ``d_s_next`` from step
     t+1, plus ``d_s_out`` from the output or the layer above for the state
     the cell exposes."""
-    seeds = {state: sympy.Symbol(f"d_{state.name}_next") for state in cell.states}
+    seeds = {state: sympy.Symbol(naming.next_adjoint_name(state.name)) for state in cell.states}
     exposed = cell.output_state
-    seeds[exposed] += sympy.Symbol(f"d_{exposed.name}_out")
+    seeds[exposed] += sympy.Symbol(naming.output_adjoint_name(exposed.name))
     return seeds
 
 

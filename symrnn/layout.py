@@ -16,6 +16,7 @@ contiguous, which makes each group's part of the buffer a view.
 import itertools
 from dataclasses import dataclass
 
+from . import naming
 from .graph import Affine, Compute
 from .rules import function_rule
 
@@ -101,7 +102,7 @@ def _activation_of(nodes):
     functions = {}
     for node in nodes:
         if isinstance(node, Compute) and function_rule(node.expr) is not None:
-            functions[f"d_{node.expr.args[0]}"] = type(node.expr).__name__
+            functions[naming.adjoint_name(str(node.expr.args[0]))] = type(node.expr).__name__
     return lambda slot: functions.get(slot.name)
 
 

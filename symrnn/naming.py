@@ -114,6 +114,17 @@ def adjoint_name(name):
     return f"d_{name}"
 
 
+def next_adjoint_name(state):
+    """Name of the adjoint a state receives from step t+1, ``d_h_next``."""
+    return f"d_{state}_next"
+
+
+def output_adjoint_name(state):
+    """Name of the adjoint the exposed state receives from above (the layer
+    above or the output layer) at its own step, ``d_h_out``."""
+    return f"d_{state}_out"
+
+
 def prev_name(state):
     """Name of a state's value at the previous step, ``h[t-1]``."""
     return f"{state}_prev"

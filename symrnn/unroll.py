@@ -150,7 +150,7 @@ class Unrolled:
         return d_tops
 
     def _adjoint_substitution(self, adjoints, subs):
-        return {lhs: sympy.Symbol(f"d_{subs[_primal(lhs, subs)].name}")
+        return {lhs: sympy.Symbol(naming.adjoint_name(subs[_primal(lhs, subs)].name))
                 for lhs, _ in adjoints.equations}
 
     def _record(self, adjoints, subs, params_at):
@@ -167,8 +167,8 @@ class Unrolled:
         for t in range(self.steps, 0, -1):
             subs = self._step_substitution(layer, t, layer_inputs[t - 1])
             for state in cell.states:
-                subs[sympy.Symbol(f"d_{state.name}_next")] = carry[state]
-            subs[sympy.Symbol(f"d_{cell.output_state.name}_out")] = d_tops[t - 1]
+                subs[sympy.Symbol(naming.next_adjoint_name(state.name))] = carry[state]
+            subs[sympy.Symbol(naming.output_adjoint_name(cell.output_state.name))] = d_tops[t - 1]
             subs.update(self._adjoint_substitution(adjoints, subs))
             self._record(adjoints, subs,
                          params_at=lambda name, t=t: copy_symbol(self._layer_name(name, layer), t))
