@@ -13,7 +13,7 @@ from .cellfile import format_cell
 from .cells import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .codegen import render, write_module
 from .errors import SymrnnError
-from .files import STDOUT, check_output_dir, check_output_path, command_line, restamp, write_atomic
+from .files import STDOUT, check_output_dir, check_output_path, command_line, write_atomic
 from .limits import EXPLORER_MAX_STEPS, FLOW_MAX_STEPS, MAX_STEPS
 from .network import LOSSES, OUTPUT_ACTIVATIONS, OUTPUT_MODES, Network
 from .rules import ACTIVATIONS
@@ -279,8 +279,9 @@ def cmd_latex(args):
     if args.pdf:
         pdf = check_output_path(path.with_suffix(".pdf") if path is not None else derivation.file_stem + ".pdf")
     if path is not None:
-        text = derivation.document() if path.suffix == ".tex" else derivation.snippet(args.math)
-        write_atomic(path, restamp(text, regenerate_command(args, path)))
+        text = derivation.document(regenerate_command(args, path)) if path.suffix == ".tex" else \
+            derivation.snippet(args.math)
+        write_atomic(path, text)
         print(f"wrote {path}")
     if pdf is not None:
         data, _ = compile_pdf(derivation.document())

@@ -39,6 +39,7 @@ from . import naming, templating
 from .budgets import check_derivation
 from .derive import reverse, step_seeds
 from .errors import ConfigError, LatexError
+from .files import BUILD_COMMAND
 from .graph import substitute
 from .latex import BREAK, LINE_WIDTH, PRODUCTS, break_lines, estimate_width, latex, math_delimiters, unmarked
 from .limits import MAX_STEPS as LIMIT_STEPS
@@ -674,9 +675,10 @@ class Derivation:
         """The same with ``$`` and ``$$``, as Jupyter's Markdown expects."""
         return self.snippet("dollars")
 
-    def document(self):
-        """A standalone LaTeX document (amsmath) that pdflatex compiles."""
-        return self._render("derivation.tex.j2")
+    def document(self, command=BUILD_COMMAND):
+        """A standalone LaTeX document (amsmath) that pdflatex compiles; its
+        header says to run ``command`` to regenerate it."""
+        return self._render("derivation.tex.j2", regenerate=command)
 
     def _repr_markdown_(self):
         return self.markdown()

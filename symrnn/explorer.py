@@ -67,6 +67,7 @@ from markupsafe import Markup
 from .cells import get_cell
 from .codegen import load_module
 from .copies import ALL_ROLES, ROLE_LABELS, CopyAnalysis, check_steps, param_display
+from .files import BUILD_COMMAND
 from .flow import SIZES, term_norms
 from .limits import EXPLORER_MAX_STEPS
 from .network import OUTPUT_MODES, Network
@@ -165,16 +166,16 @@ def script_json(data):
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
-def render_page(data=None):
-    """The page's HTML text."""
+def render_page(data=None, command=BUILD_COMMAND):
+    """The page's HTML text; its header says to run ``command`` to regenerate it."""
     data = explorer_data() if data is None else data
     return render("explorer.html.j2", data_json=script_json(data), max_steps=data["max_steps"], cells=data["cells"],
-                  magnitude=data["magnitude"])
+                  magnitude=data["magnitude"], regenerate=command)
 
 
 def write_page(path, data=None):
     """Write the page to ``path`` atomically; its header says how to regenerate it."""
-    from .files import check_output_path, command_line, restamp, write_atomic
+    from .files import check_output_path, command_line, write_atomic
 
     path = check_output_path(path)  # a bad path fails before the page's data is computed
-    return write_atomic(path, restamp(render_page(data), command_line(["symrnn", "explorer", "-o", path.name])))
+    return write_atomic(path, render_page(data, command_line(["symrnn", "explorer", "-o", path.name])))

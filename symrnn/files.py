@@ -138,19 +138,3 @@ def command_line(words):
     """A normalized command line (``symrnn generate lstm --layers 2 -o lstm.py``)
     from its words, quoted for a POSIX shell."""
     return " ".join(shlex.quote(str(word)) for word in words)
-
-
-def regenerate_note(command):
-    """The header's instruction: how to regenerate a file instead of editing it."""
-    return f"Do not edit by hand: run `{command}`."
-
-
-def restamp(text, command):
-    """``text`` whose header (its first lines) says to run ``command`` instead
-    of ``symrnn build`` (the templates' note, true for the files of ``generated/``)."""
-    default, lines = regenerate_note(BUILD_COMMAND), text.split("\n")
-    for i, line in enumerate(lines[:3]):
-        if default in line:
-            lines[i] = line.replace(default, regenerate_note(command))
-            break
-    return "\n".join(lines)
