@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import sympy
 
 from . import naming
-from .derive import derive_cell, reverse
+from .derived import derive_network
 from .errors import ConfigError
 from .graph import Affine, Compute, is_param
 from .layout import Group, plan_groups
-from .network import COST, MASK, TARGET, TOP, Network, head_nodes
+from .network import MASK, TOP, Network, head_nodes
 from .printing import TextPrinter, fused_dot_t, numpy_code, text_equation
 from .rules import EXP_FORMS, TANH_HELPER, ElementwiseRule, dot_t, function_rule, outer, sigmoid
 from .templating import environment
@@ -165,9 +165,9 @@ class LayerCode:
 class LayerGenerator:
     """Builds :class:`LayerCode` for one cell from its derived adjoints."""
 
-    def __init__(self, cell):
-        self.cell = cell
-        self.graph, self.adjoints = derive_cell(cell)
+    def __init__(self, derived):
+        self.cell = cell = derived.network.cell
+        self.graph, self.adjoints = derived.graph, derived.cell
         affine = [n.out for n in self.graph.nodes if isinstance(n, Affine)]
         slot_set = {self.adjoints.node_adjoint[u] for u in affine if u in self.adjoints.node_adjoint}
         self.flow = inline_adjoints(self.adjoints, slot_set, adjoint_symbols(self.adjoints, cell))
@@ -1055,8 +1055,8 @@ class HeadCode:
     backward_keeps: str = None  # the cached values backward() reads, where the cost reads more
 
 
-def head_code(network):
-    nodes, outputs, cost = head_nodes(network)
+def head_code(derived):
+    network, nodes, outputs, cost = derived.network, list(derived.head), derived.outputs, derived.cost
     helpers = set()
 
     def show(expr):
@@ -1069,9 +1069,7 @@ def head_code(network):
             forward.append(f"{node.out.name} = {node.arg.name} @ {node.weight.name}.T + {node.bias.name}")
         else:
             forward.append(f"{node.out.name} = {show(node.expr)}")
-    constants = (MASK, TARGET)
-    from_outputs = reverse(nodes, {outputs: sympy.Symbol("d_out")}, constants)
-    from_cost = reverse(nodes + [cost], {COST: sympy.Integer(1)}, constants)
+    from_outputs, from_cost = derived.from_outputs, derived.from_cost
     cached = [TOP] + ([MASK] if network.masked else []) + [n.out for n in nodes]
     outputs_loads = _loads(cached, [from_outputs])
     # Values only the cost reads, other than the outputs the caller holds anyway.
@@ -1196,10 +1194,11 @@ def render(network, command=None):
     ``command`` (``symrnn build``, a ``symrnn generate`` line) as the way to regenerate it."""
     if not isinstance(network, Network):
         raise ConfigError(f"expected a symrnn Network, got {network!r}")
-    generator = LayerGenerator(network.cell)
+    derived = derive_network(network)
+    generator = LayerGenerator(derived)
     generator.forward()
     generator.backward()
-    head = head_code(network)
+    head = head_code(derived)
     cell_lines, head_lines = network_equations(network)
     layers = range(1, network.layers + 1)
     template = environment().get_template("module.py.j2")

@@ -37,13 +37,14 @@ import sympy
 
 from . import naming, templating
 from .budgets import check_derivation
-from .derive import reverse, step_seeds
+from .derive import reverse
+from .derived import derive_network
 from .errors import ConfigError, LatexError
 from .files import BUILD_COMMAND
 from .graph import substitute
 from .latex import BREAK, LINE_WIDTH, PRODUCTS, break_lines, estimate_width, latex, math_delimiters, unmarked
 from .limits import MAX_STEPS as LIMIT_STEPS
-from .network import COST, MASK, TARGET, TOP, Network, head_nodes
+from .network import COST, MASK, TOP, Network
 from .notation import Notation, partial, shift, step_symbol
 from .rules import prev
 from .unroll import Unrolled, copy_symbol, node_expr, scalar
@@ -120,15 +121,15 @@ class Derivation:
         self.network, self.steps, self.units, self.product = network, steps, units, product
         self.truncate = truncate if truncate is not None and truncate < steps else None
         check_derivation(network, steps)
-        self.unrolled = Unrolled(network, steps)
+        self.derived = derive_network(network)
+        self.unrolled = Unrolled(self.derived, steps)
         self.wrt = self._check_wrt(wrt)
         self.notation = Notation(network, steps)
         self.names = self.notation.names
         self.graph = self.notation.graph
-        self.cell_adjoints = reverse(self.graph.nodes, step_seeds(network.cell))
-        head, _, cost = head_nodes(network)
-        self.head_nodes, self.cost_node = head, cost
-        self.head_adjoints = reverse(head + [cost], {COST: sympy.Integer(1)}, (TARGET,))
+        self.cell_adjoints = self.derived.cell
+        self.head_nodes, self.cost_node = list(self.derived.head), self.derived.cost
+        self.head_adjoints = self.derived.from_cost
         self.state_names = [(layer, s.name) for layer in range(1, network.layers + 1) for s in network.cell.states]
         self.sections = [self._cell_section(), self._unrolled_section(), self._local_section(),
                          self._recurrence_section(), self._gradient_section()]

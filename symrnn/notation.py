@@ -36,7 +36,8 @@ from dataclasses import dataclass
 import sympy
 
 from . import naming
-from .graph import Compute, flatten_cell, substitute
+from .derived import derive_network
+from .graph import Compute, substitute
 from .network import TARGET
 from .rules import dot, prev
 from .unroll import copy_symbol, scalar
@@ -108,7 +109,7 @@ class Notation:
 
     def __init__(self, network, steps):
         self.network, self.cell = network, network.cell
-        self.graph = flatten_cell(network.cell)
+        self.graph = derive_network(network).graph
         self.names = {}
         self.origins = {}  # symbol -> (cell-level symbol, time as a number, kind)
         times = list(range(1, steps + 1)) + list(GENERIC_TIMES)

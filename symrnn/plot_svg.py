@@ -71,8 +71,8 @@ def plot(panels, x_label, y_label):
     legend_rows = max(len(p.lines) for p in panels)
     height = TOP + PANEL_H + BOTTOM + LEGEND_ROW * ((legend_rows + 1) // 2) + 10
     width = PANEL_W * len(panels)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">'),
            f'<rect width="{width}" height="{height}" fill="#FFFFFF"/>']
     for k, panel in enumerate(panels):
         out += _panel(panel, k * PANEL_W, low, high, x_label, y_label if k == 0 else "")
@@ -91,15 +91,15 @@ def _panel(panel, x0, low, high, x_label, y_label):
     def py(v):
         return bottom - (math.log10(v) - low) / (high - low) * plot_h
 
-    out = [f'<text x="{_num(left + plot_w / 2)}" y="20" text-anchor="middle" font-weight="bold">'
-           f'{escape(panel.title)}</text>',
+    out = [(f'<text x="{_num(left + plot_w / 2)}" y="20" text-anchor="middle" font-weight="bold">'
+           f'{escape(panel.title)}</text>'),
            f'<rect x="{_num(left)}" y="{top}" width="{_num(plot_w)}" height="{plot_h}" fill="none" stroke="#000000"/>']
     every = max(1, math.ceil((high - low) / 8))
     for d in range(low, high + 1, every):
         y = _num(py(10.0 ** d))
         out += [f'<line x1="{_num(left)}" y1="{y}" x2="{_num(left + plot_w)}" y2="{y}" stroke="#DDDDDD"/>',
-                f'<text x="{_num(left - 4)}" y="{y}" text-anchor="end" dominant-baseline="middle">'
-                f'10<tspan baseline-shift="super" font-size="8">{d}</tspan></text>']
+                (f'<text x="{_num(left - 4)}" y="{y}" text-anchor="end" dominant-baseline="middle">'
+                f'10<tspan baseline-shift="super" font-size="8">{d}</tspan></text>')]
     for t in _x_ticks(n):
         x = _num(px(t))
         out += [f'<line x1="{x}" y1="{bottom}" x2="{x}" y2="{bottom + 4}" stroke="#000000"/>',
@@ -116,8 +116,8 @@ def _panel(panel, x0, low, high, x_label, y_label):
             out.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="1.5"{dash}/>')
         lx = left + (k % 2) * (plot_w / 2)
         ly = bottom + BOTTOM + LEGEND_ROW * (k // 2)
-        out += [f'<line x1="{_num(lx)}" y1="{_num(ly)}" x2="{_num(lx + 24)}" y2="{_num(ly)}" stroke="{colour}" '
-                f'stroke-width="1.5"{dash}/>',
+        out += [(f'<line x1="{_num(lx)}" y1="{_num(ly)}" x2="{_num(lx + 24)}" y2="{_num(ly)}" stroke="{colour}" '
+                f'stroke-width="1.5"{dash}/>'),
                 f'<text x="{_num(lx + 30)}" y="{_num(ly)}" dominant-baseline="middle">{_label(line.label)}</text>']
     return out
 

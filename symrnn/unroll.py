@@ -22,10 +22,10 @@ import sympy
 
 from . import naming
 from .budgets import check_unrolled
-from .derive import reverse, step_seeds
+from .derived import derive_network
 from .errors import ConfigError
-from .graph import Affine, Compute, Total, flatten_cell, substitute
-from .network import COST, TARGET, TOP, head_nodes
+from .graph import Affine, Compute, Total, substitute
+from .network import TARGET, TOP
 from .rules import dot, dot_t, outer, row_sum
 
 
@@ -52,6 +52,10 @@ class Unrolled:
     """``network`` unrolled for ``steps`` steps, one unit per layer."""
 
     def __init__(self, network, steps):
+        """``network``: a :class:`symrnn.network.Network` or its
+        :class:`symrnn.derived.DerivedNetwork` (whose derivation is then reused)."""
+        self.derived = derive_network(network)
+        network = self.derived.network
         if not isinstance(steps, int) or steps < 1:
             raise ConfigError(f"the number of steps must be a positive integer, got {steps!r}")
         if network.out_activation == "softmax":
@@ -59,7 +63,7 @@ class Unrolled:
                               "identity or sigmoid output and squared cost")
         check_unrolled(network, steps)
         self.network, self.steps = network, steps
-        self.graph = flatten_cell(network.cell)
+        self.graph = self.derived.graph
         self.values, self.adjoint_values, self.copy_terms = {}, {}, {}
         self.inputs = [sympy.Symbol(f"x_{t}") for t in range(1, steps + 1)]
         self.initial = {}
@@ -111,7 +115,7 @@ class Unrolled:
         return subs[self.network.cell.output_state]
 
     def _head_substitution(self, t, top):
-        nodes, _, _ = head_nodes(self.network)
+        nodes = self.derived.head
         subs = {TOP: top, TARGET: sympy.Symbol(f"y_{t}")}
         for node in nodes:
             subs[node.out] = sympy.Symbol(f"{node.out.name}_{t}")
@@ -126,21 +130,19 @@ class Unrolled:
             nodes, subs = self._head_substitution(t, tops[t - 1])
             for node in nodes:
                 self.values[subs[node.out]] = _step_scalar(node_expr(node)).xreplace(subs)
-            _, _, cost = head_nodes(self.network)
-            total += _step_scalar(cost.expr).xreplace(subs)
+            total += _step_scalar(self.derived.cost.expr).xreplace(subs)
         return total
 
     # --- backward: the step's adjoint equations, evaluated in time order ------
 
     def _backward(self, tops):
         d_tops = self._backward_head(tops)
-        step_adjoints = reverse(self.graph.nodes, step_seeds(self.network.cell))
+        step_adjoints = self.derived.cell
         for layer in range(self.network.layers, 0, -1):
             d_tops = self._backward_layer(layer, step_adjoints, d_tops, tops)
 
     def _backward_head(self, tops):
-        nodes, _, cost = head_nodes(self.network)
-        head_adjoints = reverse(nodes + [cost], {COST: sympy.Integer(1)}, (TARGET,))
+        head_adjoints = self.derived.from_cost
         d_tops = [sympy.S.Zero] * self.steps
         for t in self.output_steps():
             _, subs = self._head_substitution(t, tops[t - 1])
