@@ -66,7 +66,7 @@ import tracemalloc
 
 import numpy as np
 
-from symrnn.cells import get_cell
+from symrnn.registry import get_cell
 from symrnn.cli import verification_matrix
 from symrnn.codegen import load_module, render
 from symrnn.network import Network

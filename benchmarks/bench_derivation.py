@@ -20,7 +20,7 @@ import time
 
 import sympy
 
-from symrnn.cells import get_cell
+from symrnn.registry import get_cell
 from symrnn.derivation import Derivation
 from symrnn.network import Network
 from symrnn.unroll import Unrolled

@@ -19,7 +19,8 @@ from .errors import BuildCheckError, CellError, CellFileError, ConfigError, Inpu
 # paying for SymPy. Name -> the submodule that defines it.
 _LAZY = {
     **dict.fromkeys(("format_cell", "load_cell", "parse_cell"), "cellfile"),
-    **dict.fromkeys(("CELLS", "Cell", "get_cell", "parameters", "resolve_cell", "vectors"), "cells"),
+    **dict.fromkeys(("Cell", "parameters", "vectors"), "cells"),
+    **dict.fromkeys(("CELLS", "get_cell", "resolve_cell"), "registry"),
     **dict.fromkeys(("load_module", "render", "write_module"), "codegen"),
     "copy_table": "copies",
     "Network": "network",
@@ -86,7 +87,7 @@ def network(cell, *, variant=None, activation=None, layers=1, output="last", los
             out_activation=None):
     """A :class:`Network` from a built-in cell name, a cell file's path
     (``"mgu.cell"``, see :mod:`symrnn.cellfile`) or a :class:`Cell`."""
-    from .cells import resolve_cell
+    from .registry import resolve_cell
     from .network import Network
 
     cell = resolve_cell(cell, variant, activation)

@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .cells import get_cell
+from .registry import get_cell
 from .codegen import render
 from .derivation import Derivation, compile_pdf
 from .errors import BuildCheckError, ConfigError, LatexError

@@ -120,7 +120,7 @@ DESCRIPTION_LINE = re.compile(r"[ \t]*description(?=[ \t#]|\Z)")
 def load_cell(path):
     """The cell of the file at ``path``.
 
-    >>> from symrnn.cells import builtin_file
+    >>> from symrnn.registry import builtin_file
     >>> load_cell(builtin_file("gru")).equations[-1]
     (h, g*z + (1 - z)*prev(h))
     """
@@ -650,7 +650,7 @@ def format_cell(cell):
     """The text of ``cell`` in the cell-file language; parsing it gives the
     same cell.
 
-    >>> from symrnn.cells import get_cell
+    >>> from symrnn.registry import get_cell
     >>> print(format_cell(get_cell("rnn", activation="relu")))
     cell rnn_relu
     description vanilla RNN, activation relu

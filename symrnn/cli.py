@@ -10,7 +10,7 @@ from pathlib import Path
 from . import build as build_module
 from .budgets import check_verification
 from .cellfile import format_cell
-from .cells import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
+from .registry import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .codegen import render, write_module
 from .errors import SymrnnError
 from .files import STDOUT, check_output_dir, check_output_path, command_line, write_atomic

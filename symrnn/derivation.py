@@ -697,7 +697,8 @@ def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1
         >>> d.wrt
         ['w_x']
     """
-    from .cells import Cell, get_cell
+    from .cells import Cell
+    from .registry import get_cell
 
     if not isinstance(cell, Cell):
         cell = get_cell(cell, variant, activation)

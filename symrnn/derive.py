@@ -119,7 +119,7 @@ def step_seeds(cell):
 def derive_cell(cell):
     """One step of ``cell`` as nodes, and its BPTT adjoint equations.
 
-        >>> from symrnn.cells import get_cell
+        >>> from symrnn.registry import get_cell
         >>> graph, adjoints = derive_cell(get_cell("rnn"))
         >>> adjoints.equations
         [(d_a, d_a_next + d_a_out), (d_pre_a, d_a*(1 - a**2))]

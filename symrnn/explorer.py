@@ -64,7 +64,7 @@ import math
 
 from markupsafe import Markup
 
-from .cells import get_cell
+from .registry import get_cell
 from .codegen import load_module
 from .copies import ALL_ROLES, ROLE_LABELS, CopyAnalysis, check_steps, param_display
 from .files import BUILD_COMMAND

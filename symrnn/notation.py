@@ -25,7 +25,7 @@ Symbols at a concrete step k are those of :class:`symrnn.unroll.Unrolled`
 ``v_G``) are written as their defining expression.
 
     >>> from symrnn.network import Network
-    >>> from symrnn.cells import get_cell
+    >>> from symrnn.registry import get_cell
     >>> notation = Notation(Network(get_cell("lstm")), steps=2)
     >>> notation.names[sympy.Symbol("f_2")], notation.names[sympy.Symbol("w_F_1")]
     ('a^{\\\\left(f\\\\right)}_{2}', 'w^{\\\\left(F\\\\right)}_{1}')

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 import symrnn
 from symrnn import cellfile
 from symrnn.cellfile import FUNCTIONS, MAX_DEPTH, format_cell, format_expression, load_cell, parse_cell
-from symrnn.cells import CELLS, Cell, builtin_file, get_cell, parameters, vectors
+from symrnn.cells import Cell, parameters, vectors
+from symrnn.registry import CELLS, builtin_file, get_cell
 from symrnn.cli import main
 from symrnn.errors import CellError, CellFileError, ConfigError
 from symrnn.rules import ACTIVATIONS, ELEMENTWISE, ROW_FUNCTIONS, dot, prev, relu, sigmoid

@@ -1,7 +1,9 @@
 import pytest
 import sympy
 
-from symrnn.cells import CELLS, Cell, builtin_file, get_cell, parameters, resolve_cell, vectors
+from symrnn.cells import Cell, parameters, vectors
+
+from symrnn.registry import CELLS, builtin_file, get_cell, resolve_cell
 from symrnn.errors import CellError, CellFileError, ConfigError
 from symrnn.rules import ACTIVATIONS, dot, prev, sigmoid
 

@@ -304,7 +304,7 @@ def test_the_header_of_a_generated_module_names_its_command(tmp_path, monkeypatc
 
 
 def test_the_header_of_a_latex_document_and_the_explorer_page_names_its_command(tmp_path, monkeypatch, capsys):
-    from symrnn.cells import get_cell
+    from symrnn.registry import get_cell
     from symrnn.explorer import explorer_data, write_page
 
     monkeypatch.chdir(tmp_path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sympy
 
-from symrnn.cells import get_cell
+from symrnn.registry import get_cell
 from symrnn.cli import main
 from symrnn.derivation import Derivation, compile_pdf, derivation, overfull_lines
 from symrnn.errors import ConfigError, LatexError
@@ -266,7 +266,7 @@ def test_a_users_cell_file_is_derived_exactly_and_compiles(tmp_path, capsys):
     path.write_text(PEEPHOLE)
     assert main(["latex", str(path), "-T", "2", "--wrt", "b_pf", "b_po", "-o", str(tmp_path / "p.tex")]) == 0
     assert r"b^{\left(pf\right)}_{1}" in (tmp_path / "p.tex").read_text()
-    from symrnn.cells import resolve_cell
+    from symrnn.registry import resolve_cell
 
     d = Derivation(Network(resolve_cell(str(path)), output="sequence"), 2, wrt=["b_pf", "b_po", "w_F"])
     assert max(check_derivation(d).values()) < EXACT

@@ -1,6 +1,6 @@
 import sympy
 
-from symrnn.cells import get_cell
+from symrnn.registry import get_cell
 from symrnn.derive import reverse, step_seeds
 from symrnn.graph import flatten_cell
 

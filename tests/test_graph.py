@@ -1,4 +1,4 @@
-from symrnn.cells import get_cell
+from symrnn.registry import get_cell
 from symrnn.graph import Affine, Compute, flatten_cell
 
 

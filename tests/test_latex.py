@@ -3,7 +3,7 @@
 import pytest
 import sympy
 
-from symrnn.cells import get_cell
+from symrnn.registry import get_cell
 from symrnn.errors import ConfigError
 from symrnn.latex import BREAK, break_lines, estimate_width, latex, unmarked
 from symrnn.network import Network

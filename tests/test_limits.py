@@ -14,7 +14,7 @@ import sympy
 
 from symrnn import budgets
 from symrnn.cellfile import parse_cell
-from symrnn.cells import CELLS, get_cell, resolve_cell
+from symrnn.registry import CELLS, get_cell, resolve_cell
 from symrnn.cli import main
 from symrnn.derivation import Derivation
 from symrnn.derive import derive_cell

@@ -14,7 +14,7 @@ import pytest
 import symrnn
 from symrnn import naming
 from symrnn.cellfile import parse_cell
-from symrnn.cells import CELLS, get_cell, resolve_cell
+from symrnn.registry import CELLS, get_cell, resolve_cell
 from symrnn.codegen import render
 from symrnn.errors import CellError
 
