@@ -87,8 +87,8 @@ def network(cell, *, variant=None, activation=None, layers=1, output="last", los
             out_activation=None):
     """A :class:`Network` from a built-in cell name, a cell file's path
     (``"mgu.cell"``, see :mod:`symrnn.cellfile`) or a :class:`Cell`."""
-    from .registry import resolve_cell
     from .network import Network
+    from .registry import resolve_cell
 
     cell = resolve_cell(cell, variant, activation)
     return Network(cell, layers=layers, output=output, loss=loss, out_activation=out_activation)

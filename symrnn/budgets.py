@@ -56,7 +56,7 @@ from math import comb
 
 import sympy
 
-from .errors import CellError
+from .errors import CellError, Where
 
 MAX_POLYNOMIAL_TERMS = 1000
 MAX_STEP_NODES = 200
@@ -124,7 +124,7 @@ def _calls(expr):
 
 def check_cell(cell):
     """Raise CellError if ``cell`` is over a budget; the error says where
-    (``where``, as :mod:`symrnn.cells` errors do)."""
+    (its ``where``, as :mod:`symrnn.cells` errors do)."""
     from .graph import flatten_cell
 
     for lhs, rhs in cell.equations:
@@ -209,6 +209,4 @@ def verify_size(network):
 
 
 def _error(message, lhs):
-    error = CellError(message)
-    error.where = (lhs, None, "lhs") if lhs is not None else (None, None, None)
-    return error
+    return CellError(message, Where(lhs, None, "lhs") if lhs is not None else None)

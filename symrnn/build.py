@@ -14,12 +14,12 @@ import re
 import shutil
 from pathlib import Path
 
-from .registry import get_cell
 from .codegen import render
 from .derivation import Derivation, compile_pdf
 from .errors import BuildCheckError, ConfigError, LatexError
 from .files import BUILD_COMMAND, check_output_dir, make_dir, write_atomic
 from .network import Network
+from .registry import get_cell
 
 PDFLATEX_HINT = ("install TeX Live's pdflatex: in a symrnn checkout run .ci/deps, or on Debian/Ubuntu "
                  "apt-get install texlive-latex-base texlive-latex-recommended")

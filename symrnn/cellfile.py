@@ -85,6 +85,7 @@ import sympy
 from . import naming
 from .cells import CELL_NAME_PATTERN, DESCRIPTION_PATTERN, Cell
 from .errors import CellError, CellFileError, ConfigError
+from .printing import CellFilePrinter
 from .rules import ACTIVATIONS, ELEMENTWISE, ROW_FUNCTIONS, dot, prev
 
 MAX_FILE_CHARS = 65536
@@ -535,7 +536,7 @@ class _Parser:
             return cell
         except CellError as error:
             problem = error
-        line, column = self.locate(getattr(problem, "where", (None, None, None)), (line, column))
+        line, column = self.locate(problem.where, (line, column))
         self.fail(str(problem), column, min(line, last))
 
     def locate(self, where, fallback):
@@ -642,10 +643,6 @@ def _excerpt(line, column):
 # Printing
 # --------------------------------------------------------------------------
 
-# Binding strength of printed forms (see the grammar in the module docstring).
-SUM, PRODUCT, MATVEC, POWER, ATOM = range(5)
-
-
 def format_cell(cell):
     """The text of ``cell`` in the cell-file language; parsing it gives the
     same cell.
@@ -671,64 +668,4 @@ def format_cell(cell):
 
 def format_expression(expr):
     """One right-hand side in the cell-file language."""
-    return _print(expr)[0]
-
-
-def _print(expr):
-    """(text, binding strength) of ``expr``."""
-    if isinstance(expr, sympy.Symbol):
-        name = expr.name
-        return (f"{name[0]}^({naming.param_suffix(name)})" if naming.is_param_name(name) else name), ATOM
-    if expr.is_Integer and abs(expr) <= MAX_CONSTANT:
-        return str(expr), ATOM if expr >= 0 else PRODUCT
-    if isinstance(expr, prev):
-        return f"{expr.args[0]}[t-1]", ATOM
-    if isinstance(expr, dot):
-        weight, arg = expr.args
-        operand = f"({_print(arg)[0]})" if arg.is_Number else _operand(arg, MATVEC)
-        return f"{_print(weight)[0]} {operand}", MATVEC
-    if isinstance(expr, sympy.Pow) and expr.exp.is_Integer and 1 <= expr.exp <= MAX_EXPONENT:
-        return f"{_operand(expr.base, ATOM)}^{expr.exp}", POWER
-    if isinstance(expr, sympy.Mul):
-        return _print_product(expr), PRODUCT
-    if isinstance(expr, sympy.Add):
-        return _print_sum(expr), SUM
-    if type(expr) in FUNCTION_NAMES and len(expr.args) == 1:
-        return f"{FUNCTION_NAMES[type(expr)]}({_print(expr.args[0])[0]})", ATOM
-    raise CellError(f"{expr} ({type(expr).__name__}) cannot be written in a cell file")
-
-
-def _operand(expr, strength):
-    text, own = _print(expr)
-    return text if own >= strength else f"({text})"
-
-
-def _print_product(expr):
-    coefficient, rest = expr.as_coeff_Mul()  # the literal leading number only, as SymPy stores it
-    factors = sympy.Mul.make_args(rest)
-    if not coefficient.is_Integer or abs(coefficient) > MAX_CONSTANT:
-        raise CellError(f"the constant {coefficient} in {expr} cannot be written in a cell file")
-    text = " * ".join(_operand(factor, MATVEC) for factor in factors)
-    if coefficient == -1:
-        return f"-{text}"
-    return text if coefficient == 1 else f"{coefficient} * {text}"
-
-
-def _print_sum(expr):
-    terms = sorted(expr.args, key=_term_order)
-    text = _print(terms[0])[0]
-    for term in terms[1:]:
-        if term.could_extract_minus_sign():
-            text += f" - {_print(-term)[0]}"
-        else:
-            text += f" + {_print(term)[0]}"
-    return text
-
-
-def _term_order(term):
-    """As the notes write a pre-activation: input products, recurrent
-    products, the rest; SymPy's own order within each group."""
-    core = term.as_coeff_Mul()[1]
-    if isinstance(core, dot):
-        return 1 if core.has(prev) else 0
-    return 2
+    return CellFilePrinter(FUNCTION_NAMES, MAX_CONSTANT, MAX_EXPONENT).doprint(expr)

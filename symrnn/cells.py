@@ -26,7 +26,7 @@ import sympy
 
 from . import naming
 from .budgets import check_cell
-from .errors import CellError
+from .errors import CellError, Where
 from .rules import dot, function_rule, known_function_names, prev
 
 CELL_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
@@ -132,12 +132,9 @@ def _is_param(symbol):
 
 
 def _error(message, equation=None, symbol=None, use=None):
-    """A CellError that also says where: the equation (its left side), the
-    symbol at fault and how it is used there ('use', 'prev', 'lhs', 'matrix',
-    'elementwise' or 'declared'), so that a cell file can point at the line."""
-    error = CellError(message)
-    error.where = (equation, symbol, use)
-    return error
+    """A CellError that also says where (:class:`symrnn.errors.Where`), so
+    that a cell file can point at the line."""
+    return CellError(message, Where(equation, symbol, use))
 
 
 def _validate(cell):

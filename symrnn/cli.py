@@ -10,12 +10,12 @@ from pathlib import Path
 from . import build as build_module
 from .budgets import check_verification
 from .cellfile import format_cell
-from .registry import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .codegen import render, write_module
 from .errors import SymrnnError
 from .files import STDOUT, check_output_dir, check_output_path, command_line, write_atomic
 from .limits import EXPLORER_MAX_STEPS, FLOW_MAX_STEPS, MAX_STEPS
 from .network import LOSSES, OUTPUT_ACTIVATIONS, OUTPUT_MODES, Network
+from .registry import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .rules import ACTIVATIONS
 from .verify import streamed_table
 

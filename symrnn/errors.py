@@ -2,15 +2,35 @@
 
 Every message names what was wrong and what was expected; internal
 invariants use ``assert`` instead.
+
+Imports: nothing from symrnn.
 """
+
+from typing import NamedTuple
 
 
 class SymrnnError(Exception):
     """Base class of every error symrnn reports to a user."""
 
 
+class Where(NamedTuple):
+    """Where in a cell a :class:`CellError` is: the equation (its left side),
+    the symbol at fault, and how it is used there ('use', 'prev', 'lhs',
+    'matrix', 'elementwise' or 'declared'); None where not known. A cell
+    file's parser turns it into a line and column."""
+
+    equation: object = None
+    symbol: object = None
+    use: str | None = None
+
+
 class CellError(SymrnnError):
-    """A cell's equations are malformed (unknown name, cycle, bad shape use)."""
+    """A cell's equations are malformed (unknown name, cycle, bad shape use).
+    ``where`` (a :class:`Where`) says where, as far as the check knows."""
+
+    def __init__(self, message, where=None):
+        super().__init__(message)
+        self.where = where or Where()
 
 
 class ConfigError(SymrnnError):

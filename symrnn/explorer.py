@@ -64,7 +64,6 @@ import math
 
 from markupsafe import Markup
 
-from .registry import get_cell
 from .codegen import load_module
 from .copies import ALL_ROLES, ROLE_LABELS, CopyAnalysis, check_steps, param_display
 from .files import BUILD_COMMAND
@@ -72,6 +71,7 @@ from .flow import SIZES, term_norms
 from .limits import EXPLORER_MAX_STEPS
 from .network import OUTPUT_MODES, Network
 from .pictures import COLOURS, layout
+from .registry import get_cell
 from .templating import render
 
 SCHEMA = "symrnn.explorer/3"  # 3: per-copy term norms ("norms", "magnitude")

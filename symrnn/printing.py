@@ -1,14 +1,26 @@
-"""Printers: SymPy expressions of the engine as NumPy code.
+"""Printers of engine expressions, each a SymPy printer subclass:
 
-Vectors are batch-major arrays (B, n), so w·v prints as ``v @ w.T`` and the
-transposed product w^T·u as ``u @ w``.
+* :class:`NumPyCodePrinter`: NumPy code. Vectors are batch-major arrays
+  (B, n), so w·v prints as ``v @ w.T`` and the transposed product w^T·u as
+  ``u @ w``;
+* :class:`TextPrinter`: plain-text equations for docstrings (w_f·x + b_f);
+* :class:`CellFilePrinter`: the cell-file language (w^(f) x + b^(f)), which
+  :mod:`symrnn.cellfile` parses back to the same expression.
+
+The LaTeX printer of the notes is :mod:`symrnn.latex`. All three order a sum
+as the notes write a pre-activation (:func:`notes_order`).
+
+Imports: the rule table (:mod:`symrnn.rules`), naming and errors only.
 """
 
 import sympy
 from sympy.printing.precedence import PRECEDENCE, precedence
+from sympy.printing.printer import Printer
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
+from . import naming
+from .errors import CellError
 from .rules import dot, dot_t, function_rule, prev
 
 
@@ -100,7 +112,7 @@ class TextPrinter(StrPrinter):
         return f"{expr.args[0]}[t-1]"
 
     def _print_Add(self, expr, order=None):
-        terms = sorted(expr.args, key=_notes_order)
+        terms = sorted(expr.args, key=notes_order)
         text = self._print(terms[0])
         for term in terms[1:]:
             printed = self._print(term)
@@ -108,12 +120,95 @@ class TextPrinter(StrPrinter):
         return text
 
 
-def _notes_order(term):
-    """Products with the input first, then recurrent products, then the rest."""
-    if isinstance(term, dot):
-        return (1 if term.has(prev) else 0, str(term))
-    return (2, "")
+def notes_order(term):
+    """The sort key of a sum's term as the notes write a pre-activation: input
+    products first, then recurrent products, then the rest (a sorted() keeps
+    SymPy's own order within each group)."""
+    core = term.as_coeff_Mul()[1]
+    if isinstance(core, dot):
+        return 1 if core.has(prev) else 0
+    return 2
 
 
 def text_equation(lhs, rhs):
     return f"{lhs} = {TextPrinter().doprint(rhs)}"
+
+
+class CellFilePrinter(Printer):
+    """Cell expressions in the cell-file language (:mod:`symrnn.cellfile`):
+    ``w^(x) x + w^(a) a[t-1] + b^(a)``. Each form is printed with its binding
+    strength, and an operand is parenthesised where it binds more loosely
+    than its place needs; what the language cannot write raises CellError.
+
+    ``function_names`` maps each function class to its name in the language;
+    ``max_constant`` and ``max_exponent`` are the language's limits.
+    """
+
+    # Binding strengths of printed forms, loosest first (the grammar's levels).
+    SUM, PRODUCT, MATVEC, POWER, ATOM = range(5)
+
+    def __init__(self, function_names, max_constant, max_exponent):
+        super().__init__()
+        self.function_names, self.max_constant, self.max_exponent = function_names, max_constant, max_exponent
+
+    def strength(self, expr):
+        """How tightly the printed form of ``expr`` binds."""
+        if isinstance(expr, sympy.Add):
+            return self.SUM
+        if isinstance(expr, sympy.Mul) or (expr.is_Integer and expr < 0):
+            return self.PRODUCT
+        if isinstance(expr, dot):
+            return self.MATVEC
+        return self.POWER if isinstance(expr, sympy.Pow) else self.ATOM
+
+    def operand(self, expr, strength):
+        """``expr`` printed as an operand that must bind at least ``strength``."""
+        text = self._print(expr)
+        return text if self.strength(expr) >= strength else f"({text})"
+
+    def emptyPrinter(self, expr):
+        raise CellError(f"{expr} ({type(expr).__name__}) cannot be written in a cell file")
+
+    def _print_Symbol(self, expr):
+        name = expr.name
+        return f"{name[0]}^({naming.param_suffix(name)})" if naming.is_param_name(name) else name
+
+    def _print_Integer(self, expr):
+        if abs(expr) > self.max_constant:
+            return self.emptyPrinter(expr)
+        return str(expr)
+
+    def _print_prev(self, expr):
+        return f"{expr.args[0]}[t-1]"
+
+    def _print_dot(self, expr):
+        weight, arg = expr.args
+        operand = f"({self._print(arg)})" if arg.is_Number else self.operand(arg, self.MATVEC)
+        return f"{self._print(weight)} {operand}"
+
+    def _print_Pow(self, expr):
+        if not (expr.exp.is_Integer and 1 <= expr.exp <= self.max_exponent):
+            return self.emptyPrinter(expr)
+        return f"{self.operand(expr.base, self.ATOM)}^{expr.exp}"
+
+    def _print_Mul(self, expr):
+        coefficient, rest = expr.as_coeff_Mul()  # the literal leading number only, as SymPy stores it
+        if not coefficient.is_Integer or abs(coefficient) > self.max_constant:
+            raise CellError(f"the constant {coefficient} in {expr} cannot be written in a cell file")
+        text = " * ".join(self.operand(factor, self.MATVEC) for factor in sympy.Mul.make_args(rest))
+        if coefficient == -1:
+            return f"-{text}"
+        return text if coefficient == 1 else f"{coefficient} * {text}"
+
+    def _print_Add(self, expr):
+        terms = sorted(expr.args, key=notes_order)
+        text = self._print(terms[0])
+        for term in terms[1:]:
+            negative = term.could_extract_minus_sign()
+            text += f" - {self._print(-term)}" if negative else f" + {self._print(term)}"
+        return text
+
+    def _print_Function(self, expr):
+        if type(expr) not in self.function_names or len(expr.args) != 1:
+            return self.emptyPrinter(expr)
+        return f"{self.function_names[type(expr)]}({self._print(expr.args[0])})"

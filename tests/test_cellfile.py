@@ -16,9 +16,9 @@ import symrnn
 from symrnn import cellfile
 from symrnn.cellfile import FUNCTIONS, MAX_DEPTH, format_cell, format_expression, load_cell, parse_cell
 from symrnn.cells import Cell, parameters, vectors
-from symrnn.registry import CELLS, builtin_file, get_cell
 from symrnn.cli import main
 from symrnn.errors import CellError, CellFileError, ConfigError
+from symrnn.registry import CELLS, builtin_file, get_cell
 from symrnn.rules import ACTIVATIONS, ELEMENTWISE, ROW_FUNCTIONS, dot, prev, relu, sigmoid
 from symrnn.verify import verify_network
 

@@ -2,9 +2,8 @@ import pytest
 import sympy
 
 from symrnn.cells import Cell, parameters, vectors
-
-from symrnn.registry import CELLS, builtin_file, get_cell, resolve_cell
 from symrnn.errors import CellError, CellFileError, ConfigError
+from symrnn.registry import CELLS, builtin_file, get_cell, resolve_cell
 from symrnn.rules import ACTIVATIONS, dot, prev, sigmoid
 
 # --------------------------------------------------------------------------

@@ -304,8 +304,8 @@ def test_the_header_of_a_generated_module_names_its_command(tmp_path, monkeypatc
 
 
 def test_the_header_of_a_latex_document_and_the_explorer_page_names_its_command(tmp_path, monkeypatch, capsys):
-    from symrnn.registry import get_cell
     from symrnn.explorer import explorer_data, write_page
+    from symrnn.registry import get_cell
 
     monkeypatch.chdir(tmp_path)
     assert main(["latex", "rnn", "--steps", "2", "--wrt", "w_x", "w_a", "-o", "notes.tex"]) == 0

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import sympy
 
-from symrnn.registry import get_cell
 from symrnn.cli import main
 from symrnn.derivation import Derivation, compile_pdf, derivation, overfull_lines
 from symrnn.errors import ConfigError, LatexError
 from symrnn.network import Network
+from symrnn.registry import get_cell
 from symrnn.verify import _with_reference_functions, check_derivation
 
 GENERATED = Path(__file__).resolve().parent.parent / "generated"

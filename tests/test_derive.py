@@ -1,8 +1,8 @@
 import sympy
 
-from symrnn.registry import get_cell
 from symrnn.derive import reverse, step_seeds
 from symrnn.graph import flatten_cell
+from symrnn.registry import get_cell
 
 
 def adjoints(name, variant=None, activation=None):

@@ -1,5 +1,5 @@
-from symrnn.registry import get_cell
 from symrnn.graph import Affine, Compute, flatten_cell
+from symrnn.registry import get_cell
 
 
 def nodes_by_name(cell):

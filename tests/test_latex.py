@@ -3,11 +3,11 @@
 import pytest
 import sympy
 
-from symrnn.registry import get_cell
 from symrnn.errors import ConfigError
 from symrnn.latex import BREAK, break_lines, estimate_width, latex, unmarked
 from symrnn.network import Network
 from symrnn.notation import Notation
+from symrnn.registry import get_cell
 from symrnn.rules import dot, dot_t, outer, sigmoid
 
 S = sympy.Symbol

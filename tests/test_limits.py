@@ -14,7 +14,6 @@ import sympy
 
 from symrnn import budgets
 from symrnn.cellfile import parse_cell
-from symrnn.registry import CELLS, get_cell, resolve_cell
 from symrnn.cli import main
 from symrnn.derivation import Derivation
 from symrnn.derive import derive_cell
@@ -22,6 +21,7 @@ from symrnn.errors import CellError, CellFileError
 from symrnn.graph import flatten_cell, substitute
 from symrnn.limits import MAX_STEPS
 from symrnn.network import MAX_LAYERS, Network
+from symrnn.registry import CELLS, get_cell, resolve_cell
 from symrnn.unroll import Unrolled
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))

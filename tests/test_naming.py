@@ -14,9 +14,9 @@ import pytest
 import symrnn
 from symrnn import naming
 from symrnn.cellfile import parse_cell
-from symrnn.registry import CELLS, get_cell, resolve_cell
 from symrnn.codegen import render
 from symrnn.errors import CellError
+from symrnn.registry import CELLS, get_cell, resolve_cell
 
 CELL_FILES = sorted(Path(__file__).parent.glob("cells/*.cell"))
 WORD = re.compile(r"[a-z][a-z0-9]*\Z")
