@@ -202,18 +202,15 @@ def _describe_character(char):
     return described
 
 
-class _Parser:
+class _LineReader:
+    """A cursor over the tokens of the line being read, and the errors that
+    point at a line and column of the file."""
+
     def __init__(self, text, path):
         self.path = path
         self.lines = text.split("\n")
         self.line_no = 0
-        self.name = self.description = self.input = self.output = None  # (value, line, column)
-        self.states = []  # (name, line, column)
-        self.equations = []
-        self.depth = 0
-        self.written_order = {}  # a sum or product -> its terms or factors as written
-
-    # -- errors -------------------------------------------------------------
+        self.tokens, self.pos = [], 0
 
     def fail(self, reason, column=1, line=None):
         line = self.line_no if line is None else line
@@ -224,135 +221,42 @@ class _Parser:
         hint = "; an elementwise product needs '*'" if ")" in what and token.kind in ("name", "int", "param") else ""
         self.fail(f"expected {what}, found {token.shown()}{hint}", token.column)
 
-    # -- the file -----------------------------------------------------------
+    def peek(self):
+        return self.tokens[self.pos]
 
-    def cell(self):
-        for number, line in enumerate(self.lines, 1):
-            self.line_no, line = number, line.removesuffix("\r")
-            if len(line) > MAX_LINE_CHARS:
-                self.fail(f"the line is longer than {MAX_LINE_CHARS} characters", MAX_LINE_CHARS + 1)
-            control = CONTROL.search(line)
-            if control:  # refused everywhere, comments included
-                self.fail(f"unexpected character {_describe_character(control.group())}", control.start() + 1)
-            self.statement(line)
-        return self.build()
+    def next(self):
+        token = self.tokens[self.pos]
+        self.pos = min(self.pos + 1, len(self.tokens) - 1)
+        return token
 
-    def statement(self, line):
-        match = DESCRIPTION_LINE.match(line)
-        if match:
-            self.begin("description", len(line) - len(line.lstrip(" \t")) + 1)
-            return self.read_description(line, match.end())
-        self.tokens, self.pos = _tokenize(line, self.fail), 0
-        first = self.tokens[0]
-        if first.kind == "end":
-            return
-        if first.kind == "name" and first.text in KEYWORDS:
-            if self.tokens[1].text == "=" and self.tokens[1].kind == "op":
-                self.fail(f"'{first.text}' is a keyword of cell files, not a vector name", first.column)
-            if first.text == "description":  # not followed by a space: the text is read raw, above
-                self.expected("a space, then the description text", self.tokens[1])
-            self.begin(first.text, first.column)
-            self.next()
-            getattr(self, f"read_{first.text}")(first)
-            self.expect_end("end of line")
-        else:
-            self.begin("equation", first.column)
-            self.read_equation()
-            self.expect_end("an operator or end of line")
+    def peek_op(self, *texts):
+        token = self.peek()
+        return token.kind == "op" and token.text in texts
 
-    def begin(self, kind, column):
-        if self.name is None and kind != "cell":
-            self.fail("expected 'cell NAME' as the first statement of a cell file", column)
-        if kind not in ("equation", "cell") and self.equations:
-            self.fail(f"'{kind}' after the equations: declarations come first "
-                      f"(before line {self.equations[0].line})", column)
-
-    def once(self, attribute, keyword, column):
-        previous = getattr(self, attribute)
-        if previous is not None:
-            self.fail(f"a second '{keyword}' line (the first is line {previous[1]})", column)
-
-    def read_cell(self, keyword):
-        self.once("name", "cell", keyword.column)
+    def expect(self, text, what):
         token = self.next()
-        if token.kind not in ("name", "param") or not CELL_NAME_PATTERN.match(token.text):
-            self.expected("a cell name (a lowercase letter, then up to 31 lowercase letters, digits or '_')", token)
-        self.name = (token.text, self.line_no, token.column)
+        if token.kind != "op" or token.text != text:
+            self.expected(what, token)
 
-    def read_description(self, line, start):
-        self.once("description", "description", start)
-        text = line[start:].split("#", 1)[0]
-        column = start + len(text) - len(text.lstrip(" \t")) + 1
-        text = text.strip(" \t")
-        if not text:
-            self.fail("expected the description text after 'description'", column)
-        for offset, char in enumerate(text):
-            if offset >= 200 or not DESCRIPTION_PATTERN.match(char):
-                what = "more than 200 characters" if offset >= 200 else f"the character {_describe_character(char)}"
-                self.fail(f"{what} in the description: expected letters, digits, spaces and "
-                          "the punctuation , . ; : ( ) [ ] / + - ' = * ! ?", column + offset)
-        self.description = (text, self.line_no, column)
+    def expect_end(self, what):
+        token = self.peek()
+        if token.kind != "end":
+            operator = what != "end of line" and token.kind in ("name", "int", "param")
+            hint = "; an elementwise product needs '*'" if operator else ""
+            self.fail(f"expected {what}, found {token.shown()}{hint}", token.column)
 
-    def read_input(self, keyword):
-        self.once("input", "input", keyword.column)
-        self.input = self.declare(self.next(), "input")
 
-    def read_state(self, keyword):
-        self.states.append(self.declare(self.next(), "state"))
-        while self.peek_op(","):
-            self.next()
-            self.states.append(self.declare(self.next(), "state"))
-        if self.peek().kind != "end":
-            self.expected("',' between states, or end of line", self.peek())
+class _ExpressionReader(_LineReader):
+    """The grammar of a right-hand side (recursive descent, loosest first:
+    sum, product, signed, matrix-vector product, power, atom), recording how
+    each name is used where (for errors that point at it) and the order in
+    which terms and factors were written."""
 
-    def read_output(self, keyword):
-        self.once("output", "output", keyword.column)
-        token = self.next()
-        self.output = (self.vector_name(token, "output state"), self.line_no, token.column)
-
-    def declare(self, token, role):
-        name = self.vector_name(token, role)
-        for other, line, _ in [self.input, *self.states] if self.input else self.states:
-            if other == name:
-                self.fail(f"{name} is already declared on line {line}", token.column)
-        return (name, self.line_no, token.column)
-
-    def vector_name(self, token, role="vector"):
-        if token.kind == "param":
-            self.fail(f"{token.text} is a parameter; expected a {role} name (e.g. h)", token.column)
-        if token.kind != "name":
-            self.expected(f"a {role} name", token)
-        if token.text in KEYWORDS or token.text in FUNCTIONS:
-            kind = "keyword of cell files" if token.text in KEYWORDS else "function"
-            self.fail(f"'{token.text}' is a {kind} and cannot name a {role}", token.column)
-        try:
-            return naming.check_vector_name(token.text, role)
-        except CellError as error:
-            self.fail(str(error), token.column)
-
-    # -- equations ----------------------------------------------------------
-
-    def read_equation(self):
-        token = self.next()
-        if token.kind == "param":
-            self.fail(f"{token.text} is a parameter: parameters are learned, not computed; "
-                      "expected a vector name before '='", token.column)
-        name = self.vector_name(token)
-        if self.input and name == self.input[0]:
-            self.fail(f"the input {name} cannot be assigned", token.column)
-        for equation in self.equations:
-            if equation.lhs.name == name:
-                self.fail(f"{name} is assigned twice (first on line {equation.line})", token.column)
-        equation = _Equation(sympy.Symbol(name), self.line_no, token.column)
-        self.equations.append(equation)
-        if not self.peek_op("="):
-            self.expected("'=' after the name of the vector computed", self.peek())
-        self.next()
-        start = self.peek().column
-        equation.rhs = self.sum()
-        problem = _size_problem(equation.rhs)
-        if problem:
-            self.fail(problem, start)
+    def __init__(self, text, path):
+        super().__init__(text, path)
+        self.equations = []
+        self.depth = 0
+        self.written_order = {}  # a sum or product -> its terms or factors as written
 
     def use(self, name, column, how):
         self.equations[-1].uses.append((name, column, how))
@@ -483,33 +387,141 @@ class _Parser:
         self.use(name, token.column, "prev")
         return prev(sympy.Symbol(name))
 
-    # -- tokens -------------------------------------------------------------
+    def vector_name(self, token, role="vector"):
+        if token.kind == "param":
+            self.fail(f"{token.text} is a parameter; expected a {role} name (e.g. h)", token.column)
+        if token.kind != "name":
+            self.expected(f"a {role} name", token)
+        if token.text in KEYWORDS or token.text in FUNCTIONS:
+            kind = "keyword of cell files" if token.text in KEYWORDS else "function"
+            self.fail(f"'{token.text}' is a {kind} and cannot name a {role}", token.column)
+        try:
+            return naming.check_vector_name(token.text, role)
+        except CellError as error:
+            self.fail(str(error), token.column)
 
-    def peek(self):
-        return self.tokens[self.pos]
 
-    def next(self):
-        token = self.tokens[self.pos]
-        self.pos = min(self.pos + 1, len(self.tokens) - 1)
-        return token
+class _Parser(_ExpressionReader):
+    """A whole cell file: its statements (cell, description, input, state,
+    output, equations) in order, then the :class:`Cell` they make."""
 
-    def peek_op(self, *texts):
-        token = self.peek()
-        return token.kind == "op" and token.text in texts
+    def __init__(self, text, path):
+        super().__init__(text, path)
+        self.name = self.description = self.input = self.output = None  # (value, line, column)
+        self.states = []  # (name, line, column)
 
-    def expect(self, text, what):
+    def cell(self):
+        for number, line in enumerate(self.lines, 1):
+            self.line_no, line = number, line.removesuffix("\r")
+            if len(line) > MAX_LINE_CHARS:
+                self.fail(f"the line is longer than {MAX_LINE_CHARS} characters", MAX_LINE_CHARS + 1)
+            control = CONTROL.search(line)
+            if control:  # refused everywhere, comments included
+                self.fail(f"unexpected character {_describe_character(control.group())}", control.start() + 1)
+            self.statement(line)
+        return self.build()
+
+    def statement(self, line):
+        match = DESCRIPTION_LINE.match(line)
+        if match:
+            self.begin("description", len(line) - len(line.lstrip(" \t")) + 1)
+            return self.read_description(line, match.end())
+        self.tokens, self.pos = _tokenize(line, self.fail), 0
+        first = self.tokens[0]
+        if first.kind == "end":
+            return
+        if first.kind == "name" and first.text in KEYWORDS:
+            if self.tokens[1].text == "=" and self.tokens[1].kind == "op":
+                self.fail(f"'{first.text}' is a keyword of cell files, not a vector name", first.column)
+            if first.text == "description":  # not followed by a space: the text is read raw, above
+                self.expected("a space, then the description text", self.tokens[1])
+            self.begin(first.text, first.column)
+            self.next()
+            getattr(self, f"read_{first.text}")(first)
+            self.expect_end("end of line")
+        else:
+            self.begin("equation", first.column)
+            self.read_equation()
+            self.expect_end("an operator or end of line")
+
+    def begin(self, kind, column):
+        if self.name is None and kind != "cell":
+            self.fail("expected 'cell NAME' as the first statement of a cell file", column)
+        if kind not in ("equation", "cell") and self.equations:
+            self.fail(f"'{kind}' after the equations: declarations come first "
+                      f"(before line {self.equations[0].line})", column)
+
+    def once(self, attribute, keyword, column):
+        previous = getattr(self, attribute)
+        if previous is not None:
+            self.fail(f"a second '{keyword}' line (the first is line {previous[1]})", column)
+
+    def read_cell(self, keyword):
+        self.once("name", "cell", keyword.column)
         token = self.next()
-        if token.kind != "op" or token.text != text:
-            self.expected(what, token)
+        if token.kind not in ("name", "param") or not CELL_NAME_PATTERN.match(token.text):
+            self.expected("a cell name (a lowercase letter, then up to 31 lowercase letters, digits or '_')", token)
+        self.name = (token.text, self.line_no, token.column)
 
-    def expect_end(self, what):
-        token = self.peek()
-        if token.kind != "end":
-            operator = what != "end of line" and token.kind in ("name", "int", "param")
-            hint = "; an elementwise product needs '*'" if operator else ""
-            self.fail(f"expected {what}, found {token.shown()}{hint}", token.column)
+    def read_description(self, line, start):
+        self.once("description", "description", start)
+        text = line[start:].split("#", 1)[0]
+        column = start + len(text) - len(text.lstrip(" \t")) + 1
+        text = text.strip(" \t")
+        if not text:
+            self.fail("expected the description text after 'description'", column)
+        for offset, char in enumerate(text):
+            if offset >= 200 or not DESCRIPTION_PATTERN.match(char):
+                what = "more than 200 characters" if offset >= 200 else f"the character {_describe_character(char)}"
+                self.fail(f"{what} in the description: expected letters, digits, spaces and "
+                          "the punctuation , . ; : ( ) [ ] / + - ' = * ! ?", column + offset)
+        self.description = (text, self.line_no, column)
 
-    # -- the cell -----------------------------------------------------------
+    def read_input(self, keyword):
+        self.once("input", "input", keyword.column)
+        self.input = self.declare(self.next(), "input")
+
+    def read_state(self, keyword):
+        self.states.append(self.declare(self.next(), "state"))
+        while self.peek_op(","):
+            self.next()
+            self.states.append(self.declare(self.next(), "state"))
+        if self.peek().kind != "end":
+            self.expected("',' between states, or end of line", self.peek())
+
+    def read_output(self, keyword):
+        self.once("output", "output", keyword.column)
+        token = self.next()
+        self.output = (self.vector_name(token, "output state"), self.line_no, token.column)
+
+    def declare(self, token, role):
+        name = self.vector_name(token, role)
+        for other, line, _ in [self.input, *self.states] if self.input else self.states:
+            if other == name:
+                self.fail(f"{name} is already declared on line {line}", token.column)
+        return (name, self.line_no, token.column)
+
+    def read_equation(self):
+        token = self.next()
+        if token.kind == "param":
+            self.fail(f"{token.text} is a parameter: parameters are learned, not computed; "
+                      "expected a vector name before '='", token.column)
+        name = self.vector_name(token)
+        if self.input and name == self.input[0]:
+            self.fail(f"the input {name} cannot be assigned", token.column)
+        for equation in self.equations:
+            if equation.lhs.name == name:
+                self.fail(f"{name} is assigned twice (first on line {equation.line})", token.column)
+        equation = _Equation(sympy.Symbol(name), self.line_no, token.column)
+        self.equations.append(equation)
+        if not self.peek_op("="):
+            self.expected("'=' after the name of the vector computed", self.peek())
+        self.next()
+        start = self.peek().column
+        equation.rhs = self.sum()
+        problem = _size_problem(equation.rhs)
+        if problem:
+            self.fail(problem, start)
 
     def build(self):
         last = len(self.lines)
