@@ -1,0 +1,234 @@
+"""Weights between PyTorch's recurrent modules and symrnn networks.
+
+:func:`from_torch` reads an ``nn.RNN`` (tanh or relu), ``nn.LSTM`` or
+``nn.GRU`` (and optionally the ``nn.Linear`` on top) into the parameters of
+the matching symrnn network (:func:`network_of`), by the names the generated
+modules use (``w_f``, ``w_F``, ``b_f``; ``w_f_l2`` in layer 2 of a stack;
+``w_y``, ``b_y``); :func:`to_torch` writes such parameters into the modules.
+
+How each PyTorch module maps is data (:data:`LAYOUTS`): its cell, and for
+each of its gates, in PyTorch's order, the symrnn parameters that the gate's
+rows of ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` belong to.
+
+Bias pairs. PyTorch adds two biases where one would do (``b_ih + b_hh``); the
+symrnn cell has one, their sum. :func:`to_torch` writes the whole bias into
+``bias_ih`` and ``-0.0`` into ``bias_hh``: ``b + (-0.0)`` is ``b`` bit for bit
+(also for ``b = -0.0``), so symrnn → torch → symrnn is exact. torch → symrnn
+→ torch computes the same function with each pair's sum rounded once. The
+GRU's candidate keeps its two biases apart (``b_hn`` is inside
+``r * (W_hn h + b_hn)``): they map one to one, to ``b_g`` and ``b_G`` of the
+``gru`` cell's ``pytorch`` variant.
+
+torch is imported only when a function here is called (it is an optional
+extra). Imports: naming, errors, the registry and the network.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import naming
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Gate:
+    """The symrnn parameters one PyTorch gate's rows go to. Where
+    ``input_bias == hidden_bias`` PyTorch's pair is summed into it."""
+
+    input_weight: str
+    hidden_weight: str
+    input_bias: str
+    hidden_bias: str
+
+    @property
+    def summed_bias(self):
+        return self.input_bias == self.hidden_bias
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A PyTorch recurrent module as a symrnn cell: the cell (name, variant,
+    activation as :func:`symrnn.network` takes them) and its gates in
+    PyTorch's row order."""
+
+    cell: str
+    variant: str | None
+    activation: str | None
+    gates: tuple
+
+
+def _summed(w, W, b):
+    return Gate(w, W, b, b)
+
+
+LAYOUTS = {
+    "LSTM": Layout("lstm", None, None, (_summed("w_i", "w_I", "b_i"), _summed("w_f", "w_F", "b_f"),
+                                        _summed("w_g", "w_G", "b_g"), _summed("w_o", "w_O", "b_o"))),
+    "GRU": Layout("gru", "pytorch", None, (_summed("w_r", "w_R", "b_r"), _summed("w_z", "w_Z", "b_z"),
+                                           Gate("w_g", "w_G", "b_g", "b_G"))),
+    "RNN_TANH": Layout("rnn", None, "tanh", (_summed("w_x", "w_a", "b_a"),)),
+    "RNN_RELU": Layout("rnn", None, "relu", (_summed("w_x", "w_a", "b_a"),)),
+}
+
+
+def layout_of(module):
+    """The :class:`Layout` of an ``nn.RNN``, ``nn.LSTM`` or ``nn.GRU``; a
+    clear error for anything symrnn has no cell for."""
+    import torch
+
+    if not isinstance(module, torch.nn.RNNBase) or module.mode not in LAYOUTS:
+        raise ConfigError(f"expected a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
+    if module.bidirectional:
+        raise ConfigError("bidirectional modules have no symrnn network: symrnn layers run forward in time")
+    if getattr(module, "proj_size", 0):
+        raise ConfigError(f"an LSTM with proj_size={module.proj_size} has no built-in symrnn cell")
+    return LAYOUTS[module.mode]
+
+
+def network_of(module, **options):
+    """The symrnn network whose parameters :func:`from_torch` gives for
+    ``module``; ``options`` (output, loss, ...) as :func:`symrnn.network` takes them."""
+    from . import network
+
+    layout = layout_of(module)
+    return network(layout.cell, variant=layout.variant, activation=layout.activation,
+                   layers=module.num_layers, **options)
+
+
+def from_torch(module, linear=None, *, tensors=False):
+    """The parameters of ``network_of(module)`` read from ``module`` (and the
+    output layer ``w_y``, ``b_y`` from ``linear``, an ``nn.Linear``, if given):
+    NumPy arrays in the module's dtype, or detached torch tensors on its
+    device with ``tensors=True`` (for a generated torch module)."""
+    import torch
+
+    layout = layout_of(module)
+    H, layers = module.hidden_size, module.num_layers
+    params = {}
+    with torch.no_grad():
+        for layer in range(1, layers + 1):
+            pieces = _torch_pieces(module, layer)
+            for k, gate in enumerate(layout.gates):
+                rows = slice(k * H, (k + 1) * H)
+                for name, value in _gate_values(gate, pieces, rows):
+                    params[naming.layer_name(name, layer, layers)] = value.detach().clone()
+        if linear is not None:
+            _check_linear(linear, H)
+            params[naming.OUTPUT_WEIGHT] = linear.weight.detach().clone()
+            params[naming.OUTPUT_BIAS] = (linear.bias.detach().clone() if linear.bias is not None
+                                          else torch.zeros_like(linear.weight[:, 0]))
+    return params if tensors else {name: value.cpu().numpy() for name, value in params.items()}
+
+
+def to_torch(params, module, linear=None):
+    """Write symrnn parameters (NumPy arrays or tensors, by the names
+    :func:`from_torch` gives) into ``module`` (and ``linear``) in place.
+    Every parameter must be there, with its shape, finite; no other name."""
+    import torch
+
+    layout = layout_of(module)
+    H, layers = module.hidden_size, module.num_layers
+    expected = _expected_shapes(layout, module, linear)
+    _check_params(params, expected)
+    with torch.no_grad():
+        for layer in range(1, layers + 1):
+            pieces = _torch_pieces(module, layer)
+            for k, gate in enumerate(layout.gates):
+                rows = slice(k * H, (k + 1) * H)
+                _write_gate(gate, pieces, rows, lambda name, layer=layer: params[
+                    naming.layer_name(name, layer, layers)])
+        if linear is not None:
+            linear.weight.copy_(_as_tensor(params[naming.OUTPUT_WEIGHT]))
+            if linear.bias is not None:
+                linear.bias.copy_(_as_tensor(params[naming.OUTPUT_BIAS]))
+    return module
+
+
+def _torch_pieces(module, layer):
+    """Layer ``layer``'s (1-based) weight_ih, weight_hh, bias_ih, bias_hh
+    (the biases None for a module made with ``bias=False``)."""
+    k = layer - 1
+    biases = (getattr(module, f"bias_ih_l{k}"), getattr(module, f"bias_hh_l{k}")) if module.bias else (None, None)
+    return (getattr(module, f"weight_ih_l{k}"), getattr(module, f"weight_hh_l{k}"), *biases)
+
+
+def _gate_values(gate, pieces, rows):
+    """(symrnn name, tensor) of one gate's rows."""
+    weight_ih, weight_hh, bias_ih, bias_hh = pieces
+    values = [(gate.input_weight, weight_ih[rows]), (gate.hidden_weight, weight_hh[rows])]
+    if bias_ih is None:
+        zero = weight_ih.new_zeros(weight_ih[rows].shape[0])
+        return values + [(name, zero) for name in dict.fromkeys((gate.input_bias, gate.hidden_bias))]
+    if gate.summed_bias:
+        return values + [(gate.input_bias, bias_ih[rows] + bias_hh[rows])]
+    return values + [(gate.input_bias, bias_ih[rows]), (gate.hidden_bias, bias_hh[rows])]
+
+
+def _write_gate(gate, pieces, rows, value_of):
+    weight_ih, weight_hh, bias_ih, bias_hh = pieces
+    weight_ih[rows].copy_(_as_tensor(value_of(gate.input_weight)))
+    weight_hh[rows].copy_(_as_tensor(value_of(gate.hidden_weight)))
+    if bias_ih is None:
+        biases = {name: value_of(name) for name in (gate.input_bias, gate.hidden_bias)}
+        nonzero = [name for name, value in biases.items() if np.any(np.asarray(_as_numpy(value)) != 0)]
+        if nonzero:
+            raise ConfigError(f"the module was made with bias=False, but {nonzero[0]} is not zero")
+        return
+    bias_ih[rows].copy_(_as_tensor(value_of(gate.input_bias)))
+    if gate.summed_bias:
+        bias_hh[rows].fill_(-0.0)  # b + (-0.0) == b bit for bit: the pair sums back to b exactly
+    else:
+        bias_hh[rows].copy_(_as_tensor(value_of(gate.hidden_bias)))
+
+
+def _expected_shapes(layout, module, linear):
+    D, H, layers = module.input_size, module.hidden_size, module.num_layers
+    shapes = {}
+    for layer in range(1, layers + 1):
+        inputs = D if layer == 1 else H
+        for gate in layout.gates:
+            shapes[naming.layer_name(gate.input_weight, layer, layers)] = (H, inputs)
+            shapes[naming.layer_name(gate.hidden_weight, layer, layers)] = (H, H)
+            for bias in (gate.input_bias, gate.hidden_bias):
+                shapes[naming.layer_name(bias, layer, layers)] = (H,)
+    if linear is not None:
+        _check_linear(linear, H)
+        shapes[naming.OUTPUT_WEIGHT] = (linear.out_features, H)
+        shapes[naming.OUTPUT_BIAS] = (linear.out_features,)
+    return shapes
+
+
+def _check_params(params, expected):
+    if not isinstance(params, dict):
+        raise ConfigError(f"params must be a dict of arrays by name, got {type(params).__name__}")
+    missing = [name for name in expected if name not in params]
+    unknown = sorted(name for name in params if name not in expected)
+    if missing or unknown:
+        raise ConfigError("params do not fit the module: "
+                          + "; ".join(filter(None, [missing and f"missing {', '.join(missing)}",
+                                                    unknown and f"unknown {', '.join(map(str, unknown))}"])))
+    for name, shape in expected.items():
+        value = np.asarray(_as_numpy(params[name]))
+        if value.shape != shape:
+            raise ConfigError(f"{name} has shape {value.shape}; the module needs {shape}")
+        if not np.issubdtype(value.dtype, np.floating) or not np.all(np.isfinite(value)):
+            raise ConfigError(f"{name} must hold finite floating-point values")
+
+
+def _check_linear(linear, hidden_size):
+    import torch
+
+    if not isinstance(linear, torch.nn.Linear) or linear.in_features != hidden_size:
+        raise ConfigError(f"the output layer must be a torch.nn.Linear from {hidden_size} features "
+                          f"(the hidden size), got {linear!r}")
+
+
+def _as_numpy(value):
+    return value.detach().cpu().numpy() if hasattr(value, "detach") else value
+
+
+def _as_tensor(value):
+    import torch
+
+    return value if isinstance(value, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(value))
