@@ -1,10 +1,14 @@
 """The one Jinja environment of every template symrnn fills (NumPy modules,
-derivations, the explorer page), and where the templates are.
+derivations, quizzes, the explorer page), and where the templates are.
 
 Templates only lay out text that Python has decided. The settings are
 SymForce's: undefined names are errors, block tags leave no blank lines, and
 a file's last newline is kept. HTML templates (``*.html.j2``) escape what they
-insert; the others (Python, Markdown, LaTeX) insert text as it is.
+insert; the others (Python, Markdown, LaTeX) insert text as it is. What
+several templates lay out alike is a macro of ``macros.j2`` (the aligned
+displays of both derivation templates), imported with
+``{% from "macros.j2" import ... %}``; every template sits at the top of
+``templates/``, which ships as the package ``symrnn.templates``.
 """
 
 from functools import cache
