@@ -9,18 +9,32 @@ usual mistakes: the chain of the other output mode, every copy of the
 recurrent weight, one chain copy too few, a forward-only copy too many), and
 the role of single copies. Every answer comes from :mod:`symrnn.copies`.
 
-Text is held as segments, ``("text", ...)`` or ``("math", LaTeX)``, and
-written as Markdown or as a LaTeX document, in the notation and with the
-delimiters of ``symrnn latex`` (:mod:`symrnn.notation`): ``w^{(x)}_{2}`` with
-``\\left( \\right)``, math between ``\\(`` ``\\)`` (``math="dollars"``: ``$``)
-in Markdown and between ``\\(`` ``\\)`` in LaTeX.
+Deciding and writing are apart. :func:`make_quiz` decides everything (which
+copies, their roles, the right answers, the seeded draws and the order of the
+choices) into a :class:`Quiz` of :class:`Item` s whose text is held as
+segments, ``("text", ...)`` or ``("math", LaTeX)``. :meth:`Quiz.written`
+joins the segments for one format into a :class:`QuizText` of strings
+(Markdown inserts text as it is, LaTeX escapes it; the choices get their
+labels (a), (b), ...), and the templates ``quiz.md.j2`` and ``quiz.tex.j2``
+only lay that out. The notation and delimiters are those of ``symrnn latex``
+(:mod:`symrnn.notation`): ``w^{(x)}_{2}`` with ``\\left( \\right)``, math
+between ``\\(`` ``\\)`` (``math="dollars"``: ``$``) in Markdown and between
+``\\(`` ``\\)`` in LaTeX.
+
+It imports the copy analysis (:mod:`symrnn.copies`, :mod:`symrnn.network`),
+the notation and delimiters (:mod:`symrnn.notation`, :mod:`symrnn.latex`,
+:func:`symrnn.pictures.latex_text`), :mod:`symrnn.errors` and the one
+template environment (:mod:`symrnn.templating`); only the CLI imports it.
 
     >>> import symrnn
     >>> quiz = make_quiz(symrnn.network("rnn"), 3, "w_x", seed=1)
     >>> print(quiz.markdown().splitlines()[0])
     # BPTT weight copies: rnn, T = 3, output last
+    >>> quiz.written(lambda segments: "".join(text for _, text in segments)).items[1].answer
+    ('(d)',)
 """
 
+import functools
 import random
 from dataclasses import dataclass
 
@@ -29,19 +43,41 @@ from .errors import ConfigError
 from .latex import math_delimiters
 from .notation import parameter_latex, partial
 from .pictures import latex_text
+from .templating import render as render_template
 
 FORMATS = ("markdown", "latex")
+TEMPLATES = {"markdown": "quiz.md.j2", "latex": "quiz.tex.j2"}
 ROLE_CHOICES = {  # {theta} stands for the parameter's name
     "differentiated": "a copy of {theta} itself: its gradient term is summed into the derivative",
     "chain": "on the chain: it multiplies the back-propagated signal on its way to a copy of {theta}",
     "forward": "forward only: it is needed to compute activations, but on no chain",
     "unused": "unused: the derivative needs neither it nor anything computed from it",
 }
+SEVERAL = " (mark every one that applies)"  # follows the question of an item with several right answers
 
 
 def _with_theta(text, theta):
     before, _, after = text.partition("{theta}")
     return (("text", before), theta, ("text", after)) if _ else (("text", text),)
+
+
+@dataclass(frozen=True)
+class ItemText:
+    """An item written for one format: what a quiz template lays out."""
+
+    question: str
+    choices: tuple       # (label, text) pairs: ("(a)", ...), ("(b)", ...)
+    answer: tuple        # the labels of the correct choices
+    explanation: str
+
+
+@dataclass(frozen=True)
+class QuizText:
+    """A quiz written for one format: the title, the setting and :class:`ItemText` s."""
+
+    title: str
+    setting: str
+    items: tuple
 
 
 @dataclass(frozen=True)
@@ -52,6 +88,13 @@ class Item:
     explanation: tuple   # segments
     several: bool = False
 
+    def written(self, write):
+        """:class:`ItemText` with every segment tuple joined by ``write``."""
+        labels = [f"({_letter(j)})" for j in range(len(self.choices))]
+        question = self.question + ((("text", SEVERAL),) if self.several else ())
+        return ItemText(write(question), tuple(zip(labels, map(write, self.choices))),
+                        tuple(labels[j] for j in self.answer), write(self.explanation))
+
 
 @dataclass(frozen=True)
 class Quiz:
@@ -60,40 +103,21 @@ class Quiz:
     items: tuple
     seed: int
 
+    def written(self, write):
+        """:class:`QuizText` with every segment tuple (and the title) joined by ``write``."""
+        return QuizText(write((("text", self.title),)), write(self.setting),
+                        tuple(item.written(write) for item in self.items))
+
     def markdown(self, math="parens"):
         """Markdown with ``\\(`` ``\\)`` around math, as ``symrnn latex`` writes its
         snippet (``math="dollars"``: ``$``; see the README for which renderer takes which)."""
         (opening, closing), _ = math_delimiters(math)
-
-        def md(segments):
-            return _markdown(segments, opening, closing)
-
-        lines = [f"# {self.title}", "", md(self.setting), ""]
-        for k, item in enumerate(self.items, 1):
-            how = " (mark every one that applies)" if item.several else ""
-            lines += [f"**{k}.** {md(item.question)}{how}", ""]
-            lines += [f"- ({_letter(j)}) {md(choice)}" for j, choice in enumerate(item.choices)]
-            lines.append("")
-        lines += ["## Answer key", ""]
-        for k, item in enumerate(self.items, 1):
-            letters = ", ".join(f"({_letter(j)})" for j in item.answer)
-            lines += [f"**{k}.** {letters}. {md(item.explanation)}", ""]
-        return "\n".join(lines)
+        write = functools.partial(_markdown, opening=opening, closing=closing)
+        return render_template(TEMPLATES["markdown"], quiz=self.written(write))
 
     def latex(self):
-        out = ["\\documentclass{article}", "\\usepackage[utf8]{inputenc}", "\\begin{document}",
-               f"\\section*{{{latex_text(self.title)}}}", _latex(self.setting), "", "\\begin{enumerate}"]
-        for item in self.items:
-            how = " (mark every one that applies)" if item.several else ""
-            out += [f"\\item {_latex(item.question)}{how}", "\\begin{enumerate}"]
-            out += [f"\\item[({_letter(j)})] {_latex(choice)}" for j, choice in enumerate(item.choices)]
-            out.append("\\end{enumerate}")
-        out += ["\\end{enumerate}", "\\subsection*{Answer key}", "\\begin{enumerate}"]
-        for item in self.items:
-            letters = ", ".join(f"({_letter(j)})" for j in item.answer)
-            out.append(f"\\item {letters}. {_latex(item.explanation)}")
-        out += ["\\end{enumerate}", "\\end{document}"]
-        return "\n".join(out) + "\n"
+        """A LaTeX document that pdflatex compiles, math between ``\\(`` ``\\)``."""
+        return render_template(TEMPLATES["latex"], quiz=self.written(_latex))
 
     def render(self, fmt, math="parens"):
         """``fmt`` markdown or latex; ``math`` (parens or dollars) sets Markdown's delimiters."""

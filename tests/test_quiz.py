@@ -6,10 +6,11 @@ import subprocess
 import pytest
 
 import symrnn
+from symrnn import templating
 from symrnn.cli import main
 from symrnn.copies import copy_table
 from symrnn.errors import ConfigError
-from symrnn.quiz import ROLE_CHOICES, make_quiz
+from symrnn.quiz import ROLE_CHOICES, ItemText, QuizText, make_quiz
 
 ROLE_ORDER = ["differentiated", "chain", "forward", "unused"]
 
@@ -118,3 +119,115 @@ def test_cli(tmp_path, capsys):
     assert capsys.readouterr().out == make_quiz(symrnn.network("rnn"), 3, "w_x", seed=1).markdown("dollars")
     assert main(["quiz", "rnn", "--steps", "9", "--wrt", "b_z"]) == 2
     assert "unknown parameter 'b_z'" in capsys.readouterr().err
+
+
+# The quiz for rnn, T = 1, dC/dw^(x), seed 0 and one role item, as symrnn wrote it
+# before the quiz moved to templates (quiz.md.j2, quiz.tex.j2).
+QUIZ_MD = r"""# BPTT weight copies: rnn, T = 1, output last
+
+The network (cell rnn, one layer) is unfolded for an input sequence of length \(T = 1\); there is one output, at the end of the sequence. Initial states are zero. The copy of a weight used at step \(t\) carries \(t\) as a subscript, e.g. \(w^{\left(x\right)}_{1}\).
+
+**1.** Which weights (including copies of the same weight) are used in one backpropagation through time gradient descent step when computing \(\partial C / \partial w^{\left(x\right)}\)? (mark every one that applies)
+
+- (a) \(w^{\left(x\right)}_{1}\)
+- (b) \(w^{\left(a\right)}_{1}\)
+- (c) \(b^{\left(a\right)}_{1}\)
+- (d) \(w^{\left(y\right)}_{1}\)
+- (e) \(b^{\left(y\right)}_{1}\)
+
+**2.** Which copies multiply the back-propagated signal between a copy of \(w^{\left(x\right)}\) and C (the copies on the chain), and no others?
+
+- (a) \(w^{\left(y\right)}_{1}\)
+- (b) none
+- (c) \(w^{\left(a\right)}_{1}\) and \(w^{\left(y\right)}_{1}\)
+- (d) \(w^{\left(y\right)}_{1}\) and \(b^{\left(y\right)}_{1}\)
+
+**3.** In computing \(\partial C / \partial w^{\left(x\right)}\), which role does the copy \(w^{\left(y\right)}_{1}\) play?
+
+- (a) a copy of \(w^{\left(x\right)}\) itself: its gradient term is summed into the derivative
+- (b) on the chain: it multiplies the back-propagated signal on its way to a copy of \(w^{\left(x\right)}\)
+- (c) forward only: it is needed to compute activations, but on no chain
+- (d) unused: the derivative needs neither it nor anything computed from it
+
+## Answer key
+
+**1.** (a), (d). The gradient is the sum of the terms of the copies of \(w^{\left(x\right)}\): \(w^{\left(x\right)}_{1}\); the back-propagated signal is multiplied by the copies on the chain \(w^{\left(y\right)}_{1}\). The forward pass also needs \(w^{\left(a\right)}_{1}\), \(b^{\left(a\right)}_{1}\) and \(b^{\left(y\right)}_{1}\) to compute the activations the gradient uses. With zero initial states the gradients of \(w^{\left(a\right)}_{1}\) are exactly 0: these copies do not change C.
+
+**2.** (a). On the chain: \(w^{\left(y\right)}_{1}\).
+
+**3.** (b). \(w^{\left(y\right)}_{1}\) is on the chain of \(w^{\left(x\right)}_{1}\).
+"""
+QUIZ_TEX = r"""\documentclass{article}
+\usepackage[utf8]{inputenc}
+\begin{document}
+\section*{BPTT weight copies: rnn, T = 1, output last}
+The network (cell rnn, one layer) is unfolded for an input sequence of length \(T = 1\); there is one output, at the end of the sequence. Initial states are zero. The copy of a weight used at step \(t\) carries \(t\) as a subscript, e.g. \(w^{\left(x\right)}_{1}\).
+
+\begin{enumerate}
+\item Which weights (including copies of the same weight) are used in one backpropagation through time gradient descent step when computing \(\partial C / \partial w^{\left(x\right)}\)? (mark every one that applies)
+\begin{enumerate}
+\item[(a)] \(w^{\left(x\right)}_{1}\)
+\item[(b)] \(w^{\left(a\right)}_{1}\)
+\item[(c)] \(b^{\left(a\right)}_{1}\)
+\item[(d)] \(w^{\left(y\right)}_{1}\)
+\item[(e)] \(b^{\left(y\right)}_{1}\)
+\end{enumerate}
+\item Which copies multiply the back-propagated signal between a copy of \(w^{\left(x\right)}\) and C (the copies on the chain), and no others?
+\begin{enumerate}
+\item[(a)] \(w^{\left(y\right)}_{1}\)
+\item[(b)] none
+\item[(c)] \(w^{\left(a\right)}_{1}\) and \(w^{\left(y\right)}_{1}\)
+\item[(d)] \(w^{\left(y\right)}_{1}\) and \(b^{\left(y\right)}_{1}\)
+\end{enumerate}
+\item In computing \(\partial C / \partial w^{\left(x\right)}\), which role does the copy \(w^{\left(y\right)}_{1}\) play?
+\begin{enumerate}
+\item[(a)] a copy of \(w^{\left(x\right)}\) itself: its gradient term is summed into the derivative
+\item[(b)] on the chain: it multiplies the back-propagated signal on its way to a copy of \(w^{\left(x\right)}\)
+\item[(c)] forward only: it is needed to compute activations, but on no chain
+\item[(d)] unused: the derivative needs neither it nor anything computed from it
+\end{enumerate}
+\end{enumerate}
+\subsection*{Answer key}
+\begin{enumerate}
+\item (a), (d). The gradient is the sum of the terms of the copies of \(w^{\left(x\right)}\): \(w^{\left(x\right)}_{1}\); the back-propagated signal is multiplied by the copies on the chain \(w^{\left(y\right)}_{1}\). The forward pass also needs \(w^{\left(a\right)}_{1}\), \(b^{\left(a\right)}_{1}\) and \(b^{\left(y\right)}_{1}\) to compute the activations the gradient uses. With zero initial states the gradients of \(w^{\left(a\right)}_{1}\) are exactly 0: these copies do not change C.
+\item (a). On the chain: \(w^{\left(y\right)}_{1}\).
+\item (b). \(w^{\left(y\right)}_{1}\) is on the chain of \(w^{\left(x\right)}_{1}\).
+\end{enumerate}
+\end{document}
+"""
+
+
+def test_the_quiz_templates_write_what_the_quiz_wrote_before():
+    quiz = make_quiz(symrnn.network("rnn"), 1, "w_x", seed=0, role_items=1)
+    assert quiz.markdown() == QUIZ_MD
+    assert quiz.latex() == QUIZ_TEX
+    assert quiz.render("markdown", "dollars") == QUIZ_MD.replace(r"\(", "$").replace(r"\)", "$")
+
+
+def test_the_quiz_templates_only_lay_out_strings():
+    """Every word and label comes from Python (QuizText); the templates add the layout."""
+    quiz = QuizText("T_1", "S & s", (ItemText("Q?", (("(a)", "x"), ("(b)", "y")), ("(a)", "(b)"), "E."),
+                                    ItemText("R?", (("(a)", "z"),), ("(a)",), "F.")))
+    assert templating.render("quiz.md.j2", quiz=quiz) == (
+        "# T_1\n\nS & s\n\n**1.** Q?\n\n- (a) x\n- (b) y\n\n**2.** R?\n\n- (a) z\n\n"
+        "## Answer key\n\n**1.** (a), (b). E.\n\n**2.** (a). F.\n")
+    assert templating.render("quiz.tex.j2", quiz=quiz) == (
+        "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\begin{document}\n\\section*{T_1}\nS & s\n\n"
+        "\\begin{enumerate}\n\\item Q?\n\\begin{enumerate}\n\\item[(a)] x\n\\item[(b)] y\n\\end{enumerate}\n"
+        "\\item R?\n\\begin{enumerate}\n\\item[(a)] z\n\\end{enumerate}\n\\end{enumerate}\n"
+        "\\subsection*{Answer key}\n\\begin{enumerate}\n\\item (a), (b). E.\n\\item (a). F.\n"
+        "\\end{enumerate}\n\\end{document}\n")
+
+
+def test_written_labels_choices_and_joins_segments():
+    """Labels (a), (b), ... and the answers' labels, the note of an item with several
+    answers, and the segments joined by the format's writer (here: math in < >)."""
+    quiz = make_quiz(symrnn.network("gru", variant="pytorch"), 2, "w_z", seed=0)
+    written = quiz.written(lambda segments: "".join(f"<{t}>" if k == "math" else t for k, t in segments))
+    assert written.title == "BPTT weight copies: gru_pytorch, T = 2, output last"
+    first, chain = written.items[:2]
+    assert first.question.endswith(">? (mark every one that applies)") and "mark" not in chain.question
+    assert [label for label, _ in first.choices][:3] == ["(a)", "(b)", "(c)"]
+    assert first.answer == tuple(first.choices[k][0] for k in quiz.items[0].answer)
+    assert all(text.startswith("<") for _, text in first.choices)
+    assert r"\section*{BPTT weight copies: gru\_pytorch, T = 2, output last}" in quiz.latex()
