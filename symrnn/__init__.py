@@ -6,6 +6,8 @@
     >>> params = module.init_params(3, 4, 2)
     >>> sorted(params)[:3]
     ['b_f', 'b_g', 'b_i']
+
+Imports (lazily, on first use): the registry, network, codegen and the modules named in ``_LAZY``.
 """
 
 import importlib

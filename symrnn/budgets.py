@@ -50,6 +50,8 @@ unevaluated and the pipeline rebuilds them unevaluated
 an argument asks SymPy's assumptions about it, work that grows about threefold
 per level of nesting. ``benchmarks/bench_adversarial.py`` runs every command
 on files built to make the work grow.
+
+Imports: errors and the step graph.
 """
 
 from math import comb

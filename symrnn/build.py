@@ -8,6 +8,8 @@ Adding an artifact kind adds one entry.
 ``generated/`` and refuses to run anywhere else (:func:`default_out_dir`);
 ``--out DIR`` names another directory explicitly. It checks for pdflatex
 before it writes anything (:func:`require_pdflatex`).
+
+Imports: every producer of a generated file (codegen, derivation, copies, pictures, explorer, flow), files, network and the registry.
 """
 
 import re

@@ -72,6 +72,8 @@ Sizes are bounded (:data:`MAX_FILE_CHARS`, :data:`MAX_LINE_CHARS`,
 parsed cell gives exactly that cell again; for a cell built in Python it gives
 the same equations up to SymPy's arrangement of products (SymPy may hold
 ``-1*2*(a + b)``, which a parser builds as ``-2*(a + b)``).
+
+Imports: cells, naming, the printers and the rule table.
 """
 
 import re

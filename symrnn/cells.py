@@ -16,6 +16,8 @@ user's own (:mod:`symrnn.registry` names them). In Python::
     ... ])
     >>> [p.name for p in mgu_like.parameters]
     ['w_f', 'w_F', 'b_f', 'w_h']
+
+Imports: budgets, naming, the printers and the rule table (never the parser or the registry).
 """
 
 import re

@@ -1,4 +1,7 @@
-"""The ``symrnn`` command line."""
+"""The ``symrnn`` command line.
+
+Imports: the modules whose commands it offers; nothing imports it but ``__main__``.
+"""
 
 import argparse
 import difflib

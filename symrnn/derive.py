@@ -10,6 +10,8 @@ For a recurrent cell the seeds of state ``s`` are ``d_s_next`` (from step
 t+1) and, for the state the layer exposes, ``d_s_out`` (from the output or the
 layer above at step t); the adjoint of ``s_prev`` is then the BPTT recurrence:
 it becomes ``d_s_next`` of step t-1.
+
+Imports: the step graph, naming and the rule table.
 """
 
 from collections import defaultdict

@@ -12,6 +12,8 @@ the reason, so a command can refuse a bad path before any expensive work.
 Each generated file's header says how to regenerate it: ``symrnn build`` for
 the files of ``generated/``, the normalized command line for a file a user
 wrote with another command (:func:`command_line`).
+
+Imports: errors only.
 """
 
 import os

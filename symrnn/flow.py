@@ -23,6 +23,8 @@ for t = 1..T]}, "state_adjoints": {name: [‖δs_t‖ ...]}}]}``, numbers with
     (['b_a', 'w_a', 'w_x'], 5)
     >>> panel.terms["w_x"][0] < panel.terms["w_x"][-1]      # vanishing towards step 1
     True
+
+Imports: codegen (to run the generated module), limits and plot_svg.
 """
 
 import json

@@ -11,6 +11,8 @@ they are computed:
 
 Every nonlinear function application gets a node of its own so its value is
 stored once and its derivative can be written in terms of it (tanh' = 1 - y²).
+
+Imports: naming and the rule table.
 """
 
 from dataclasses import dataclass

@@ -29,6 +29,8 @@ import numpy as np
 
 from . import naming
 from .errors import ConfigError
+from .network import Network
+from .registry import resolve_cell
 
 
 @dataclass(frozen=True)
@@ -89,11 +91,9 @@ def layout_of(module):
 def network_of(module, **options):
     """The symrnn network whose parameters :func:`from_torch` gives for
     ``module``; ``options`` (output, loss, ...) as :func:`symrnn.network` takes them."""
-    from . import network
-
     layout = layout_of(module)
-    return network(layout.cell, variant=layout.variant, activation=layout.activation,
-                   layers=module.num_layers, **options)
+    cell = resolve_cell(layout.cell, layout.variant, layout.activation)
+    return Network(cell, layers=module.num_layers, **options)
 
 
 def from_torch(module, linear=None, *, tensors=False):

@@ -14,6 +14,8 @@
 :data:`FLOW_MAX_STEPS` (1000) is the limit of ``symrnn flow``: it runs the
 generated module on one item (linear in T, about a millisecond a step), and a
 plot of more steps than pixels shows nothing more.
+
+Imports: nothing from symrnn.
 """
 
 MAX_STEPS = 100

@@ -20,6 +20,8 @@ Rules
   network.
 * Initial states are named after their state with a ``0``: ``h0``, ``c0``
   (``h0_l2`` in layer 2).
+
+Imports: errors only (every other module may import it).
 """
 
 import builtins

@@ -5,6 +5,8 @@ The output layer o_t = g_o(w^(y) a_t + b^(y)) runs either once per item at
 its own last step t_i (``output="last"``) or at every step
 (``output="sequence"``). The cost C is summed over items and outputs:
 squared error 1/2 (o - y)^2, or softmax cross-entropy -y·log softmax(z).
+
+Imports: cells, the step graph's node types, naming and the rule table.
 """
 
 from dataclasses import dataclass

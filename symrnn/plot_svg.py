@@ -4,6 +4,8 @@ a legend per panel, labels with superscripts and subscripts as SVG tspans.
 Deterministic: every coordinate is printed with two decimals, nothing
 depends on the time or the machine. Values that are 0 or not finite are
 gaps in their line.
+
+Imports: nothing from symrnn.
 """
 
 import math
