@@ -134,6 +134,7 @@ import sympy
 from . import naming
 from .errors import ConfigError
 from .limits import MAX_STEPS
+from .placement import param_origins
 from .unroll import Unrolled
 
 ROLES = ("differentiated", "chain", "forward", "unused")  # the roles in the full gradient (K = ∞)
@@ -164,18 +165,14 @@ def param_latex(param, network):
 
 def param_origin(param, network):
     """(cell parameter name, layer) of a network parameter; layer None for the output layer."""
-    if param in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS):
-        return param, None
-    for layer in range(1, network.layers + 1):
-        for base, name in network.layer_params(layer):
-            if name == param:
-                return base, layer
-    raise ConfigError(f"unknown parameter {param!r}; expected one of {network_parameters(network)}")
+    origins = param_origins(network)
+    if param not in origins:
+        raise ConfigError(f"unknown parameter {param!r}; expected one of {list(origins)}")
+    return origins[param]
 
 
 def network_parameters(network):
-    names = [name for layer in range(1, network.layers + 1) for _, name in network.layer_params(layer)]
-    return names + [naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS]
+    return list(param_origins(network))
 
 
 def check_steps(steps, limit=MAX_STEPS, what="the analysis"):
@@ -312,7 +309,8 @@ class CopyAnalysis:
         self.steps = check_steps(steps)
         self.unrolled = Unrolled(network, steps)
         self.params = self.unrolled.parameter_names()
-        self.copy_symbols = {p: self.unrolled.copies(p) for p in self.params}
+        self.param_copies = {p: self.unrolled.param_copies(p) for p in self.params}
+        self.copy_symbols = {p: [c.symbol for c in copies] for p, copies in self.param_copies.items()}
         self._origin = {p: param_origin(p, network) for p in self.params}
         self._display = {p: param_display(p, network) for p in self.params}
         # Sets of copies are bit masks over this order (closures of a long
@@ -354,7 +352,7 @@ class CopyAnalysis:
                 chain |= reach_chain
                 forward |= reach_forward
             else:
-                assert not s.name.startswith("d_"), f"adjoint {s} read before it is defined"
+                assert s not in self.unrolled.adjoint_values, f"adjoint {s} read before it is defined"
         return chain, forward
 
     def _copies_of(self, mask):
@@ -456,7 +454,7 @@ class CopyAnalysis:
         windows = self._windowed(horizon)
         outputs = sorted(self.unrolled.output_steps())
         chain_by_k, forward_by_k, per_copy = defaultdict(int), defaultdict(int), []
-        for s, copy in zip(self._steps_of(wrt), self.copy_symbols[wrt]):
+        for s, copy in ((c.step, c.symbol) for c in self.param_copies[wrt]):
             first = next((t for t in outputs if t >= s), None)
             if first is not None:
                 chain_by_k[first - s + 1] |= self._bit[copy]
@@ -509,8 +507,8 @@ class CopyAnalysis:
     def _seed_steps(self):
         """The output step t of each adjoint the cost C_t seeds (the head's adjoints at t)."""
         seeds = {}
-        for t, bias in zip(self.unrolled.output_steps(), self.unrolled.copies(naming.OUTPUT_BIAS)):
-            todo = [self.unrolled.copy_gradient(bias)]
+        for bias in self.param_copies[naming.OUTPUT_BIAS]:
+            t, todo = bias.step, [self.unrolled.copy_gradient(bias.symbol)]
             while todo:
                 for s in todo.pop().free_symbols:
                     if s in self.unrolled.adjoint_values and s not in seeds:
@@ -563,14 +561,10 @@ class CopyAnalysis:
     def _rows(self):
         """(copy, display, param, layer, step, zero) of every copy, in order; computed once."""
         if not hasattr(self, "_row_cache"):
-            self._row_cache = [(c, f"{self._display[param]}_{t}", param, self._origin[param][1], t, c in self.zero)
-                               for param in self.params
-                               for t, c in zip(self._steps_of(param), self.copy_symbols[param])]
+            self._row_cache = [(c.symbol, f"{self._display[param]}_{c.step}", param, c.layer, c.step,
+                                c.symbol in self.zero)
+                               for param in self.params for c in self.param_copies[param]]
         return self._row_cache
-
-    def _steps_of(self, param):
-        prefix = len(param) + 1
-        return [int(c.name[prefix:]) for c in self.copy_symbols[param]]
 
 
 def check_truncate(truncate):

@@ -37,17 +37,15 @@ import sympy
 
 from . import naming, templating
 from .budgets import check_derivation
-from .derive import reverse
+from .chain import JACOBIAN, OUTPUT, OUTPUT_LAYER, ChainRule, local_derivatives
 from .derived import derive_network
 from .errors import ConfigError, LatexError
 from .files import BUILD_COMMAND
-from .graph import substitute
 from .latex import BREAK, LINE_WIDTH, PRODUCTS, break_lines, estimate_width, latex, math_delimiters, unmarked
 from .limits import MAX_STEPS as LIMIT_STEPS
-from .network import COST, MASK, TOP, Network
-from .notation import Notation, partial, shift, step_symbol
-from .rules import prev
-from .unroll import Unrolled, copy_symbol, node_expr, scalar
+from .network import Network
+from .notation import Notation, partial
+from .unroll import Unrolled, node_expr, scalar
 
 UNITS = ("scalar", "vector")
 MAX_STEPS = LIMIT_STEPS  # symrnn.limits: the same T as copies and quiz
@@ -102,22 +100,12 @@ _partial = partial  # symrnn.notation: ∂C/∂θ, a fraction or inline
 
 
 class Derivation:
-    """dC/dθ of ``network`` unrolled ``steps`` steps, for θ in ``wrt``."""
+    """dC/dθ of ``network`` unrolled ``steps`` steps, for θ in ``wrt``: the
+    mathematics of :class:`~symrnn.chain.ChainRule` (:attr:`chains`),
+    presented section by section."""
 
     def __init__(self, network, steps, wrt=None, units="scalar", truncate=None, product="times"):
-        if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-            raise ConfigError(f"the number of steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
-        if units not in UNITS:
-            raise ConfigError(f"unknown units {units!r}: expected one of {', '.join(UNITS)}")
-        if product not in PRODUCTS:
-            raise ConfigError(f"unknown product sign {product!r}: expected one of {', '.join(PRODUCTS)}")
-        if product != "times" and units == "scalar":
-            raise ConfigError(f"the product sign {product} (--product) needs vector units (--units vector): with "
-                              "scalar units every product is one of two numbers, written × (after a weight ·)")
-        if network.loss != "squared" or network.out_activation != "identity":
-            raise ConfigError("derivations use the notes' output layer: identity output and squared cost")
-        if truncate is not None and (not isinstance(truncate, int) or isinstance(truncate, bool) or truncate < 1):
-            raise ConfigError(f"the truncation window must be an integer of at least 1, got {truncate!r}")
+        _check_options(network, steps, units, truncate, product)
         self.network, self.steps, self.units, self.product = network, steps, units, product
         self.truncate = truncate if truncate is not None and truncate < steps else None
         check_derivation(network, steps)
@@ -125,12 +113,10 @@ class Derivation:
         self.unrolled = Unrolled(self.derived, steps)
         self.wrt = self._check_wrt(wrt)
         self.notation = Notation(network, steps)
-        self.names = self.notation.names
-        self.graph = self.notation.graph
-        self.cell_adjoints = self.derived.cell
+        self.names, self.graph, self.placement = self.notation.names, self.notation.graph, self.notation.placement
+        self.chains = ChainRule(self.derived, steps, self.truncate, self.unrolled)
         self.head_nodes, self.cost_node = list(self.derived.head), self.derived.cost
-        self.head_adjoints = self.derived.from_cost
-        self.state_names = [(layer, s.name) for layer in range(1, network.layers + 1) for s in network.cell.states]
+        self.state_names = self.chains.states
         self.sections = [self._cell_section(), self._unrolled_section(), self._local_section(),
                          self._recurrence_section(), self._gradient_section()]
         if units == "scalar" and steps <= EXPANDED_MAX_STEPS and self.truncate is None:
@@ -163,33 +149,26 @@ class Derivation:
     def name(self, symbol):
         return unmarked(self.tex(symbol))
 
-    def _layer(self, name, layer):
-        return naming.layer_name(name, layer, self.network.layers)
-
     def at(self, expr, layer, time, copies=False):
-        """A cell expression at ``time`` of ``layer``; with ``copies``, each
-        parameter replaced by the copy that step uses."""
-        expr = substitute(expr, {prev(s): p for s, p in self.graph.prev_symbols.items()})
-        expr = self.notation.at_step(expr, layer, time)
-        return self._copies(expr, time) if copies else expr
-
-    def _copies(self, expr, time):
-        return substitute(expr, {s: copy_symbol(s.name, time) for s in expr.free_symbols
-                                 if naming.is_param_name(s.name) and "@" not in s.name})
+        """A cell expression at ``time`` of ``layer`` (:meth:`symrnn.placement.Placement.at`)."""
+        return self.placement.at(expr, layer, time, copies)
 
     def head_at(self, expr, time, copies=False):
-        """An output-layer expression at ``time``."""
-        top = self.notation.state_at(self.network.cell.output_state.name, self.network.layers, time)
-        subs = {TOP: top, MASK: sympy.Integer(1)}  # derivations follow one item over all its steps
-        for symbol in expr.free_symbols - {TOP, MASK}:
-            if symbol.name in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS):
-                subs[symbol] = copy_symbol(symbol.name, time) if copies else symbol
-            elif symbol != COST:
-                subs[symbol] = step_symbol(symbol.name, time)
-        return expr.xreplace(subs)
+        """An output-layer expression at ``time``, for one item over all its steps."""
+        return self.chains.head_at(expr, time, copies)
 
     def output_steps(self):
-        return list(self.unrolled.output_steps())
+        return self.chains.output_steps()
+
+    def _state_symbol(self, layer, state, time):
+        return self.placement.state(state, layer, time)
+
+    def _stacked(self, time):
+        """The LaTeX of all states at ``time``: the state itself if there is one."""
+        if len(self.state_names) == 1:
+            layer, state = self.state_names[0]
+            return self.notation.vector(state, layer, time)
+        return rf"\mathbf{{s}}_{{{time}}}"
 
     # --- 1. the cell -----------------------------------------------------------
 
@@ -206,27 +185,9 @@ class Derivation:
             display.add("C", r"\sum_{t=1}^{T} C_{t}, \qquad C_{t} = " + unmarked(cost))
         else:
             display.add("C", r"C_{T} = " + unmarked(cost).replace("_{t}", "_{T}"))
-        layers = "" if self.network.layers == 1 else (
-            rf" Layer \(l\) of the {self.network.layers} stacked layers carries \([l]\) in its superscripts; "
-            r"its input is the output state of layer \(l-1\).")
-        sign = PRODUCTS[self.product].strip()
-        products = (rf"\(w \cdot v\) is the matrix-vector product and \({sign}\) the elementwise product"
-                    if self.units == "vector" else
-                    r"every unit is a scalar (one unit per vector): \(w \cdot v\) is a weight times a value and "
-                    rf"\({sign}\) the product of two values")
-        outputs = "at every step" if self.network.output == "sequence" else r"at the last step \(T\) only"
-        text = (f"The cell {_text(self.network.cell.name)} at step \\(t\\); {products}."
-                f"{layers} The output \\(\\hat{{y}}_{{t}}\\) and its cost are {outputs}.")
-        displays = [display]
         pre = self.pre_activation_display()
-        if pre.rows:
-            displays.append(pre)
-            text += (" The argument of a gate's function, its pre-activation, is written \\(u\\) with the "
-                     "gate's superscript (second table).")
-        text += (r" For any quantity \(q\), \(\delta q = \partial C / \partial q\) is the total derivative "
-                 r"of the cost with respect to \(q\), through every path from \(q\) to \(C\); "
-                 r"\(\delta[e]\) is the same for an expression \(e\), such as \(\delta[\tanh(a_{t})]\).")
-        return Section("The cell", text, displays)
+        text = _cell_text(self.network, self.units, self.product, bool(pre.rows))
+        return Section("The cell", text, [display, pre] if pre.rows else [display])
 
     def pre_activation_display(self):
         """u^(f)_t = w^(f)·x_t + ...: the pre-activations sections 3 and 4 use."""
@@ -257,22 +218,9 @@ class Derivation:
             display.add("C", rf"\sum_{{t=1}}^{{{self.steps}}} C_{{t}}")
         else:
             display.add("C", self.tex(sympy.Add(*terms, evaluate=False)) if len(terms) > 1 else self.tex(terms[0]))
-        initial = ", ".join(self.name(s) for s in sorted(self.unrolled.initial.values(), key=str))
-        first = self._default_wrt()
-        text = (f"Step \\(k\\) uses its own copy of every parameter: \\({self.name(sympy.Symbol(first))}_{{k}}\\) "
-                f"is the copy of \\({self.name(sympy.Symbol(first))}\\) used at step \\(k\\). All copies are equal in value; "
-                "keeping them apart shows which step each term of the gradient comes from, and the gradient "
-                "of a shared parameter is the sum of the gradients of its copies. The initial "
-                f"{'states are' if len(self.unrolled.initial) > 1 else 'state is'} \\({initial}\\).")
-        if len(self.state_names) > 1:
-            text += (r" \(\mathbf{s}_{t}\) stands for all states at step \(t\) ("
-                     + ", ".join(rf"\({self.name(self._state_symbol(l, s, 't'))}\)" for l, s in self.state_names)
-                     + r"): \(\partial C_{t}/\partial \mathbf{s}_{t}\) is a row, "
-                     r"\(\partial \mathbf{s}_{t}/\partial \mathbf{s}_{t-1}\) a matrix of partial derivatives "
-                     r"(section 4) and \(\partial \mathbf{s}_{k}/\partial \theta_{k}\) a column; their products "
-                     "are matrix products.")
-        if self.steps > EXPLICIT_MAX_STEPS:
-            text += f" Steps 3 to {self.steps - 1} are the same equations with their own step numbers."
+        initial = [self.name(s) for s in sorted(self.unrolled.initial.values(), key=str)]
+        states = [self.name(self._state_symbol(l, s, "t")) for l, s in self.state_names]
+        text = _unrolled_text(self.name(sympy.Symbol(self._default_wrt())), initial, states, self.steps)
         return Section(f"The network unrolled for T = {self.steps} steps", text, [display])
 
     def shown_steps(self):
@@ -290,29 +238,9 @@ class Derivation:
                 if n.out in shown or (n.out.name.startswith("pre_") and sympy.Symbol(n.out.name[4:]) in shown)]
 
     def local_derivatives(self, node):
-        """(input, d out / d input) of one displayed node, through the nodes
-        inlined into it, by the engine with a unit seed."""
-        shown = {n.out for n in self.displayed_nodes()}
-        by_out = {n.out: n for n in self.graph.nodes}
-        feeders, pending = [], [node]
-        while pending:
-            current = pending.pop()
-            feeders.append(current)
-            for symbol in sorted(node_expr(current).free_symbols, key=str):
-                if symbol in by_out and symbol not in shown:
-                    pending.append(by_out[symbol])
-        order = [n for n in self.graph.nodes if n in feeders]
-        adjoints = reverse(order, {node.out: sympy.Integer(1)})
-        definitions = dict(adjoints.equations)
-
-        def inlined(expr):  # in the unit seed only: no adjoint of an inlined intermediate
-            previous = None
-            while previous != expr:
-                previous, expr = expr, expr.xreplace(definitions)
-            return scalar(expr)
-
-        pairs = [(s, inlined(e)) for s, e in adjoints.inputs.items() if e != 0]
-        pairs += [(sympy.Symbol(p), inlined(sympy.Add(*terms))) for p, terms in adjoints.params.items()]
+        """(input, d out / d input) of one displayed node (:func:`symrnn.chain.local_derivatives`),
+        parameters first, then in the notes' order."""
+        pairs = local_derivatives(self.graph, node, {n.out for n in self.displayed_nodes()})
         rank = self.notation.order.rank
         return sorted(pairs, key=lambda pair: (naming.is_param_name(pair[0].name),
                                                rank(self.at(pair[0], 1, "t"))))
@@ -328,321 +256,106 @@ class Derivation:
             if not node.out.name.startswith("pre_"):  # one block per equation: its gate and pre-activation
                 display.add_packed(entries)
                 entries = []
-        scope = "" if self.network.layers == 1 else r" (layer 1; every layer's are the same with \([l]\))"
-        text = ("The derivative of each equation with respect to each quantity it uses directly"
-                f"{scope}, with \\(\\tanh' = 1 - \\tanh^2\\) and \\(\\sigma' = \\sigma(1 - \\sigma)\\). "
-                + ("They are per unit: an elementwise function's Jacobian is diagonal, and that of "
-                   r"\(w \cdot v\) with respect to \(v\) is the matrix \(w\)." if self.units == "vector" else ""))
-        return Section("Local derivatives", text, [display])
+        return Section("Local derivatives", _local_text(self.network.layers, self.units), [display])
 
     # --- 4. BPTT recurrences --------------------------------------------------------------
 
     def _recurrence_section(self):
         displays = [self._head_recurrence(), *[self._layer_recurrence(layer)
                                                for layer in range(self.network.layers, 0, -1)]]
-        outputs = (r"every step" if self.network.output == "sequence" else r"the last step \(T\) only")
-        text = (r"Backpropagation through time: \(\delta q\) is the total derivative "
-                r"\(\partial C / \partial q\). Each state's adjoint at step \(t\) collects what flows back from "
-                rf"step \(t+1\) and from the output, which exists at {outputs}; at \(t = T\) the terms "
-                r"from step \(T+1\) are zero, as is the output term at steps without an output.")
-        sections = [displays]
         if self.units == "scalar":
-            sections.append([self._jacobian_display()])
-            text += (" With scalar units, one step's map from the states at \\(t-1\\) to those at \\(t\\) has "
-                     "the partial derivatives below (through every path inside the step); they are the links "
-                     "of the chains in the next section.")
-        return Section("BPTT recurrences", text, [d for group in sections for d in group])
+            displays.append(self._jacobian_display())
+        return Section("BPTT recurrences", _recurrence_text(self.network.output, self.units), displays)
 
     def _head_recurrence(self):
         display = Display()
-        for lhs, rhs in self.head_adjoints.equations:
-            display.add(self.name(self.head_at(lhs, "t")), self.tex(self.head_at(rhs, "t")))
+        for lhs, rhs in self.chains.head_recurrence("t"):
+            display.add(self.name(lhs), self.tex(rhs))
         return display
-
-    def _from_above(self, layer, time):
-        """What flows into a layer's exposed state at ``time`` from the output or the layer above."""
-        if layer == self.network.layers:
-            return self.head_at(self.head_adjoints.inputs[TOP], time)
-        return self.at(self.cell_adjoints.inputs[self.network.cell.input], layer + 1, time)
-
-    def _seeded(self, expr, seeds, layer, time="t"):
-        """A cell adjoint expression at ``time`` with the step's seeds
-        (``d_h_next``, ``d_h_out``) replaced by what flows into them."""
-        placeholders = {s: sympy.Dummy(s.name) for s in seeds}
-        at_time = self.at(expr.xreplace(placeholders), layer, time)
-        return at_time.xreplace({placeholders[s]: value for s, value in seeds.items()})
-
-    def _step_seeds(self, layer, time):
-        cell = self.network.cell
-        seeds = {sympy.Symbol(naming.next_adjoint_name(s.name)): self.at(
-            self.cell_adjoints.inputs.get(self.graph.prev_symbols[s], sympy.S.Zero), layer, shift(time, 1))
-            for s in cell.states}
-        seeds[sympy.Symbol(naming.output_adjoint_name(cell.output_state.name))] = self._from_above(layer, time)
-        return seeds
 
     def _layer_recurrence(self, layer):
         display = Display()
-        seeds = self._step_seeds(layer, "t")
-        for lhs, rhs in self.cell_adjoints.equations:
-            display.add(self.name(self.at(lhs, layer, "t")), self.tex(self._seeded(rhs, seeds, layer)))
+        for lhs, rhs in self.chains.recurrence(layer, "t"):
+            display.add(self.name(lhs), self.tex(rhs))
         for param in self.wrt:
-            if self._param_layer(param) == layer:
+            if self.placement.param_layer(param) == layer:
                 display.add(_partial("C", self.name(sympy.Symbol(param))),
-                            r"\sum_{t=1}^{T} " + self.tex(self.copy_term(param, "t")))
+                            r"\sum_{t=1}^{T} " + self.tex(self.chains.copy_term(param, "t")))
         return display
 
-    def _param_layer(self, param):
-        if param in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS):
-            return None
-        return next(layer for layer in range(1, self.network.layers + 1)
-                    for p in self.network.cell.parameters if self._layer(p.name, layer) == param)
-
-    def _cell_param(self, param):
-        layer = self._param_layer(param)
-        return next(p.name for p in self.network.cell.parameters if self._layer(p.name, layer) == param)
-
-    def copy_term(self, param, time, copies=False):
-        """The engine's contribution of ``param``'s copy at ``time`` (recurrence form)."""
-        if self._param_layer(param) is None:
-            terms = self.head_adjoints.params[param]
-            return self.head_at(sympy.Add(*terms), time, copies)
-        terms = self.cell_adjoints.params[self._cell_param(param)]
-        return self.at(sympy.Add(*terms), self._param_layer(param), time, copies)
-
-    # --- one step's state Jacobian (scalar units) ---------------------------------------
-
-    def _inlined(self, expr):
-        """A cell adjoint expression in the seeds only, one unit per vector."""
-        definitions = dict(self.cell_adjoints.equations)
-        previous = None
-        while previous != expr:
-            previous, expr = expr, expr.xreplace(definitions)
-        return scalar(expr)
-
-    def _coefficient(self, expr, state):
-        """d(state at t) / d(what ``expr`` is the adjoint of): the coefficient
-        of the state's seed in the linear adjoint expression."""
-        return sympy.diff(self._inlined(expr), sympy.Symbol(naming.next_adjoint_name(state)))
-
-    def state_derivative(self, layer, state, wrt_layer, wrt_state, time):
-        """d(state of layer at time)/d(wrt_state of wrt_layer at time - 1)."""
-        cell = self.network.cell
-        if wrt_layer == layer:
-            prev_symbol = self.graph.prev_symbols[sympy.Symbol(wrt_state)]
-            local = self._coefficient(self.cell_adjoints.inputs.get(prev_symbol, sympy.S.Zero), state)
-            return self.at(local, layer, time, copies=isinstance(time, int))
-        if wrt_layer > layer:
-            return sympy.S.Zero
-        through_input = self._coefficient(self.cell_adjoints.inputs.get(cell.input, sympy.S.Zero), state)
-        below = self.state_derivative(layer - 1, cell.output_state.name, wrt_layer, wrt_state, time)
-        return self.at(through_input, layer, time, copies=isinstance(time, int)) * below
-
-    def parameter_derivative(self, layer, state, param, time):
-        """d(state of layer at time)/d(the copy of cell parameter ``param`` used at time)."""
-        cell = self.network.cell
-        param_layer = self._param_layer(param)
-        copies = isinstance(time, int)
-        if param_layer == layer:
-            terms = self.cell_adjoints.params.get(self._cell_param(param), [])
-            return self.at(self._coefficient(sympy.Add(*terms), state), layer, time, copies)
-        if param_layer > layer:
-            return sympy.S.Zero
-        through_input = self._coefficient(self.cell_adjoints.inputs.get(cell.input, sympy.S.Zero), state)
-        below = self.parameter_derivative(layer - 1, cell.output_state.name, param, time)
-        return self.at(through_input, layer, time, copies) * below
-
-    def output_derivative(self, layer, state, time):
-        """d C_time / d(state at time): only the top layer's exposed state feeds the output."""
-        if layer != self.network.layers or state != self.network.cell.output_state.name:
-            return sympy.S.Zero
-        definitions = dict(self.head_adjoints.equations)
-        return scalar(self.head_at(self.head_adjoints.inputs[TOP].xreplace(definitions), time,
-                                   copies=isinstance(time, int)))
-
-    def _state_symbol(self, layer, state, time):
-        return self.notation.state_at(state, layer, time)
-
     def _jacobian_display(self):
+        """One step's partial derivatives between states, and of C_t (scalar units)."""
         display = Display()
         for layer, state in self.state_names:
             for wrt_layer, wrt_state in self.state_names:
-                entry = self.state_derivative(layer, state, wrt_layer, wrt_state, "t")
+                entry = self.chains.state_derivative(layer, state, wrt_layer, wrt_state, "t")
                 if entry != 0:
                     display.add(_partial(self.name(self._state_symbol(layer, state, "t")),
                                          self.name(self._state_symbol(wrt_layer, wrt_state, "t-1"))),
                                 self.tex(entry))
         layer, state = self.network.layers, self.network.cell.output_state.name
         display.add(_partial("C_{t}", self.name(self._state_symbol(layer, state, "t"))),
-                    self.tex(self.output_derivative(layer, state, "t")))
+                    self.tex(self.chains.output_derivative(layer, state, "t")))
         return display
 
     # --- 5. the gradient for this T -------------------------------------------------------
 
-    def _stacked(self, time):
-        """The LaTeX of all states at ``time``: the state itself if there is one."""
-        if len(self.state_names) == 1:
-            layer, state = self.state_names[0]
-            return self.notation.vector(state, layer, time)
-        return rf"\mathbf{{s}}_{{{time}}}"
-
-    def _chain_symbol(self, kind, time, latex_text):
-        symbol = sympy.Symbol(f"{kind}@{time}", commutative=False)
-        self.names[symbol] = latex_text
-        self.chain_atoms[symbol] = (kind, time)
-        return symbol
-
     def chain(self, param, copy):
-        """dC/d(copy ``copy`` of ``param``) as the product of the derivatives
-        along its chains to C, nested so its size grows linearly in T."""
-        if self._param_layer(param) is None:
-            return self._chain_symbol(f"dC|{param}", copy, _partial(f"C_{{{copy}}}", self.name(
-                copy_symbol(param, copy))))
-        gradient = None
-        window = self.window(copy)
-        if not window:
-            return None
-        for t in range(window[-1], copy - 1, -1):
-            if gradient is not None:
-                gradient = gradient * self._chain_symbol(
-                    "J", t + 1, _partial(self._stacked(t + 1), self._stacked(t)))
-            if t in window:
-                direct = self._chain_symbol("E", t, _partial(f"C_{{{t}}}", self._stacked(t)))
-                gradient = direct if gradient is None else direct + gradient
-        sensitivity = self._chain_symbol(f"P|{param}", copy, _partial(
-            self._stacked(copy), self.name(copy_symbol(param, copy))))
-        return gradient * sensitivity
+        """:meth:`symrnn.chain.ChainRule.chain`, each of its atoms named for printing."""
+        expr = self.chains.chain(param, copy)
+        for symbol in () if expr is None else expr.free_symbols:
+            self.names[symbol] = self._atom_latex(self.chains.atoms[symbol])
+        return expr
 
-    def chain_atom_value(self, symbol):
-        """The matrix an atom of :meth:`chain` stands for, in step symbols."""
-        kind, time = self.chain_atoms[symbol]
-        states = self.state_names
-        if kind == "J":
-            return sympy.Matrix([[self.state_derivative(l, s, m, r, time) for m, r in states] for l, s in states])
-        if kind == "E":
-            return sympy.Matrix([[self.output_derivative(l, s, time) for l, s in states]])
-        param = kind.split("|", 1)[1]
-        if kind.startswith("dC|"):
-            return sympy.Matrix([[scalar(self.copy_term(param, time, copies=True).xreplace(
-                dict(self.head_adjoints.equations)))]])
-        return sympy.Matrix([[self.parameter_derivative(l, s, param, time)] for l, s in states])
-
-    def window(self, copy):
-        """The output steps whose gradient reaches the copy used at step
-        ``copy``: t = copy ... copy + K - 1 with truncation to K steps."""
-        last = self.steps if self.truncate is None else min(self.steps, copy + self.truncate - 1)
-        return [t for t in self.output_steps() if copy <= t <= last]
-
-    def _closed_form(self, param, display):
-        """∂C/∂θ with Σ and ∏, for every T (truncated: the window's sums)."""
-        theta = self.name(sympy.Symbol(param))
-        s_k, s_t = self._stacked("k"), self._stacked("t")
-        theta_k = theta + "_{k}"
-        sequence = self.network.output == "sequence"
-        K = self.truncate
-        lhs = _partial("C", theta) if K is None else rf"\left.{_partial('C', theta)}\right|_{{K = {K}}}"
-        if self._param_layer(param) is None:  # the output layer: no chain through the states
-            display.add(lhs, rf"\sum_{{k=1}}^{{T}} {_partial('C_{k}', theta_k)}" if sequence
-                        else _partial("C_{T}", theta + "_{T}"))
-            return
-        chain = rf"\prod_{{j=k+1}}^{{t}} {_partial(self._stacked('j'), self._stacked('j-1'))}"
-        local = _partial(s_k, theta_k)
-        if K is None:
-            display.add(lhs, rf"\sum_{{k=1}}^{{T}} \delta {s_k} \, {local}")
-            if sequence:
-                display.add(rf"\delta {s_k}", rf"\sum_{{t=k}}^{{T}} {_partial('C_{t}', s_t)} \, {chain}")
-            else:
-                display.add(rf"\delta {s_k}", _partial("C_{T}", self._stacked("T")) + " \\, "
-                            + chain.replace("{t}", "{T}"))
-            return
-        if sequence:
-            display.add(lhs, rf"\sum_{{t=1}}^{{T}} \sum_{{k=\max(1,\, t-{K - 1})}}^{{t}} "
-                        rf"{_partial('C_{t}', s_t)} \, {chain} \, {local}")
-        else:
-            display.add(lhs, rf"\sum_{{k={self.steps - K + 1}}}^{{T}} {_partial('C_{T}', self._stacked('T'))} \, "
-                        + chain.replace("{t}", "{T}") + rf" \, {local}")
+    def _atom_latex(self, atom):
+        time = atom.time
+        if atom.kind == JACOBIAN:
+            return _partial(self._stacked(time), self._stacked(time - 1))
+        if atom.kind == OUTPUT:
+            return _partial(f"C_{{{time}}}", self._stacked(time))
+        copy = self.name(self.placement.copy_of(atom.param, time).symbol)
+        return _partial(f"C_{{{time}}}" if atom.kind == OUTPUT_LAYER else self._stacked(time), copy)
 
     def _gradient_section(self):
-        self.chain_atoms = {}
         displays = []
         explicit = self.steps <= EXPLICIT_MAX_STEPS
         for param in self.wrt:
             display = Display()
-            self._closed_form(param, display)
+            output_layer = self.placement.param_layer(param) is None
+            for lhs, rhs in _closed_form(self.name(sympy.Symbol(param)), self._stacked, output_layer,
+                                         self.network.output == "sequence", self.truncate, self.steps):
+                display.add(lhs, rhs)
             if explicit:
-                copies = self.unrolled.copies(param)
-                display.add("", BREAK.join(("" if i == 0 else " + ") + _partial("C", self.name(c))
-                                            for i, c in enumerate(copies)))
-                for copy in copies:
-                    k = int(copy.name.rsplit("_", 1)[1])
-                    if self.truncate is None:
-                        display.add(_partial("C", self.name(copy)), self.tex(self.copy_term(param, k, copies=True)))
-                    if self.units == "scalar" or self.truncate is not None:
-                        chain = self.chain(param, k)
-                        display.add("" if self.truncate is None else _partial("C", self.name(copy)),
-                                    "0" if chain is None else latex(chain, self.names, "scalar",
-                                                                    self.notation.order, self.product))
+                self._copy_terms(param, display)
             displays.append(display)
-        product = (r" The product \(\prod_{j=k+1}^{t}\) is taken from \(j = t\) on the left down to "
-                   r"\(j = k+1\) on the right." if len(self.state_names) > 1 else "")
-        closed = ("The gradient of a shared parameter is the sum of its copies' terms; each copy's term is "
-                  "the adjoint of the states at its step times their derivative with respect to the copy, and "
-                  "the adjoint collects every later cost term through one step's state Jacobian per step."
-                  + product)
-        if self.truncate is not None:
-            closed = (f"Truncated to K = {self.truncate} steps, the gradient of the cost at step \\(t\\) reaches "
-                      f"only the copies used at steps \\(t-{self.truncate - 1}\\) to \\(t\\): the sums below "
-                      "keep only those terms (copies outside every window get 0). "
-                      "Without truncation the adjoints of section 4 give the full gradient."
-                      + product)
-        if not explicit:
-            text = closed + f" For T = {self.steps} the terms are not written out one by one."
-        elif self.truncate is not None:
-            text = closed + " Below, each copy's term as the product of the derivatives along its chains to C."
-        elif self.units == "scalar":
-            text = (closed + f" For T = {self.steps}, each copy's term written out: first with the adjoints of "
-                    "section 4 at that step, then as the product of the derivatives along its chains to C.")
-        else:
-            text = (closed + f" For T = {self.steps}, each copy's term with the adjoints of section 4; with scalar "
-                    "units also as the product of the derivatives along its chains to C.")
+        text = _gradient_text(self.steps, self.truncate, self.units, len(self.state_names) > 1)
         return Section(f"The gradient for T = {self.steps}", text, displays)
 
+    def _copy_terms(self, param, display):
+        """The sum over ``param``'s copies, then each copy's term (recurrence form) and chain."""
+        copies = self.unrolled.param_copies(param)
+        display.add("", BREAK.join(("" if i == 0 else " + ") + _partial("C", self.name(c.symbol))
+                                    for i, c in enumerate(copies)))
+        for copy in copies:
+            lhs = _partial("C", self.name(copy.symbol))
+            if self.truncate is None:
+                display.add(lhs, self.tex(self.chains.copy_term(param, copy.step, copies=True)))
+            if self.units == "scalar" or self.truncate is not None:
+                chain = self.chain(param, copy.step)
+                display.add("" if self.truncate is None else lhs, "0" if chain is None else latex(
+                    chain, self.names, "scalar", self.notation.order, self.product))
+
     # --- 6. written out ------------------------------------------------------------
-
-    def expanded_size(self, expr):
-        """The tree size ``expr`` would have written out, counted through the
-        definitions without writing it out (that can be exponential in T)."""
-        definitions = {**self.unrolled.values, **self.unrolled.adjoint_values}
-        sizes = {}
-        stack = [expr]  # iteratively: chains of definitions can be deeper than Python's recursion limit
-        while stack:
-            node = stack[-1]
-            if node in sizes:
-                stack.pop()
-                continue
-            parts = [definitions[node]] if node in definitions else list(node.args)
-            missing = [part for part in parts if part not in sizes]
-            if missing:
-                stack.extend(missing)
-                continue
-            stack.pop()
-            total = sum(sizes[part] for part in parts)
-            sizes[node] = total if node in definitions else 1 + total
-        return sizes[expr]
-
-    def expanded_gradient(self, param):
-        """dC/d(param) for this T in inputs, initial states, targets and copies."""
-        return self.unrolled.expand(self.unrolled.gradient(param)).xreplace({MASK: sympy.Integer(1)})
 
     def _expanded_section(self):
         displays, skipped = [], []
         for param in self.wrt:
-            size = self.expanded_size(self.unrolled.gradient(param))
+            size = self.chains.expanded_size(self.unrolled.gradient(param))
             if size > EXPANDED_MAX_SIZE:
                 skipped.append(rf"\({self.name(sympy.Symbol(param))}\) ({size} terms and symbols)")
                 continue
-            expr = self.expanded_gradient(param)
             display = Display()
-            display.add(_partial("C", self.name(sympy.Symbol(param))), self.tex(expr))
+            display.add(_partial("C", self.name(sympy.Symbol(param))), self.tex(self.chains.expanded_gradient(param)))
             displays.append(display)
         text = ("The same gradient written out in the inputs, the initial states, the targets and the copies "
                 "of the parameters, every intermediate replaced by its definition.")
@@ -687,6 +400,134 @@ class Derivation:
     def _repr_latex_(self):
         """The same content as the Markdown, every section, with ``$`` and ``$$``."""
         return self.markdown()
+
+
+def _check_options(network, steps, units, truncate, product):
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"the number of steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
+    if units not in UNITS:
+        raise ConfigError(f"unknown units {units!r}: expected one of {', '.join(UNITS)}")
+    if product not in PRODUCTS:
+        raise ConfigError(f"unknown product sign {product!r}: expected one of {', '.join(PRODUCTS)}")
+    if product != "times" and units == "scalar":
+        raise ConfigError(f"the product sign {product} (--product) needs vector units (--units vector): with "
+                          "scalar units every product is one of two numbers, written × (after a weight ·)")
+    if network.loss != "squared" or network.out_activation != "identity":
+        raise ConfigError("derivations use the notes' output layer: identity output and squared cost")
+    if truncate is not None and (not isinstance(truncate, int) or isinstance(truncate, bool) or truncate < 1):
+        raise ConfigError(f"the truncation window must be an integer of at least 1, got {truncate!r}")
+
+
+# --- the sections' prose and closed form ---------------------------------------------------
+
+
+def _cell_text(network, units, product, pre_activations):
+    """Section 1's paragraph (``pre_activations``: whether a table of them follows the cell's)."""
+    layers = "" if network.layers == 1 else (
+        rf" Layer \(l\) of the {network.layers} stacked layers carries \([l]\) in its superscripts; "
+        r"its input is the output state of layer \(l-1\).")
+    sign = PRODUCTS[product].strip()
+    products = (rf"\(w \cdot v\) is the matrix-vector product and \({sign}\) the elementwise product"
+                if units == "vector" else
+                r"every unit is a scalar (one unit per vector): \(w \cdot v\) is a weight times a value and "
+                rf"\({sign}\) the product of two values")
+    outputs = "at every step" if network.output == "sequence" else r"at the last step \(T\) only"
+    text = (f"The cell {_text(network.cell.name)} at step \\(t\\); {products}."
+            f"{layers} The output \\(\\hat{{y}}_{{t}}\\) and its cost are {outputs}.")
+    if pre_activations:
+        text += (" The argument of a gate's function, its pre-activation, is written \\(u\\) with the "
+                 "gate's superscript (second table).")
+    return text + (r" For any quantity \(q\), \(\delta q = \partial C / \partial q\) is the total derivative "
+                   r"of the cost with respect to \(q\), through every path from \(q\) to \(C\); "
+                   r"\(\delta[e]\) is the same for an expression \(e\), such as \(\delta[\tanh(a_{t})]\).")
+
+
+def _unrolled_text(first, initial, states, steps):
+    """Section 2's paragraph: ``first`` the LaTeX of the default parameter, ``initial``
+    of the initial states, ``states`` of every state at t."""
+    text = (f"Step \\(k\\) uses its own copy of every parameter: \\({first}_{{k}}\\) "
+            f"is the copy of \\({first}\\) used at step \\(k\\). All copies are equal in value; "
+            "keeping them apart shows which step each term of the gradient comes from, and the gradient "
+            "of a shared parameter is the sum of the gradients of its copies. The initial "
+            f"{'states are' if len(initial) > 1 else 'state is'} \\({', '.join(initial)}\\).")
+    if len(states) > 1:
+        text += (r" \(\mathbf{s}_{t}\) stands for all states at step \(t\) ("
+                 + ", ".join(rf"\({state}\)" for state in states)
+                 + r"): \(\partial C_{t}/\partial \mathbf{s}_{t}\) is a row, "
+                 r"\(\partial \mathbf{s}_{t}/\partial \mathbf{s}_{t-1}\) a matrix of partial derivatives "
+                 r"(section 4) and \(\partial \mathbf{s}_{k}/\partial \theta_{k}\) a column; their products "
+                 "are matrix products.")
+    if steps > EXPLICIT_MAX_STEPS:
+        text += f" Steps 3 to {steps - 1} are the same equations with their own step numbers."
+    return text
+
+
+def _local_text(layers, units):
+    """Section 3's paragraph."""
+    scope = "" if layers == 1 else r" (layer 1; every layer's are the same with \([l]\))"
+    return ("The derivative of each equation with respect to each quantity it uses directly"
+            f"{scope}, with \\(\\tanh' = 1 - \\tanh^2\\) and \\(\\sigma' = \\sigma(1 - \\sigma)\\). "
+            + ("They are per unit: an elementwise function's Jacobian is diagonal, and that of "
+               r"\(w \cdot v\) with respect to \(v\) is the matrix \(w\)." if units == "vector" else ""))
+
+
+def _recurrence_text(output, units):
+    """Section 4's paragraph."""
+    outputs = (r"every step" if output == "sequence" else r"the last step \(T\) only")
+    text = (r"Backpropagation through time: \(\delta q\) is the total derivative "
+            r"\(\partial C / \partial q\). Each state's adjoint at step \(t\) collects what flows back from "
+            rf"step \(t+1\) and from the output, which exists at {outputs}; at \(t = T\) the terms "
+            r"from step \(T+1\) are zero, as is the output term at steps without an output.")
+    if units == "scalar":
+        text += (" With scalar units, one step's map from the states at \\(t-1\\) to those at \\(t\\) has "
+                 "the partial derivatives below (through every path inside the step); they are the links "
+                 "of the chains in the next section.")
+    return text
+
+
+def _closed_form(theta, stacked, output_layer, sequence, K, steps):
+    """The rows of ∂C/∂θ with Σ and ∏, for every T (truncated to ``K``: the
+    window's sums); ``stacked(time)`` is the LaTeX of all states at a time."""
+    lhs = _partial("C", theta) if K is None else rf"\left.{_partial('C', theta)}\right|_{{K = {K}}}"
+    theta_k, s_k, s_t = theta + "_{k}", stacked("k"), stacked("t")
+    if output_layer:  # no chain through the states
+        return [(lhs, rf"\sum_{{k=1}}^{{T}} {_partial('C_{k}', theta_k)}" if sequence
+                 else _partial("C_{T}", theta + "_{T}"))]
+    chain = rf"\prod_{{j=k+1}}^{{t}} {_partial(stacked('j'), stacked('j-1'))}"
+    local = _partial(s_k, theta_k)
+    last = _partial("C_{T}", stacked("T")) + r" \, " + chain.replace("{t}", "{T}")
+    if K is None:
+        return [(lhs, rf"\sum_{{k=1}}^{{T}} \delta {s_k} \, {local}"),
+                (rf"\delta {s_k}", rf"\sum_{{t=k}}^{{T}} {_partial('C_{t}', s_t)} \, {chain}" if sequence else last)]
+    if sequence:
+        return [(lhs, (rf"\sum_{{t=1}}^{{T}} \sum_{{k=\max(1,\, t-{K - 1})}}^{{t}} "
+                       rf"{_partial('C_{t}', s_t)} \, {chain} \, {local}"))]
+    return [(lhs, rf"\sum_{{k={steps - K + 1}}}^{{T}} {last} \, {local}")]
+
+
+def _gradient_text(steps, truncate, units, several_states):
+    """Section 5's paragraph."""
+    product = (r" The product \(\prod_{j=k+1}^{t}\) is taken from \(j = t\) on the left down to "
+               r"\(j = k+1\) on the right." if several_states else "")
+    closed = ("The gradient of a shared parameter is the sum of its copies' terms; each copy's term is "
+              "the adjoint of the states at its step times their derivative with respect to the copy, and "
+              "the adjoint collects every later cost term through one step's state Jacobian per step."
+              + product)
+    if truncate is not None:
+        closed = (f"Truncated to K = {truncate} steps, the gradient of the cost at step \\(t\\) reaches "
+                  f"only the copies used at steps \\(t-{truncate - 1}\\) to \\(t\\): the sums below "
+                  "keep only those terms (copies outside every window get 0). "
+                  "Without truncation the adjoints of section 4 give the full gradient."
+                  + product)
+    if steps > EXPLICIT_MAX_STEPS:
+        return closed + f" For T = {steps} the terms are not written out one by one."
+    if truncate is not None:
+        return closed + " Below, each copy's term as the product of the derivatives along its chains to C."
+    if units == "scalar":
+        return (closed + f" For T = {steps}, each copy's term written out: first with the adjoints of "
+                "section 4 at that step, then as the product of the derivatives along its chains to C.")
+    return (closed + f" For T = {steps}, each copy's term with the adjoints of section 4; with scalar "
+            "units also as the product of the derivatives along its chains to C.")
 
 
 def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1, variant=None, activation=None,

@@ -36,13 +36,12 @@ from dataclasses import dataclass
 import sympy
 
 from . import naming
-from .derived import derive_network
-from .graph import Compute, substitute
+from .graph import Compute
 from .network import TARGET
+from .placement import GENERIC_TIMES, Placement, step_symbol
 from .rules import dot, prev
-from .unroll import copy_symbol, scalar
+from .unroll import scalar
 
-GENERIC_TIMES = ("t-1", "t", "t+1")
 _TIME_NUMBER = {"t-1": -1, "t": 0, "t+1": 1}
 
 
@@ -80,25 +79,6 @@ def partial(numerator, denominator, inline=False):
     return rf"\dfrac{{\partial {numerator}}}{{\partial {denominator}}}"
 
 
-def generic_symbol(name, time):
-    """The symbol of ``name`` at a generic step: ``f@t``."""
-    return sympy.Symbol(f"{name}@{time}")
-
-
-def step_symbol(name, time):
-    """The symbol of ``name`` at a step: ``f@t`` for a generic time, else
-    :class:`~symrnn.unroll.Unrolled`'s ``f_3``."""
-    return generic_symbol(name, time) if isinstance(time, str) else sympy.Symbol(f"{name}_{time}")
-
-
-def shift(time, by):
-    """``t`` shifted by ``by`` steps: ('t', -1) -> 't-1', (3, 1) -> 4."""
-    if not isinstance(time, str):
-        return time + by
-    base = {"t-1": -1, "t": 0, "t+1": 1}[time] + by
-    return "t" if base == 0 else f"t{base:+d}"
-
-
 class Notation:
     """LaTeX names of the symbols of ``network``'s derivations up to ``steps``.
 
@@ -108,8 +88,9 @@ class Notation:
     """
 
     def __init__(self, network, steps):
-        self.network, self.cell = network, network.cell
-        self.graph = derive_network(network).graph
+        self.placement = Placement(network)
+        self.network, self.cell = self.placement.network, self.placement.cell
+        self.graph = self.placement.graph
         self.names = {}
         self.origins = {}  # symbol -> (cell-level symbol, time as a number, kind)
         times = list(range(1, steps + 1)) + list(GENERIC_TIMES)
@@ -118,9 +99,9 @@ class Notation:
             for time in times:
                 self._add_step(layer, time)
             for state in self.cell.states:
-                initial = naming.layer_name(naming.initial_state_name(state.name), layer, network.layers)
-                self.names[sympy.Symbol(initial)] = self.vector(state.name, layer, 0)
-                self.origins[sympy.Symbol(initial)] = (state, 0, "vector")
+                initial = self.placement.state(state.name, layer, 0)
+                self.names[initial] = self.vector(state.name, layer, 0)
+                self.origins[initial] = (state, 0, "vector")
         self._add_output_layer(steps)
         for symbol in list(self.names):
             adjoint = sympy.Symbol(naming.adjoint_name(symbol.name))
@@ -163,11 +144,12 @@ class Notation:
             self.names[sympy.Symbol(name)] = self.parameter(param.name, layer)
             self.origins[sympy.Symbol(name)] = (sympy.Symbol(param.name), None, "parameter")
             for k in range(1, steps + 1):
-                self.names[copy_symbol(name, k)] = self.parameter(param.name, layer, k)
-                self.origins[copy_symbol(name, k)] = (sympy.Symbol(param.name), k, "parameter")
+                copy = self.placement.copy(param.name, layer, k).symbol
+                self.names[copy] = self.parameter(param.name, layer, k)
+                self.origins[copy] = (sympy.Symbol(param.name), k, "parameter")
 
     def _layer_symbol(self, name, layer, time):
-        return step_symbol(naming.layer_name(name, layer, self.network.layers), time)
+        return self.placement.symbol(name, layer, time)
 
     def _add_step(self, layer, time):
         vectors = {self.cell.input.name, *(s.name for s in self.cell.states),
@@ -195,35 +177,20 @@ class Notation:
     def at_step(self, expr, layer, time):
         """A cell expression with its symbols at ``time`` in ``layer``
         (previous states at ``time - 1``; parameters stay shared)."""
-        subs = {}
-        for symbol in expr.free_symbols:
-            if isinstance(symbol, sympy.Dummy):
-                continue  # a placeholder the caller fills in
-            prev_of = next((s for s, p in self.graph.prev_symbols.items() if p == symbol), None)
-            if prev_of is not None:
-                subs[symbol] = self.state_at(prev_of.name, layer, shift(time, -1))
-            elif symbol == self.cell.input:  # layer l's input is layer l-1's output
-                subs[symbol] = step_symbol(symbol.name, time) if layer == 1 else \
-                    self.state_at(self.cell.output_state.name, layer - 1, time)
-            elif naming.is_param_name(symbol.name):
-                subs[symbol] = sympy.Symbol(naming.layer_name(symbol.name, layer, self.network.layers))
-            else:
-                subs[symbol] = self._layer_symbol(symbol.name, layer, time)
-        return substitute(expr, subs)
+        return self.placement.at(expr, layer, time)
 
     def state_at(self, name, layer, time):
         """A state's symbol at ``time``; at step 0 its initial value ``h0``."""
-        if time == 0:
-            return sympy.Symbol(naming.layer_name(naming.initial_state_name(name), layer, self.network.layers))
-        return self._layer_symbol(name, layer, time)
+        return self.placement.state(name, layer, time)
 
     def _add_output_layer(self, steps):
         for name in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS):
             self.names[sympy.Symbol(name)] = self.parameter(name)
             self.origins[sympy.Symbol(name)] = (sympy.Symbol(name), None, "parameter")
             for k in range(1, steps + 1):
-                self.names[copy_symbol(name, k)] = self.parameter(name, copy=k)
-                self.origins[copy_symbol(name, k)] = (sympy.Symbol(name), k, "parameter")
+                copy = self.placement.copy(name, None, k).symbol
+                self.names[copy] = self.parameter(name, copy=k)
+                self.origins[copy] = (sympy.Symbol(name), k, "parameter")
         for time in list(range(1, steps + 1)) + list(GENERIC_TIMES):
             number = _TIME_NUMBER.get(time, time)
             self.names[step_symbol("y_pre", time)] = rf"\hat{{y}}_{{{time}}}"

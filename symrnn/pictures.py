@@ -31,6 +31,7 @@ from html import escape
 from . import naming
 from .copies import ALL_ROLES, MAX_STEPS, ROLE_LABELS, check_steps
 from .errors import ConfigError
+from .placement import ParamCopy
 
 # Fill, text and border colour of each role (colour-blind safe: orange, blue, pale purple, grey, white).
 COLOURS = {
@@ -128,66 +129,92 @@ def _chip_rows(cell):
 def layout(network, steps, title=""):
     """Place the unrolled ``network`` of ``steps`` steps."""
     check_steps(steps, MAX_STEPS, "a picture")
-    cell, layers = network.cell, network.layers
-    rows = _chip_rows(cell)
-    all_labels = [_param_label(p, steps) for row in rows for p in row]
-    all_labels += [_param_label(p, steps) for p in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)]
-    chip_w = max(44, max(lab.width() for lab in all_labels) + 14)
-    per_row = max(2, max(len(r) for r in rows))
-    box_w = 2 * PAD + per_row * chip_w + (per_row - 1) * GAP
-    box_h = TITLE_H + 2 * PAD + len(rows) * CHIP_H + (len(rows) - 1) * GAP
-    out_h = TITLE_H + 2 * PAD + CHIP_H
-    col_w = box_w + H_GAP
-    x0 = LEFT + INITIAL_W + H_GAP  # left edge of step 1's boxes
-    out_y = TOP + 18
-    layer_y = {layer: out_y + out_h + V_GAP + (layers - layer) * (box_h + V_GAP) for layer in range(1, layers + 1)}
-    input_y = layer_y[1] + box_h + V_GAP
-    width = x0 + steps * col_w - H_GAP + 24
-    legend_y = input_y + INPUT_H + 30
-
+    grid = _Grid.of(network, steps)
     texts, boxes, arrows, chips = [], [], [], []
-    output_steps = range(1, steps + 1) if network.output == "sequence" else [steps]
-    texts.append((12, out_y + out_h // 2 + 4, "start", "output"))
-    texts.append((12, input_y + INPUT_H // 2 + 4, "start", "input"))
-    for layer in range(1, layers + 1):
-        y = layer_y[layer]
-        texts.append((12, y + box_h // 2 + 4, "start", f"layer {layer}"))
+    texts.append((12, grid.out_y + grid.out_h // 2 + 4, "start", "output"))
+    texts.append((12, grid.input_y + INPUT_H // 2 + 4, "start", "input"))
+    for layer in range(1, network.layers + 1):
+        y = grid.layer_y[layer]
+        texts.append((12, y + grid.box_h // 2 + 4, "start", f"layer {layer}"))
         init_h = TITLE_H + 2 * PAD
-        init_y = y + (box_h - init_h) // 2
+        init_y = y + (grid.box_h - init_h) // 2
         boxes.append((LEFT, init_y, INITIAL_W, init_h, "initial"))
-        texts.append((LEFT + INITIAL_W // 2, init_y + init_h // 2 + 4, "middle", _state_labels(cell, 0)))
-        arrows.append((LEFT + INITIAL_W, y + box_h // 2, x0, y + box_h // 2))
+        texts.append((LEFT + INITIAL_W // 2, init_y + init_h // 2 + 4, "middle", _state_labels(network.cell, 0)))
+        arrows.append((LEFT + INITIAL_W, y + grid.box_h // 2, grid.x0, y + grid.box_h // 2))
+    output_steps = range(1, steps + 1) if network.output == "sequence" else [steps]
     for t in range(1, steps + 1):
-        x = x0 + (t - 1) * col_w
-        cx = x + box_w // 2
-        texts.append((cx, TOP, "middle", f"t = {t}"))
-        boxes.append((cx - 18, input_y, 36, INPUT_H, "input"))
-        texts.append((cx, input_y + INPUT_H // 2 + 4, "middle", (Label("x", "", str(t)),)))
-        arrows.append((cx, input_y, cx, layer_y[1] + box_h))
-        for layer in range(1, layers + 1):
-            y = layer_y[layer]
-            boxes.append((x, y, box_w, box_h, "cell"))
-            texts.append((cx, y + TITLE_H - 2, "middle", _state_labels(cell, t)))
-            if t < steps:
-                arrows.append((x + box_w, y + box_h // 2, x + col_w, y + box_h // 2))
-            if layer < layers:
-                arrows.append((cx, y, cx, layer_y[layer + 1] + box_h))
-            for k, row in enumerate(rows):
-                row_y = y + TITLE_H + PAD + k * (CHIP_H + GAP)
-                row_x = cx - (len(row) * chip_w + (len(row) - 1) * GAP) // 2
-                for j, param in enumerate(row):
-                    name = naming.layer_name(param, layer, layers)
-                    chips.append((f"{name}_{t}", row_x + j * (chip_w + GAP), row_y, chip_w, CHIP_H,
-                                  _param_label(param, t)))
-        if t in output_steps:
-            out_w = 2 * PAD + 2 * chip_w + GAP
-            boxes.append((cx - out_w // 2, out_y, out_w, out_h, "output"))
-            texts.append((cx, out_y + TITLE_H - 2, "middle", (Label("ŷ", "", str(t)),)))
-            arrows.append((cx, layer_y[layers], cx, out_y + out_h))
-            for j, param in enumerate((naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)):
-                chips.append((f"{param}_{t}", cx - out_w // 2 + PAD + j * (chip_w + GAP), out_y + TITLE_H + PAD,
-                              chip_w, CHIP_H, _param_label(param, t)))
-    return Layout(width, legend_y + 44, title, tuple(texts), tuple(boxes), tuple(arrows), tuple(chips), legend_y)
+        _place_step(network, grid, t, t in output_steps, (texts, boxes, arrows, chips))
+    return Layout(grid.width, grid.legend_y + 44, title, tuple(texts), tuple(boxes), tuple(arrows), tuple(chips),
+                  grid.legend_y)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """The sizes and positions every step of a :func:`layout` shares."""
+
+    steps: int
+    rows: list      # the cell's parameters, one list per chip row
+    chip_w: int
+    box_w: int
+    box_h: int
+    out_h: int
+    col_w: int
+    x0: int         # the left edge of step 1's boxes
+    out_y: int
+    layer_y: dict   # layer -> top of its boxes
+    input_y: int
+    width: int
+    legend_y: int
+
+    @classmethod
+    def of(cls, network, steps):
+        rows = _chip_rows(network.cell)
+        labels = [_param_label(p, steps) for row in rows for p in row]
+        labels += [_param_label(p, steps) for p in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)]
+        chip_w = max(44, max(lab.width() for lab in labels) + 14)
+        per_row = max(2, max(len(r) for r in rows))
+        box_w = 2 * PAD + per_row * chip_w + (per_row - 1) * GAP
+        box_h = TITLE_H + 2 * PAD + len(rows) * CHIP_H + (len(rows) - 1) * GAP
+        out_h = TITLE_H + 2 * PAD + CHIP_H
+        x0, out_y, layers = LEFT + INITIAL_W + H_GAP, TOP + 18, network.layers
+        layer_y = {layer: out_y + out_h + V_GAP + (layers - layer) * (box_h + V_GAP) for layer in range(1, layers + 1)}
+        input_y = layer_y[1] + box_h + V_GAP
+        return cls(steps, rows, chip_w, box_w, box_h, out_h, box_w + H_GAP, x0, out_y, layer_y, input_y,
+                   x0 + steps * (box_w + H_GAP) - H_GAP + 24, input_y + INPUT_H + 30)
+
+
+def _place_step(network, grid, t, has_output, drawn):
+    """Step ``t``'s column: its input, a cell box per layer with the copies as chips, its output."""
+    texts, boxes, arrows, chips = drawn
+    layers = network.layers
+    x = grid.x0 + (t - 1) * grid.col_w
+    cx = x + grid.box_w // 2
+    texts.append((cx, TOP, "middle", f"t = {t}"))
+    boxes.append((cx - 18, grid.input_y, 36, INPUT_H, "input"))
+    texts.append((cx, grid.input_y + INPUT_H // 2 + 4, "middle", (Label("x", "", str(t)),)))
+    arrows.append((cx, grid.input_y, cx, grid.layer_y[1] + grid.box_h))
+    for layer in range(1, layers + 1):
+        y = grid.layer_y[layer]
+        boxes.append((x, y, grid.box_w, grid.box_h, "cell"))
+        texts.append((cx, y + TITLE_H - 2, "middle", _state_labels(network.cell, t)))
+        if t < grid.steps:
+            arrows.append((x + grid.box_w, y + grid.box_h // 2, x + grid.col_w, y + grid.box_h // 2))
+        if layer < layers:
+            arrows.append((cx, y, cx, grid.layer_y[layer + 1] + grid.box_h))
+        for k, row in enumerate(grid.rows):
+            row_y = y + TITLE_H + PAD + k * (CHIP_H + GAP)
+            row_x = cx - (len(row) * grid.chip_w + (len(row) - 1) * GAP) // 2
+            for j, param in enumerate(row):
+                chips.append((ParamCopy(param, layer, t, layers).name, row_x + j * (grid.chip_w + GAP), row_y,
+                              grid.chip_w, CHIP_H, _param_label(param, t)))
+    if has_output:
+        out_w = 2 * PAD + 2 * grid.chip_w + GAP
+        boxes.append((cx - out_w // 2, grid.out_y, out_w, grid.out_h, "output"))
+        texts.append((cx, grid.out_y + TITLE_H - 2, "middle", (Label("ŷ", "", str(t)),)))
+        arrows.append((cx, grid.layer_y[layers], cx, grid.out_y + grid.out_h))
+        for j, param in enumerate((naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)):
+            chips.append((ParamCopy(param, None, t).name, cx - out_w // 2 + PAD + j * (grid.chip_w + GAP),
+                          grid.out_y + TITLE_H + PAD, grid.chip_w, CHIP_H, _param_label(param, t)))
 
 
 def _roles(table):

@@ -25,7 +25,8 @@ from .budgets import check_unrolled
 from .derived import derive_network
 from .errors import ConfigError
 from .graph import Affine, Compute, Total, substitute
-from .network import TARGET, TOP
+from .network import TOP
+from .placement import OUTPUT_PARAMS, Placement
 from .rules import dot, dot_t, outer, row_sum
 
 
@@ -44,12 +45,19 @@ _step_scalar = functools.lru_cache(maxsize=1024)(scalar)
 
 
 def copy_symbol(param, t):
-    """The copy of parameter ``param`` used at step ``t``: ``w_x_2``."""
+    """The symbol of network parameter ``param``'s copy at step ``t``: ``w_x_2``
+    (kept for callers that have a name; :class:`~symrnn.placement.ParamCopy`
+    is the value, and :attr:`Unrolled.copy_of` maps each copy symbol to it)."""
     return sympy.Symbol(f"{param}_{t}")
 
 
 class Unrolled:
-    """``network`` unrolled for ``steps`` steps, one unit per layer."""
+    """``network`` unrolled for ``steps`` steps, one unit per layer.
+
+    Every symbol is placed by :class:`~symrnn.placement.Placement`;
+    :attr:`copy_of` maps each copy symbol to its
+    :class:`~symrnn.placement.ParamCopy` (parameter, layer, step).
+    """
 
     def __init__(self, network, steps):
         """``network``: a :class:`symrnn.network.Network` or its
@@ -64,21 +72,26 @@ class Unrolled:
         check_unrolled(network, steps)
         self.network, self.steps = network, steps
         self.graph = self.derived.graph
+        self.placement = Placement(self.derived)
+        self.copy_of = {c.symbol: c for c in self._all_copies()}
         self.values, self.adjoint_values, self.copy_terms = {}, {}, {}
-        self.inputs = [sympy.Symbol(f"x_{t}") for t in range(1, steps + 1)]
-        self.initial = {}
+        self.inputs = [self.placement.layer_input(1, t) for t in range(1, steps + 1)]
+        self.initial = {s.name: s for s in self.placement.initial_states()}
         tops = self._forward_layers()
         self.cost = self._forward_head(tops)
         self._backward(tops)
 
-    # --- naming -------------------------------------------------------------
+    def _all_copies(self):
+        place = self.placement
+        cell = [place.copy(p.name, layer, t) for layer in range(1, self.network.layers + 1)
+                for p in self.network.cell.parameters for t in range(1, self.steps + 1)]
+        return cell + [place.copy(p, None, t) for p in OUTPUT_PARAMS for t in self.output_steps()]
 
-    def _layer_name(self, name, layer):
-        return naming.layer_name(name, layer, self.network.layers)
+    # --- naming -------------------------------------------------------------
 
     def at(self, symbol, layer, t):
         """The symbol of a node's value in ``layer`` at step ``t``."""
-        return sympy.Symbol(f"{self._layer_name(symbol.name, layer)}_{t}")
+        return self.placement.symbol(symbol.name, layer, t)
 
     def output_steps(self):
         return range(1, self.steps + 1) if self.network.output == "sequence" else [self.steps]
@@ -86,43 +99,23 @@ class Unrolled:
     # --- forward ------------------------------------------------------------
 
     def _forward_layers(self):
-        below = self.inputs
+        exposed = self.network.cell.output_state
         for layer in range(1, self.network.layers + 1):
-            below = [self._forward_step(layer, t, below[t - 1]) for t in range(1, self.steps + 1)]
-        return below
+            for t in range(1, self.steps + 1):
+                self._forward_step(layer, t)
+        return [self.placement.state(exposed.name, self.network.layers, t) for t in range(1, self.steps + 1)]
 
-    def _state_at(self, state, layer, t):
-        if t > 0:
-            return self.at(state, layer, t)
-        symbol = sympy.Symbol(self._layer_name(naming.initial_state_name(state.name), layer))
-        self.initial[symbol.name] = symbol
-        return symbol
-
-    def _step_substitution(self, layer, t, layer_input):
-        subs = {self.graph.input: layer_input}
-        for state, prev_symbol in self.graph.prev_symbols.items():
-            subs[prev_symbol] = self._state_at(state, layer, t - 1)
-        for node in self.graph.nodes:
-            subs[node.out] = self.at(node.out, layer, t)
-        for param in self.network.cell.parameters:
-            subs[sympy.Symbol(param.name)] = copy_symbol(self._layer_name(param.name, layer), t)
-        return subs
-
-    def _forward_step(self, layer, t, layer_input):
-        subs = self._step_substitution(layer, t, layer_input)
+    def _forward_step(self, layer, t):
+        subs = self.placement.step_substitution(layer, t)
         for node in self.graph.nodes:
             self.values[subs[node.out]] = _step_scalar(node_expr(node)).xreplace(subs)
-        return subs[self.network.cell.output_state]
 
-    def _head_substitution(self, t, top):
-        nodes = self.derived.head
-        subs = {TOP: top, TARGET: sympy.Symbol(f"y_{t}")}
-        for node in nodes:
-            subs[node.out] = sympy.Symbol(f"{node.out.name}_{t}")
-            if isinstance(node, Affine):
-                subs[node.weight] = copy_symbol(node.weight.name, t)
-                subs[node.bias] = copy_symbol(node.bias.name, t)
-        return nodes, subs
+    def _head_substitution(self, t, top=None):
+        """(the output layer's nodes, their symbols placed at step ``t``)."""
+        subs = self.placement.head_step_substitution(t)
+        if top is not None:
+            subs[TOP] = top
+        return self.derived.head, subs
 
     def _forward_head(self, tops):
         total = sympy.S.Zero
@@ -137,68 +130,58 @@ class Unrolled:
 
     def _backward(self, tops):
         d_tops = self._backward_head(tops)
-        step_adjoints = self.derived.cell
         for layer in range(self.network.layers, 0, -1):
-            d_tops = self._backward_layer(layer, step_adjoints, d_tops, tops)
+            d_tops = self._backward_layer(layer, self.derived.cell, d_tops)
 
     def _backward_head(self, tops):
         head_adjoints = self.derived.from_cost
         d_tops = [sympy.S.Zero] * self.steps
         for t in self.output_steps():
             _, subs = self._head_substitution(t, tops[t - 1])
-            subs.update(self._adjoint_substitution(head_adjoints, subs))
-            self._record(head_adjoints, subs, params_at=lambda name, t=t: copy_symbol(name, t))
+            self._record(head_adjoints, subs, lambda name, t=t: self.placement.copy(name, None, t))
             d_tops[t - 1] = _step_scalar(head_adjoints.inputs[TOP]).xreplace(subs)
         return d_tops
 
-    def _adjoint_substitution(self, adjoints, subs):
-        return {lhs: sympy.Symbol(naming.adjoint_name(subs[_primal(lhs, subs)].name))
-                for lhs, _ in adjoints.equations}
-
-    def _record(self, adjoints, subs, params_at):
+    def _record(self, adjoints, subs, copy_at):
         for lhs, rhs in adjoints.equations:
             self.adjoint_values[subs[lhs]] = _step_scalar(rhs).xreplace(subs)
         for name, terms in adjoints.params.items():
-            self.copy_terms[params_at(name)] = _step_scalar(sympy.Add(*terms)).xreplace(subs)
+            self.copy_terms[copy_at(name).symbol] = _step_scalar(sympy.Add(*terms)).xreplace(subs)
 
-    def _backward_layer(self, layer, adjoints, d_tops, tops):
+    def _backward_layer(self, layer, adjoints, d_tops):
         cell = self.network.cell
         carry = {s: sympy.S.Zero for s in cell.states}
         d_inputs = [sympy.S.Zero] * self.steps
-        layer_inputs = self.inputs if layer == 1 else self._layer_outputs(layer - 1)
         for t in range(self.steps, 0, -1):
-            subs = self._step_substitution(layer, t, layer_inputs[t - 1])
+            subs = self.placement.step_substitution(layer, t)
             for state in cell.states:
                 subs[sympy.Symbol(naming.next_adjoint_name(state.name))] = carry[state]
             subs[sympy.Symbol(naming.output_adjoint_name(cell.output_state.name))] = d_tops[t - 1]
-            subs.update(self._adjoint_substitution(adjoints, subs))
-            self._record(adjoints, subs,
-                         params_at=lambda name, t=t: copy_symbol(self._layer_name(name, layer), t))
+            self._record(adjoints, subs, lambda name, t=t: self.placement.copy(name, layer, t))
             for state, prev_symbol in self.graph.prev_symbols.items():
                 carry[state] = _step_scalar(adjoints.inputs.get(prev_symbol, sympy.S.Zero)).xreplace(subs)
             d_inputs[t - 1] = _step_scalar(adjoints.inputs.get(cell.input, sympy.S.Zero)).xreplace(subs)
         self.initial_adjoints = getattr(self, "initial_adjoints", {})
         for state in cell.states:
-            self.initial_adjoints[self._layer_name(naming.initial_state_name(state.name), layer)] = carry[state]
+            self.initial_adjoints[self.placement.state(state.name, layer, 0).name] = carry[state]
         if layer == 1:
             self.input_adjoints = d_inputs
         return d_inputs
 
-    def _layer_outputs(self, layer):
-        return [self.at(self.network.cell.output_state, layer, t) for t in range(1, self.steps + 1)]
-
     # --- results ------------------------------------------------------------
 
     def parameter_names(self):
-        names = [self._layer_name(p.name, layer) for layer in range(1, self.network.layers + 1)
-                 for p in self.network.cell.parameters]
-        return names + [naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS]
+        return list(self.placement.origins)
+
+    def param_copies(self, param):
+        """The :class:`~symrnn.placement.ParamCopy` values of network parameter
+        ``param`` that the unrolled network uses, in step order."""
+        steps = self.output_steps() if self.placement.param_layer(param) is None else range(1, self.steps + 1)
+        return [self.placement.copy_of(param, t) for t in steps]
 
     def copies(self, param):
-        """The copies of ``param`` that the unrolled network uses, in step order."""
-        steps = self.output_steps() if param in (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS) else \
-            range(1, self.steps + 1)
-        return [copy_symbol(param, t) for t in steps]
+        """The symbols of the copies of ``param`` that the unrolled network uses, in step order."""
+        return [c.symbol for c in self.param_copies(param)]
 
     def copy_gradient(self, copy):
         """dC/d(copy) as the engine's BPTT gives it (in adjoint and value symbols)."""
@@ -222,7 +205,7 @@ class Unrolled:
 
     def identify_copies(self, expr):
         """Replace every copy by its parameter (all steps share one weight)."""
-        return expr.xreplace({c: sympy.Symbol(p) for p in self.parameter_names() for c in self.copies(p)})
+        return expr.xreplace({symbol: sympy.Symbol(c.network_param) for symbol, c in self.copy_of.items()})
 
 
 def node_expr(node):
@@ -232,9 +215,3 @@ def node_expr(node):
         return product + node.bias if node.bias is not None else product
     assert isinstance(node, (Compute, Total))
     return node.expr
-
-
-def _primal(adjoint, subs):
-    """The node symbol whose adjoint ``d_<name>`` is (``d_pre_f`` -> ``pre_f``)."""
-    name = adjoint.name.removeprefix("d_")
-    return next(s for s in subs if isinstance(s, sympy.Symbol) and s.name == name)

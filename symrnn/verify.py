@@ -362,8 +362,8 @@ def check_derivation(derivation, seed=0, digits=30):
         at_point = {**point, **{c: point[copies[0]] for c in copies}}
         expected = sympy.lambdify(symbols, gradient, modules, cse=True)(*[at_point[s] for s in symbols])
         evaluate = _definition_evaluator(unrolled, at_point, modules)
-        steps = [int(c.name.rsplit("_", 1)[1]) for c in copies]
-        recurrence = sum(evaluate(scalar(derivation.copy_term(param, k, copies=True))) for k in steps)
+        steps = [c.step for c in unrolled.param_copies(param)]
+        recurrence = sum(evaluate(scalar(derivation.chains.copy_term(param, k, copies=True))) for k in steps)
         differences[(param, "recurrence")] = abs(recurrence - expected)
         if derivation.units == "scalar":
             chain = sum(_evaluate_chain(derivation, derivation.chain(param, k), evaluate) for k in steps)
@@ -381,7 +381,7 @@ def _evaluate_chain(derivation, expr, evaluate):
             for factor in node.args[1:]:
                 result = result * value(factor)
             return result
-        entries = derivation.chain_atom_value(node)
+        entries = derivation.chains.atom_value(node)
         return mpmath.matrix([[evaluate(e) if e != 0 else mpmath.mpf(0) for e in row]
                               for row in entries.tolist()])
 

@@ -104,7 +104,7 @@ def test_recurrence_section_has_the_notes_adjoints():
 
 def test_written_out_gradient_is_sympy_exact_for_the_rnn():
     d = derivation("rnn", 2, wrt=["w_x"])
-    expanded = d.expanded_gradient("w_x")
+    expanded = d.chains.expanded_gradient("w_x")
     unrolled = d.unrolled
     assert expanded.free_symbols <= set(unrolled.inputs) | set(unrolled.initial.values()) | {
         sympy.Symbol(n) for n in ("y_2", "w_x_1", "w_x_2", "w_a_1", "w_a_2", "b_a_1", "b_a_2", "w_y_2", "b_y_2")}
