@@ -18,6 +18,7 @@ primitives (affine map, row-wise log-softmax, total sum) in
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sympy
 
@@ -99,15 +100,33 @@ def identity(u):
     return u
 
 
+class ExpForm(NamedTuple):
+    """f(u) computed from E = e(k·u), ``function`` e "exp" or "expm1" and
+    ``factor`` k, by in-place NumPy ``statements`` on a block ``{0}`` holding
+    E: the gates of a store of such functions are then activated by one call
+    per run of one function, each gate's k folded into its weights. E
+    overflows to inf for a huge argument (the result is then the exact
+    limit), so the function computing it runs under the errstate decorator."""
+
+    factor: int
+    function: str
+    statements: tuple
+
+
 @dataclass(frozen=True)
 class ElementwiseRule:
     """How one elementwise function is written, differentiated and computed.
 
     ``derivative(y, u)`` is dy/du, in terms of the output ``y`` where the
     function allows so that backward reuses stored forward values.
-    ``numpy`` is the expression template for generated code (``{0}`` is the
-    argument) and ``numpy_out`` the same written into an existing array
-    ``{1}``; ``helper`` is source code the generated module must define.
+    ``numpy`` is its runtime form in generated code, an expression template
+    (``{0}`` is the argument), and ``numpy_out`` the same written into an
+    existing array ``{1}``; ``helper`` is the source of the helper function
+    that form calls, which the generated module must define, and
+    ``errstate`` whether that helper may overflow or divide by zero on
+    purpose, so that the function calling it must silence those warnings
+    (``np.errstate(over="ignore", divide="ignore")``). This row is the one
+    place that says how the function is computed at run time.
     """
 
     function: type
@@ -117,10 +136,8 @@ class ElementwiseRule:
     helper: str = ""
     definition: Callable | None = None  # in SymPy's elementary functions, if not one itself
     latex: str = ""  # its name in derivations, e.g. r"\tanh"
-    # (k, e, statements) if f(u) is computed from E = e(k·u), e "exp" or "expm1", by in-place NumPy
-    # statements on a block ``{0}`` holding E: the gates of a store of such functions are then
-    # activated by one call per run of one function, each gate's k folded into its weights (EXP_FORMS)
-    exp_form: tuple | None = None
+    exp_form: ExpForm | None = None  # how a store of gates computes it from one exp call (EXP_FORMS)
+    errstate: bool = False
 
 
 SIGMOID_HELPER = '''def _sigmoid(z, out=None):
@@ -155,16 +172,17 @@ TANH_HELPER = '''def _tanh(z, out=None):
 # sigmoid(u) = 1/(1 + E), E = exp(-u): 1 + E >= 1, no cancellation, a few ulp for every u (NumPy's
 # float64 exp is vectorised, its expm1 not); E = inf (u < -709) gives 0, the limit (results below
 # the smallest normal number flush to 0). np.divide(1, .) is faster than np.reciprocal.
-SIGMOID_EXP_FORM = (-1, "exp", ("{0} += 1", "np.divide(1, {0}, out={0})"))
+SIGMOID_EXP_FORM = ExpForm(-1, "exp", ("{0} += 1", "np.divide(1, {0}, out={0})"))
 # tanh(u) = (1 - e^-2u)/(1 + e^-2u) = -E/(E + 2) = -1/(1 + 2/E), E = expm1(-2u): 1 + 2/E is never
 # near 0 (|2/E| > 2 where E < 0), so the result has a few ulp of error for every u; E = inf gives
 # -1, E = -1 gives 1, E = +-0 (u = -+0) gives 2/E = +-inf and tanh = -+0 (a divide-by-zero
 # warning to silence); subnormal u (|u| < 5.6e-309) overflows 2/E and gives +-0.
-TANH_EXP_FORM = (-2, "expm1", ("np.divide(2, {0}, out={0})", "{0} += 1", "np.divide(-1, {0}, out={0})"))
+TANH_EXP_FORM = ExpForm(-2, "expm1", ("np.divide(2, {0}, out={0})", "{0} += 1", "np.divide(-1, {0}, out={0})"))
 
 ELEMENTWISE = {
-    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "np.tanh({0})", "np.tanh({0}, out={1})",
-                           latex=r"\tanh", exp_form=TANH_EXP_FORM),
+    # tanh from one expm1 (TANH_HELPER): faster than np.tanh in float64, and it overflows on purpose
+    "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "_tanh({0})", "_tanh({0}, out={1})", TANH_HELPER,
+                           latex=r"\tanh", exp_form=TANH_EXP_FORM, errstate=True),
     "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", "_sigmoid({0}, out={1})",
                                SIGMOID_HELPER, lambda u: 1 / (1 + sympy.exp(-u)), latex=r"\sigma",
                                exp_form=SIGMOID_EXP_FORM),
@@ -242,9 +260,14 @@ def affine_vjp(weight, arg, u_bar):
     return dot_t(weight, u_bar), outer(u_bar, arg)
 
 
+def rule_of(function):
+    """The rule of an elementwise or row-wise function class, or None."""
+    return RULE_BY_FUNCTION.get(function) or ROW_RULE_BY_FUNCTION.get(function)
+
+
 def function_rule(expr):
     """The rule of an elementwise or row-wise function application, or None."""
-    return RULE_BY_FUNCTION.get(type(expr)) or ROW_RULE_BY_FUNCTION.get(type(expr))
+    return rule_of(type(expr))
 
 
 def known_function_names():

@@ -11,28 +11,38 @@ is *hoisted*: its product for all steps is one matrix product before the loop.
 Several affine nodes may share one adjoint (``u_f`` and ``u_F`` both get
 ``d_pre_f``); the slots are ordered so that every group's adjoints are
 contiguous, which makes each group's part of the buffer a view.
+
+Imports: the step graph's node types, naming and the rule table only.
 """
 
 import itertools
 from dataclasses import dataclass
 
-from . import naming
-from .graph import Affine, Compute
-from .rules import function_rule
+import sympy
+
+from .. import naming
+from ..graph import Affine, Compute
+from ..rules import function_rule
 
 MAX_SEARCHED_SLOTS = 7  # 7! orders at most; past that, groups are split instead
 
 
-@dataclass
+@dataclass(frozen=True)
 class Group:
+    """Affine nodes multiplying one vector ``arg``: one stacked product.
+
+    ``members`` are sorted by slot; the group's adjoints are the slots
+    ``start:stop``. ``label`` is the name generated code gives the group's
+    arrays (proj_x, w_x_all, d_x_all): its vector's name, numbered from the
+    second group of one vector on (x_2).
+    """
+
     index: int
-    arg: object
-    members: list
-    start: int = 0
-    hoisted: bool = False
-    # The name generated code gives the group's arrays (proj_x, w_x_all, d_x_all):
-    # its vector's name, numbered from the second group of one vector on (x_2).
-    label: str = ""
+    arg: sympy.Symbol
+    members: tuple
+    start: int
+    hoisted: bool
+    label: str
 
     @property
     def stop(self):
@@ -41,6 +51,11 @@ class Group:
     @property
     def has_bias(self):
         return any(m.bias is not None for m in self.members)
+
+    @property
+    def stacked(self):
+        """Whether the members' weights are stacked into one matrix."""
+        return len(self.members) > 1
 
 
 def plan_groups(nodes, node_adjoint, hoistable, multiplier=None):
@@ -53,47 +68,50 @@ def plan_groups(nodes, node_adjoint, hoistable, multiplier=None):
     call multiplies neighbouring slots by it: the LSTM's d_pre_f, d_pre_i,
     d_pre_g are all multiples of d_c).
 
-    Returns ``(groups, slots)`` where ``slots`` lists the adjoint symbols in
-    buffer order and each group's members are sorted by slot.
+    Returns ``(groups, slots)``: a tuple of :class:`Group` and the adjoint
+    symbols in buffer order.
     """
     affine = [n for n in nodes if isinstance(n, Affine) and n.out in node_adjoint]
-    groups = _group_by_arg(affine, node_adjoint)
+    member_lists = _group_by_arg(affine, node_adjoint)
     slots = list(dict.fromkeys(node_adjoint[n.out] for n in affine))
     activation = _activation_of(nodes)
     multiplier = multiplier or (lambda slot: None)
-    order = _contiguous_order(slots, groups, node_adjoint, lambda slot: (activation(slot), multiplier(slot)))
+    order = _contiguous_order(slots, member_lists, node_adjoint,
+                              lambda slot: (activation(slot), multiplier(slot)))
     if order is None:
         order = slots
-        groups = [part for g in groups for part in _contiguous_runs(g, order, node_adjoint)]
+        member_lists = [run for members in member_lists for run in _contiguous_runs(members, order, node_adjoint)]
     position = {s: k for k, s in enumerate(order)}
-    seen = {}
-    for index, group in enumerate(groups):
-        group.index = index
-        seen[group.arg] = seen.get(group.arg, 0) + 1
-        group.label = group.arg.name if seen[group.arg] == 1 else f"{group.arg.name}_{seen[group.arg]}"
-        group.members.sort(key=lambda m: position[node_adjoint[m.out]])
-        group.start = position[node_adjoint[group.members[0].out]]
-        group.hoisted = group.arg in hoistable
-    return groups, order
+    groups, seen = [], {}
+    for index, members in enumerate(member_lists):
+        arg = members[0].arg
+        seen[arg] = seen.get(arg, 0) + 1
+        members = sorted(members, key=lambda m: position[node_adjoint[m.out]])
+        groups.append(Group(
+            index=index, arg=arg, members=tuple(members), start=position[node_adjoint[members[0].out]],
+            hoisted=arg in hoistable, label=arg.name if seen[arg] == 1 else f"{arg.name}_{seen[arg]}",
+        ))
+    return tuple(groups), tuple(order)
 
 
 def _group_by_arg(affine, node_adjoint):
-    groups = []
+    """Lists of nodes with one vector, no two of a list sharing an adjoint."""
+    lists = []
     for node in affine:
         home = next(
-            (g for g in groups if g.arg == node.arg
-             and node_adjoint[node.out] not in {node_adjoint[m.out] for m in g.members}),
+            (members for members in lists if members[0].arg == node.arg
+             and node_adjoint[node.out] not in {node_adjoint[m.out] for m in members}),
             None,
         )
         if home is None:
-            groups.append(Group(len(groups), node.arg, [node]))
+            lists.append([node])
         else:
-            home.members.append(node)
-    return groups
+            home.append(node)
+    return lists
 
 
-def _is_contiguous(group, position, node_adjoint):
-    places = sorted(position[node_adjoint[m.out]] for m in group.members)
+def _is_contiguous(members, position, node_adjoint):
+    places = sorted(position[node_adjoint[m.out]] for m in members)
     return places == list(range(places[0], places[0] + len(places)))
 
 
@@ -106,26 +124,26 @@ def _activation_of(nodes):
     return lambda slot: functions.get(slot.name)
 
 
-def _contiguous_order(slots, groups, node_adjoint, keys):
+def _contiguous_order(slots, member_lists, node_adjoint, keys):
     if len(slots) > MAX_SEARCHED_SLOTS:
         return None
     best = None
     for order in itertools.permutations(slots):
         position = {s: k for k, s in enumerate(order)}
-        if all(_is_contiguous(g, position, node_adjoint) for g in groups):
+        if all(_is_contiguous(members, position, node_adjoint) for members in member_lists):
             changes = sum(x != y for a, b in itertools.pairwise(order) for x, y in zip(keys(a), keys(b)))
             if best is None or changes < best[0]:
                 best = (changes, list(order))
     return None if best is None else best[1]
 
 
-def _contiguous_runs(group, order, node_adjoint):
+def _contiguous_runs(members, order, node_adjoint):
     position = {s: k for k, s in enumerate(order)}
-    members = sorted(group.members, key=lambda m: position[node_adjoint[m.out]])
+    members = sorted(members, key=lambda m: position[node_adjoint[m.out]])
     runs = [[members[0]]]
     for member in members[1:]:
         if position[node_adjoint[member.out]] == position[node_adjoint[runs[-1][-1].out]] + 1:
             runs[-1].append(member)
         else:
             runs.append([member])
-    return [Group(0, group.arg, run) for run in runs]
+    return runs

@@ -1,0 +1,262 @@
+"""The forward decisions of a layer plan: fused pre-activation sums, gates
+activated by one exp call, what forward keeps for backward, the statements
+of the forward step and the cache.
+
+Imports: the rule table, the step graph's node types, the algebra helpers,
+the in-place schedule, names, the plan and the statements.
+"""
+
+from dataclasses import dataclass
+
+from ..graph import Affine, Compute
+from ..rules import EXP_FORMS, ElementwiseRule, function_rule, sigmoid
+from . import names
+from .algebra import fewest_operations
+from .in_place import write_into
+from .plan import CacheEntry, ExpScaling, FusedSum, Kept, Role
+from .statements import (
+    ActivationRun,
+    Apply,
+    Assign,
+    ExpRun,
+    FusedStep,
+    GateView,
+    InPlace,
+    Into,
+    KeepValue,
+    Op,
+    Product,
+    Projection,
+    ProjectionView,
+    StateView,
+)
+
+
+@dataclass(frozen=True)
+class ForwardParts:
+    fused_sums: tuple
+    exp_scalings: tuple
+    kept: tuple
+    step: tuple
+    cache: tuple
+    reused_projection: object
+
+
+def plan_forward(facts):
+    """The forward parts of the plan of ``facts`` (a :class:`~symrnn.codegen.planner.StepFacts`)."""
+    consumers = consumers_in_place(facts)
+    fused = fused_sums(facts, consumers)
+    kept = kept_values(facts, fused, consumers)
+    reused = reused_projection(facts)
+    return ForwardParts(
+        fused_sums=fused,
+        exp_scalings=exp_scalings(facts.groups, fused),
+        kept=kept,
+        step=forward_step(facts, fused, consumers, kept),
+        cache=cache_entries(facts, kept, reused),
+        reused_projection=reused,
+    )
+
+
+def consumers_in_place(facts):
+    """{pre-activation: the function node that overwrites it with its value}."""
+    return {n.expr.args[0]: n for n in facts.graph.nodes
+            if isinstance(n, Compute) and facts.computes_in_place(n)}
+
+
+def fused_sums(facts, consumers):
+    """Pre-activations that are sums of a hoisted product and an in-loop
+    product over the same slots (u_f + u_F, u_i + u_I, ...): computed as
+    one in-place addition of the in-loop projection to (part of) the
+    hoisted one. One :class:`FusedSum` per in-loop group that has one."""
+    fused = []
+    for loop_group in (g for g in facts.groups if not g.hoisted):
+        for hoisted in (g for g in facts.groups if g.hoisted):
+            pres = _fusable_pres(facts, loop_group, hoisted)
+            if pres is None:
+                continue
+            earlier = sum(f.gate_major for f in fused)
+            store = pres[0] if len(pres) == 1 else names.fused_store(earlier)
+            fused.append(FusedSum(loop_group, hoisted, pres, store, loop_group.start - hoisted.start,
+                                  _exp_factors(pres, consumers)))
+            break
+    return tuple(fused)
+
+
+def _fusable_pres(facts, loop_group, hoisted):
+    """The pre-activations u_a + u_b of each member pair of the two groups,
+    if every one is such a sum of products nothing else reads; else None."""
+    if not hoisted.start <= loop_group.start < loop_group.stop <= hoisted.stop:
+        return None
+    sums = {n.expr: n.out for n in facts.graph.nodes if isinstance(n, Compute)}
+    pairs = list(zip(hoisted.members[loop_group.start - hoisted.start:], loop_group.members))
+    pres = tuple(sums.get(a.out + b.out) for a, b in pairs)
+    members = [m.out for pair in pairs for m in pair]
+    if None in pres or any(facts.uses.get(m) != 1 or m in facts.read for m in members):
+        return None
+    if any(p in facts.cell.states for p in pres):
+        return None  # a state is written into its history instead
+    return pres
+
+
+def _exp_factors(pres, consumers):
+    """Each gate's factor k when one exp call per function activates the
+    store (rules' exp forms): every gate has an exp form, and there is a
+    sigmoid among them or more than one function. Else None."""
+    nodes = [consumers.get(p) for p in pres]
+    if len(nodes) < 2 or any(n is None or type(n.expr) not in EXP_FORMS for n in nodes):
+        return None
+    kinds = {type(n.expr) for n in nodes}
+    if sigmoid not in kinds and len(kinds) == 1:
+        return None
+    return tuple(EXP_FORMS[type(n.expr)].factor for n in nodes)
+
+
+def exp_scalings(groups, fused):
+    """The exp factors folded into each group's weights: the in-loop group's
+    own, and the hoisted group's with 1 for members outside the sum. A group
+    uses the factor array of the first hoisted group with the same factors."""
+    factors = {}
+    for f in fused:
+        if f.exp is None:
+            continue
+        factors[f.loop.index] = f.exp
+        outer = [1] * len(f.hoisted.members)
+        outer[f.offset:f.offset + len(f.exp)] = f.exp
+        factors[f.hoisted.index] = tuple(outer)
+    scalings = []
+    for index in sorted(factors):
+        owner = next((g.index for g in groups if g.hoisted and factors.get(g.index) == factors[index]), index)
+        scalings.append(ExpScaling(index, factors[index], owner))
+    return tuple(scalings)
+
+
+def kept_values(facts, fused, consumers):
+    """Each value forward keeps, in its gate store where it is computed in one."""
+    homes = {}
+    for f in (f for f in fused if f.gate_major):
+        for k, pre in enumerate(f.pres):
+            node = consumers.get(pre)
+            if node is not None and node.out in facts.needed:
+                homes[node.out] = (f.store, k)
+    return tuple(Kept(s, *homes.get(s, (None, None))) for s in facts.needed)
+
+
+def reused_projection(facts):
+    """The hoisted group whose buffer backward reuses for the slots'
+    adjoints: it is dead after the forward loop and has their shape, so
+    backward writes into pages already mapped instead of fresh ones."""
+    hoisted = [g for g in facts.groups if g.hoisted]
+    if len(hoisted) == 1 and len(hoisted[0].members) == len(facts.slots):
+        return hoisted[0]
+    return None
+
+
+def cache_entries(facts, kept, reused):
+    """What forward's cache holds, in order."""
+    cell = facts.cell
+    entries = [CacheEntry(Role.VALUE, k) for k in kept]
+    entries += [CacheEntry(Role.HISTORY, s) for s in cell.states]
+    entries.append(CacheEntry(Role.INPUTS, cell.input))
+    entries += [CacheEntry(Role.INITIAL_STATE, s) for s in cell.states]
+    entries += [CacheEntry(Role.STACKED_WEIGHTS, g) for g in facts.groups if g.stacked]
+    if reused is not None:
+        entries.append(CacheEntry(Role.PROJECTION, reused))
+    return tuple(entries)
+
+
+def forward_step(facts, fused, consumers, kept):
+    """The statements of one forward step, node by node, then the copies of
+    kept values that no statement wrote into their stores."""
+    runs = activation_runs(fused, consumers)
+    in_gate_store = {k.value for k in kept if k.store is not None}
+    emitted, step = set(), []
+    for node in facts.graph.nodes:
+        if node.out in runs:
+            step += [runs[node.out]] if runs[node.out] is not None else []
+        else:
+            step += _node_statements(facts, node, fused, emitted, in_gate_store)
+    written = {s.out for s in step if isinstance(s, Apply) and s.into is Into.STORE}
+    step += [KeepValue(k.value) for k in kept if k.store is None and k.value not in written]
+    return tuple(step)
+
+
+def activation_runs(fused, consumers):
+    """Neighbouring gates of a fused sum that share an activation function,
+    or that all have an exp form: one in-place call over their block of the
+    gate-major store. Returns {node symbol: statement}, None for the nodes
+    (and pre-activations) a run covers after its first."""
+    runs = {}
+    for f in fused:
+        nodes = [consumers.get(p) for p in f.pres]
+        if f.exp:
+            runs[nodes[0].out] = ExpRun(f.store, _function_runs(nodes, 0, len(nodes)),
+                                        tuple(n.out for n in nodes))
+            runs.update({n.out: None for n in nodes[1:]})
+            runs.update({p: None for p in f.pres})
+            continue
+        for start, stop, _ in _function_runs(nodes, 0, len(nodes)):
+            if stop - start > 1:
+                runs[nodes[start].out] = ActivationRun(f.store, start, stop, tuple(nodes[start:stop]))
+                runs.update({n.out: None for n in nodes[start + 1:stop]})
+                runs.update({p: None for p in f.pres[start:stop]})
+    return runs
+
+
+def _function_runs(nodes, start, stop):
+    """(start, stop, function) of each run of neighbouring nodes applying one
+    function (a missing node is a run of its own)."""
+    runs, k = [], start
+    while k < stop:
+        end = k + 1
+        while (nodes[k] is not None and end < stop and nodes[end] is not None
+               and type(nodes[end].expr) is type(nodes[k].expr)):
+            end += 1
+        runs.append((k, end, None if nodes[k] is None else type(nodes[k].expr)))
+        k = end
+    return tuple(runs)
+
+
+def _node_statements(facts, node, fused, emitted, in_gate_store):
+    """The statements computing one node (none where a fused sum or an
+    earlier statement of its group covers it). ``emitted``: the groups
+    whose in-loop product is already written."""
+    for f in fused:
+        k0 = f.offset
+        if node in f.hoisted.members[k0:k0 + len(f.pres)] or (node in f.loop.members and f.loop.index in emitted):
+            return []  # folded into the fused sum
+        if node in f.loop.members:
+            emitted.add(f.loop.index)
+            return [FusedStep(f)]
+        if isinstance(node, Compute) and node.out in f.pres:
+            return [] if len(f.pres) == 1 else [GateView(node.out, f.store, f.pres.index(node.out))]
+    if isinstance(node, Affine):
+        return _affine_statements(facts.group_of(node), node, emitted)
+    return _compute_statements(facts, node, in_gate_store)
+
+
+def _affine_statements(group, node, emitted):
+    """An in-loop group's product where its first member is met, then each
+    member's view of it (a single member is the product itself)."""
+    statements = []
+    if group.index not in emitted and not group.hoisted:
+        emitted.add(group.index)
+        if not group.stacked:
+            return [Product(node.out, group)]
+        statements.append(Projection(group))
+    return statements + [ProjectionView(node.out, group, group.members.index(node))]
+
+
+def _compute_statements(facts, node, in_gate_store):
+    """A function application or an algebraic node: a state into its history,
+    a kept value into its store, else in place of its argument where that is
+    dead, else a new array."""
+    out, is_state = node.out, node.out in facts.cell.states
+    if not isinstance(function_rule(node.expr), ElementwiseRule):
+        expr = fewest_operations(node.expr)
+        return [StateView(out), write_into(out, expr)] if is_state else [Assign(out, expr)]
+    if is_state:
+        return [StateView(out), InPlace(out, Op.APPLY, (node.expr,))]
+    if out in facts.needed and out not in in_gate_store:
+        return [Apply(out, node.expr, Into.STORE)]
+    return [Apply(out, node.expr, Into.ARGUMENT if facts.computes_in_place(node) else Into.NEW)]

@@ -1,0 +1,91 @@
+"""The NumPy text of the output layer and cost, from a
+:class:`~symrnn.codegen.head.HeadPlan`. Nothing is decided here.
+
+Imports: the step graph's node types, the rule table, the NumPy printer and
+the NumPy spelling helpers.
+"""
+
+from dataclasses import dataclass
+
+import sympy
+
+from ..graph import Affine
+from ..printing import numpy_code
+from ..rules import function_rule, outer
+from .numpy_text import python_tuple, sum_rows
+
+
+@dataclass(frozen=True)
+class HeadCode:
+    """Lines of the output layer's functions, for ``templates/module.py.j2``."""
+
+    forward: list
+    outputs: str
+    cached: list
+    backward_outputs: list
+    outputs_loads: list
+    loss_value: str
+    backward_loss: list
+    loss_loads: list
+    steps_outputs: list  # per_step: each output-layer parameter's terms by step, from d_out
+    steps_loss: list  # the same, from the cost
+    backward_keeps: str | None  # the cached values backward() reads, where the cost reads more
+
+
+def emit_head(plan):
+    """The :class:`HeadCode` of a head plan."""
+    show = numpy_code
+    forward = []
+    for node in plan.nodes:
+        if isinstance(node, Affine):
+            forward.append(f"{node.out.name} = {node.arg.name} @ {node.weight.name}.T + {node.bias.name}")
+        else:
+            forward.append(f"{node.out.name} = {show(node.expr)}")
+    return HeadCode(
+        forward=forward,
+        outputs=plan.outputs.name,
+        cached=[s.name for s in plan.cached],
+        backward_outputs=backward_lines(plan.from_outputs),
+        outputs_loads=[s.name for s in plan.from_outputs.loads],
+        loss_value=f"np.sum({show(plan.cost)})",
+        backward_loss=backward_lines(plan.from_cost),
+        loss_loads=[s.name for s in plan.from_cost.loads],
+        steps_outputs=steps_lines(plan.from_outputs),
+        steps_loss=steps_lines(plan.from_cost),
+        backward_keeps=python_tuple(s.name for s in plan.keeps) if plan.keeps else None,
+    )
+
+
+def head_helpers(plan):
+    """The helper functions (such as ``_log_softmax``) the head's code calls."""
+    exprs = [n.expr for n in plan.nodes if not isinstance(n, Affine)] + [plan.cost]
+    for reverse in (plan.from_outputs, plan.from_cost):
+        exprs += [rhs for _, rhs in reverse.equations] + [t for _, t in reverse.gradients] + [reverse.top_adjoint]
+    rules = (function_rule(sub) for e in exprs for sub in sympy.preorder_traversal(e))
+    return {rule.helper for rule in rules if rule is not None and rule.helper}
+
+
+def backward_lines(reverse):
+    lines = [f"{lhs.name} = {numpy_code(rhs)}" for lhs, rhs in reverse.equations]
+    for name, total in reverse.gradients:
+        value = numpy_code(total) if isinstance(total, outer) else sum_rows(numpy_code(total), total)
+        lines.append(f"grads[\"{name}\"] = {value}")
+    lines.append(f"d_top = {numpy_code(reverse.top_adjoint)}")
+    return lines
+
+
+def steps_lines(reverse):
+    """The output layer's per-step terms: its gradient's sum over rows taken
+    per step instead, with ``group`` (steps, rows), 1 where a row is the output
+    of that step. An outer product u.T @ v becomes the stack of its per-step
+    sums; a summed row expression ``group @ (...)``."""
+    lines = []
+    for name, total in reverse.gradients:
+        if isinstance(total, outer):
+            u, v = (numpy_code(arg) for arg in total.args)
+            value = f'np.einsum("sr,ri,rj->sij", group, {u}, {v}, optimize=True)'
+        else:
+            text = numpy_code(total)
+            value = f"group @ {text if isinstance(total, sympy.Symbol) else f'({text})'}"
+        lines.append(f"steps[\"{name}\"] = {value}")
+    return lines

@@ -1,0 +1,96 @@
+"""NumPy spelling shared by the NumPy emitter's parts: expressions of one
+step (a stacked group's fused product as its slot block times its stacked
+weights), expressions over all steps (each value by its (T, B, H) array),
+in-place statements, column blocks and sums over the batch.
+
+Imports: the NumPy printer (:mod:`symrnn.printing`), the rule table, the
+plan's names and statements.
+"""
+
+import sympy
+
+from ..graph import is_param
+from ..printing import fused_dot_t, numpy_code
+from ..rules import function_rule
+from . import names
+from .statements import Op
+
+
+def cols(start, stop):
+    """Column slice text for blocks ``start:stop`` of width H."""
+    def times_h(k):
+        return "" if k == 0 else "H" if k == 1 else f"{k} * H"
+    return f"{times_h(start)}:{times_h(stop)}"
+
+
+def python_tuple(items):
+    """Source text of a tuple of strings: ("H", "D"), ("H",)."""
+    items = [f'"{item}"' for item in items]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def sum_rows(text, expr):
+    """Code summing an expression over the batch (rows)."""
+    operand = text if isinstance(expr, sympy.Symbol) else f"({text})"
+    return f"{operand}.sum(axis=0)"
+
+
+def slot_block(group):
+    """The group's slots at step t."""
+    return f"d_slots[t, :, {cols(group.start, group.stop)}]"
+
+
+class StepPrinter:
+    """Prints a plan's expressions of one step as NumPy code."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.fused = {g.index: f"{slot_block(g)} @ {names.stacked_weights(g)}" for g in plan.groups if g.stacked}
+
+    def show(self, expr):
+        return numpy_code(expr, self.fused)
+
+    def matmul_operands(self, product):
+        """(operand, weights) of w^T·d: the d and w of ``d @ w``."""
+        if isinstance(product, fused_dot_t):
+            group = self.plan.group(int(product.args[0]))
+            return slot_block(group), names.stacked_weights(group)
+        weight, arg = product.args
+        operand = self.show(arg)
+        return (operand if isinstance(arg, sympy.Symbol) else f"({operand})"), self.show(weight)
+
+    def in_place(self, statement):
+        """The line of an :class:`~symrnn.codegen.statements.InPlace` statement."""
+        target, op, args = statement.target.name, statement.op, statement.args
+        if op in (Op.IADD, Op.ISUB, Op.IMUL):
+            return f"{target} {op.value} {self.show(args[0])}"
+        if op is Op.FILL:
+            return f"{target}[...] = {self.show(args[0])}"
+        if op is Op.APPLY:
+            (expr,) = args
+            return function_rule(expr).numpy_out.format(self.show(expr.args[0]), target)
+        if op is Op.MATMUL:
+            operand, weights = self.matmul_operands(args[0])
+            return f"np.matmul({operand}, {weights}, out={target})"
+        return f"np.{op.value}({', '.join(self.show(a) for a in args)}, out={target})"
+
+
+class SequencePrinter(StepPrinter):
+    """Prints expressions over all steps at once: each forward value by its
+    (T, B, H) array; a parameter stays itself, broadcast over steps and items."""
+
+    def __init__(self, plan, expr):
+        super().__init__(plan)
+        self.arrays = {s: sympy.Symbol(self.array(s)) for s in expr.free_symbols if not is_param(s)}
+
+    def array(self, symbol):
+        plan = self.plan
+        previous = plan.previous_states
+        if symbol in plan.states:
+            return f"{names.history(symbol)}[1:]"
+        if symbol in previous:
+            return f"{names.history(previous[symbol])}[:-1]"
+        return "inputs" if symbol == plan.input else names.store(symbol)
+
+    def show(self, expr):
+        return super().show(sympy.sympify(expr).xreplace(self.arrays))

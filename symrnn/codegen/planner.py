@@ -1,0 +1,152 @@
+"""From a derived network to a :class:`~symrnn.codegen.plan.LayerPlan`.
+
+:func:`plan_layer` gathers the facts every decision reads (:class:`StepFacts`:
+the groups and slot order, the adjoint flow, which symbols backward reads,
+which values forward must keep), then asks the forward planner
+(:mod:`symrnn.codegen.forward_planner`) and the backward planner
+(:mod:`symrnn.codegen.backward_planner`) for their parts. The engine does
+not run here: everything comes from :func:`symrnn.derived.derive_network`.
+
+Imports: the derived network's parts, the layout, the algebra helpers, the
+plan and the two planners.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sympy
+
+from ..graph import Affine, Compute
+from ..rules import ElementwiseRule, function_rule
+from . import backward_planner, forward_planner
+from .algebra import adjoint_symbols, free_symbols, inline_adjoints, split_term
+from .layout import plan_groups
+from .plan import LayerPlan
+from .statements import mentioned_symbols
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    """What the planner knows of one step before deciding anything."""
+
+    cell: object
+    graph: object
+    adjoints: object  # the step's derived Adjoints
+    flow: object  # algebra.Flow: the adjoints with one-multiple adjoints inlined
+    groups: tuple
+    slots: tuple
+
+    @cached_property
+    def prev_of(self):
+        """Previous-value symbol -> its state (h_prev -> h)."""
+        return {p: s for s, p in self.graph.prev_symbols.items()}
+
+    @cached_property
+    def uses(self):
+        """How many nodes of the step read each symbol."""
+        uses = {}
+        for node in self.graph.nodes:
+            for symbol in (node.expr.free_symbols if isinstance(node, Compute) else {node.arg}):
+                uses[symbol] = uses.get(symbol, 0) + 1
+        return uses
+
+    @cached_property
+    def summed_params(self):
+        """Vector parameters outside any affine node: their terms are summed at every step."""
+        matrices = {p.name for p in self.cell.parameters if p.is_matrix}
+        folded = {m.bias.name for g in self.groups for m in g.members if m.bias is not None}
+        return tuple(sympy.Symbol(n) for n in self.adjoints.params if n not in matrices and n not in folded)
+
+    @cached_property
+    def read(self):
+        """Symbols the backward step reads: node values, states, previous states."""
+        exprs = [rhs for _, rhs in self.flow.equations] + list(self.flow.inputs.values())
+        for param in self.summed_params:
+            exprs += self.flow.params[param.name]
+        return frozenset(free_symbols(exprs))
+
+    @cached_property
+    def needed(self):
+        """Node values (other than states) forward must keep for backward."""
+        needed = self.read | {g.arg for g in self.groups if not g.hoisted}
+        return tuple(n.out for n in self.graph.nodes if n.out in needed and n.out not in self.cell.states)
+
+    def computes_in_place(self, node):
+        """An elementwise function may overwrite its argument when the argument
+        is an intermediate of this step that nothing else reads."""
+        if not isinstance(function_rule(node.expr), ElementwiseRule):
+            return False
+        (arg,) = node.expr.args
+        intermediates = {n.out for n in self.graph.nodes} - set(self.cell.states)
+        return arg in intermediates and self.uses[arg] == 1 and arg not in self.read
+
+    def group_of(self, node):
+        return next(g for g in self.groups if node in g.members)
+
+
+def step_facts(derived):
+    """The :class:`StepFacts` of a derived network's cell step."""
+    cell, graph, adjoints = derived.network.cell, derived.graph, derived.cell
+    affine = [n.out for n in graph.nodes if isinstance(n, Affine)]
+    slot_set = {adjoints.node_adjoint[u] for u in affine if u in adjoints.node_adjoint}
+    flow = inline_adjoints(adjoints, slot_set, adjoint_symbols(adjoints, cell))
+    multipliers = {lhs: split_term(rhs, flow.adjoint_syms) for lhs, rhs in flow.equations if lhs in slot_set}
+    groups, slots = plan_groups(graph.nodes, adjoints.node_adjoint, {cell.input},
+                                lambda slot: (multipliers.get(slot) or (None,))[0])
+    return StepFacts(cell, graph, adjoints, flow, groups, slots)
+
+
+def plan_layer(derived):
+    """The :class:`LayerPlan` of ``derived`` (a :class:`symrnn.derived.DerivedNetwork`)."""
+    facts = step_facts(derived)
+    forward = forward_planner.plan_forward(facts)
+    backward = backward_planner.plan_backward(facts)
+    cell = facts.cell
+    return LayerPlan(
+        states=tuple(cell.states),
+        input=cell.input,
+        output_state=cell.output_state,
+        prev_symbols=tuple(facts.graph.prev_symbols.items()),
+        parameters=tuple(p.name for p in cell.parameters),
+        groups=facts.groups,
+        slots=facts.slots,
+        fused_sums=forward.fused_sums,
+        exp_scalings=forward.exp_scalings,
+        kept=forward.kept,
+        forward_step=forward.step,
+        cache=forward.cache,
+        reused_projection=forward.reused_projection,
+        forward_params=_params_read(cell, _mentioned(forward.step) | _group_params(facts.groups)),
+        backward_params=_params_read(cell, _backward_mentions(backward) | _backward_structural_params(facts)),
+        backward=backward,
+    )
+
+
+def _group_params(groups):
+    """Every weight and bias of the groups: forward computes every product."""
+    return {s.name for g in groups for m in g.members for s in (m.weight, m.bias) if s is not None}
+
+
+def _mentioned(statements):
+    return {s.name for s in mentioned_symbols(statements)}
+
+
+def _backward_mentions(backward):
+    """The names backward's step and local derivatives mention."""
+    local = backward.local_derivatives
+    statements = [*backward.step, *(s for d in local for s in d.statements)]
+    return _mentioned(statements) | {s.name for s in free_symbols(d.coefficient for d in local)}
+
+
+def _backward_structural_params(facts):
+    """Parameters backward reads outside its statements: the summed
+    parameters (their gradient's zeros) and the weights of a hoisted group
+    of one member (the input's adjoint after the loop)."""
+    names = {p.name for p in facts.summed_params}
+    names |= {g.members[0].weight.name for g in facts.groups if g.hoisted and not g.stacked}
+    return names
+
+
+def _params_read(cell, mentioned):
+    """The cell's parameters among the names ``mentioned``, in the cell's order."""
+    return tuple(p.name for p in cell.parameters if p.name in mentioned)
