@@ -123,6 +123,12 @@ Example::
     ['w_x_5', 'w_x_6']
     >>> [c.copy for c in table.copies if c.role == "truncated"][:5]
     ['w_x_1', 'w_x_2', 'w_x_3', 'w_x_4', 'w_a_2']
+
+A row's ``param``, ``layer`` and ``step`` come from the unrolled network's
+:class:`~symrnn.placement.ParamCopy` values, not from the copy's name.
+
+Imports: :mod:`symrnn.unroll`, :mod:`symrnn.placement`, naming, limits and
+errors only.
 """
 
 import json

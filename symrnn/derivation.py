@@ -18,11 +18,21 @@ notation by :mod:`symrnn.latex`):
    weights.
 
 Everything is derived by the engine (:mod:`symrnn.derive`) from the cell's
-equations; this module only chooses what to show and in which order.
+equations, once per network (:mod:`symrnn.derived`); the chain-rule
+mathematics of sections 4 to 6 is :class:`symrnn.chain.ChainRule`'s and
+placing at a step is :mod:`symrnn.placement`'s. This module only chooses what
+to show and in which order, and writes it: section titles, prose, LaTeX
+(:mod:`symrnn.latex` in :mod:`symrnn.notation`'s names), and the two forms
+(snippet and document) through the templates. It also compiles documents.
 
     >>> d = derivation("rnn", steps=2, wrt=["w_x"])
     >>> [s.title for s in d.sections][:2]
     ['The cell', 'The network unrolled for T = 2 steps']
+
+Imports: :mod:`symrnn.chain`, :mod:`symrnn.notation`, :mod:`symrnn.latex`,
+:mod:`symrnn.unroll`, :mod:`symrnn.derived`, templating, files, naming,
+budgets, limits, errors and the network (the registry lazily, to build a
+network from a cell's name).
 """
 
 import os
@@ -160,9 +170,6 @@ class Derivation:
     def output_steps(self):
         return self.chains.output_steps()
 
-    def _state_symbol(self, layer, state, time):
-        return self.placement.state(state, layer, time)
-
     def _stacked(self, time):
         """The LaTeX of all states at ``time``: the state itself if there is one."""
         if len(self.state_names) == 1:
@@ -219,7 +226,7 @@ class Derivation:
         else:
             display.add("C", self.tex(sympy.Add(*terms, evaluate=False)) if len(terms) > 1 else self.tex(terms[0]))
         initial = [self.name(s) for s in sorted(self.unrolled.initial.values(), key=str)]
-        states = [self.name(self._state_symbol(l, s, "t")) for l, s in self.state_names]
+        states = [self.name(self.placement.state(s, l, "t")) for l, s in self.state_names]
         text = _unrolled_text(self.name(sympy.Symbol(self._default_wrt())), initial, states, self.steps)
         return Section(f"The network unrolled for T = {self.steps} steps", text, [display])
 
@@ -290,11 +297,11 @@ class Derivation:
             for wrt_layer, wrt_state in self.state_names:
                 entry = self.chains.state_derivative(layer, state, wrt_layer, wrt_state, "t")
                 if entry != 0:
-                    display.add(_partial(self.name(self._state_symbol(layer, state, "t")),
-                                         self.name(self._state_symbol(wrt_layer, wrt_state, "t-1"))),
+                    display.add(_partial(self.name(self.placement.state(state, layer, "t")),
+                                         self.name(self.placement.state(wrt_state, wrt_layer, "t-1"))),
                                 self.tex(entry))
         layer, state = self.network.layers, self.network.cell.output_state.name
-        display.add(_partial("C_{t}", self.name(self._state_symbol(layer, state, "t"))),
+        display.add(_partial("C_{t}", self.name(self.placement.state(state, layer, "t"))),
                     self.tex(self.chains.output_derivative(layer, state, "t")))
         return display
 

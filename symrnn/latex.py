@@ -8,6 +8,9 @@ juxtaposition (scalar units), ``w \\cdot v`` for the matrix-vector product,
 may end (before a sum's operator, between a product's factors, at any depth);
 fixed-size parentheses keep every piece between breaks valid LaTeX on a line
 of its own, so :func:`break_lines` can cut long expressions anywhere.
+
+Imports: naming, errors, the rule table and :class:`symrnn.notation.AdjointOf`
+only; what each symbol is called comes in as data (``names``).
 """
 
 import re

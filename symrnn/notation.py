@@ -22,13 +22,17 @@ Rules (after the lecture notes):
 Symbols at a concrete step k are those of :class:`symrnn.unroll.Unrolled`
 (``f_3``, ``w_x_3``, ``h0``); symbols at a generic step are named ``f@t``,
 ``h@t-1`` and belong to derivations only. Internal intermediates (``tanh_c``,
-``v_G``) are written as their defining expression.
+``v_G``) are written as their defining expression. Where a symbol goes at a
+step is :mod:`symrnn.placement`'s to say; this module only writes it.
 
     >>> from symrnn.network import Network
     >>> from symrnn.registry import get_cell
     >>> notation = Notation(Network(get_cell("lstm")), steps=2)
     >>> notation.names[sympy.Symbol("f_2")], notation.names[sympy.Symbol("w_F_1")]
     ('a^{\\\\left(f\\\\right)}_{2}', 'w^{\\\\left(F\\\\right)}_{1}')
+
+Imports: :mod:`symrnn.placement`, the step graph, the network's symbols, the
+rule table's functions, naming and :func:`symrnn.unroll.scalar` only.
 """
 
 from dataclasses import dataclass

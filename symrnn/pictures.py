@@ -22,6 +22,9 @@ patterns; they are still checked again and escaped for XML and LaTeX here.
     >>> picture = svg(copy_table(symrnn.network("rnn"), 2, "w_x"))
     >>> picture.startswith("<svg") and 'data-copy="w_a_2" data-role="chain"' in picture
     True
+
+Imports: :mod:`symrnn.copies` (roles and tables), the copies' names from
+:class:`symrnn.placement.ParamCopy`, naming and errors only.
 """
 
 import re

@@ -14,6 +14,14 @@ every parameter is a distinct symbol.
 :meth:`expand` writes any of these out in terms of inputs, initial states,
 targets and parameter copies, which is what SymPy's own ``diff`` of the nested
 cost (:meth:`nested_cost`) must equal.
+
+Every symbol at a step is placed by :class:`symrnn.placement.Placement`, and
+every copy is a :class:`~symrnn.placement.ParamCopy` value: :attr:`Unrolled.copy_of`
+maps a copy's symbol to it, :meth:`Unrolled.param_copies` lists a parameter's.
+
+Imports: the derived network (:mod:`symrnn.derived`), :mod:`symrnn.placement`,
+the step graph, the network's symbols, the rule table's functions, naming,
+budgets and errors only.
 """
 
 import functools

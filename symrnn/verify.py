@@ -35,6 +35,14 @@ a module passes when every array's is at most :data:`TOLERANCE` (non-finite
 values count as an infinite error) and the noise floor is at most
 :data:`TOLERANCE` times the largest gradient, so that a wrong gradient cannot
 hide in noise.
+
+The second half checks the engine symbolically: its unrolled gradient
+(:func:`check_unrolled`) and a derivation's rendered forms
+(:func:`check_derivation`, reading :class:`symrnn.chain.ChainRule` through
+the derivation) against SymPy's ``diff`` of the nested cost.
+
+Imports: code generation (:func:`symrnn.codegen.load_module`),
+:mod:`symrnn.unroll`, the rule table and the network's symbols only.
 """
 
 from dataclasses import dataclass
