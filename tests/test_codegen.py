@@ -9,6 +9,10 @@ import pytest
 
 import symrnn
 from symrnn.build import committed_networks
+from symrnn.codegen import plan_layer
+from symrnn.codegen.numpy_text import SequencePrinter
+from symrnn.codegen.statements import matrix_products as planned_products
+from symrnn.derived import derive_network
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,58 +50,67 @@ def matrix_products(code):
     return code.count("@") + code.count("np.matmul(")
 
 
-def test_products_independent_of_the_recurrence_are_outside_the_loop():
-    source = symrnn.render(symrnn.network("lstm"))
-    functions = {f.name: f for f in ast.walk(tree(source)) if isinstance(f, ast.FunctionDef)}
-    forward = functions["_layer_forward"]
-    loop = next(n for n in ast.walk(forward) if isinstance(n, ast.For))
-    in_loop = ast.unparse(loop)
-    assert "inputs.reshape(T * B, -1) @ (w_x_all.T * exp_x)" in ast.unparse(forward)
-    assert matrix_products(in_loop) == 1  # the fused recurrent product of the four gates
-    backward = functions["_layer_backward"]
-    loop = next(n for n in ast.walk(backward) if isinstance(n, ast.For))
-    assert matrix_products(ast.unparse(loop)) == 1
-    assert "d_x_all.T @ inputs.reshape(T * B, -1)" in ast.unparse(backward)
+def layer_function(source, name):
+    return next(f for f in ast.walk(tree(source)) if isinstance(f, ast.FunctionDef) and f.name == name)
 
 
-def test_lstm_gates_are_activated_by_one_exp_call():
+def time_loop(function):
+    return next(n for n in ast.walk(function) if isinstance(n, ast.For))
+
+
+@pytest.mark.parametrize("net", committed_networks(), ids=lambda n: n.module_name)
+def test_products_are_where_the_plan_puts_them(net):
+    """The emitter writes each product the plan decides on, and no other: one
+    per hoisted group before forward's loop, one per in-loop group inside it
+    (the LSTM's four recurrent products are one), and backward's step has
+    the plan's products (tests/test_plan.py asserts the decisions)."""
+    plan = plan_layer(derive_network(net))
+    source = symrnn.render(net)
+    forward = layer_function(source, "_layer_forward")
+    in_loop = matrix_products(ast.unparse(time_loop(forward)))
+    assert in_loop == planned_products(plan.forward_step)
+    body = "\n".join(ast.unparse(statement) for statement in forward.body)  # not its decorator's @
+    assert matrix_products(body) - in_loop == len(plan.hoisted)
+    backward = layer_function(source, "_layer_backward")
+    assert matrix_products(ast.unparse(time_loop(backward))) == planned_products(plan.backward.step)
+
+
+def test_lstm_exp_runs_are_spelled_as_one_call_per_function():
+    """The plan activates the LSTM's gates from one expm1 (g) and one exp
+    (f, i, o) call; the NumPy emitter spells each over its gate-major block."""
     source = symrnn.render(symrnn.network("lstm"))
-    # g first (tanh), then f, i, o (sigmoid): the adjoints of g, f, i are all multiples of d_c.
-    assert "w_x_all = np.concatenate([w_g, w_f, w_i, w_o])" in source
-    assert "exp_x = np.repeat(np.array([-2, -1, -1, -1], dtype=inputs.dtype), H)" in source
-    # tanh from expm1, to a few ulp; the sigmoids from exp, which NumPy vectorises.
     assert "np.expm1(pre_all[0], out=pre_all[0])" in source and "_sigmoid" not in source
     assert "np.exp(pre_all[1:4], out=pre_all[1:4])" in source and "reciprocal" not in source
     assert "d_slots_gates[t, :3] *= d_c" in source
 
 
-def test_backward_step_multiplies_precomputed_local_derivatives():
-    """Each slot's adjoint is an adjoint times forward values only: those
-    values are computed for all steps before the loop, into the slots, and the
-    step does one multiplication per run of slots sharing the adjoint."""
-    source = symrnn.render(symrnn.network("lstm"))
-    backward = next(f for f in ast.walk(tree(source)) if isinstance(f, ast.FunctionDef)
-                    and f.name == "_layer_backward")
-    loop = next(n for n in ast.walk(backward) if isinstance(n, ast.For))
+def test_backward_step_of_the_lstm_does_six_operations():
+    """Each slot's local derivative is computed before the loop, so the step
+    does one multiplication per run of slots sharing an adjoint: d_h, d_c,
+    d_pre_o, d_pre_g:d_pre_i, two carries."""
+    loop = time_loop(layer_function(symrnn.render(symrnn.network("lstm")), "_layer_backward"))
     work = [s for s in loop.body
             if isinstance(s, ast.AugAssign) or isinstance(getattr(s, "value", None), (ast.Call, ast.BinOp))]
-    assert len(work) == 6, ast.unparse(loop)  # d_h, d_c, d_pre_o, d_pre_g:d_pre_i, two carries
-    assert "dc_dpre_f *= c_hist[:-1]" in ast.unparse(backward)  # dc/dpre_f = c_prev*f*(1 - f), all steps
+    assert len(work) == 6, ast.unparse(loop)
 
 
-def test_local_derivatives_take_one_temporary_at_a_time():
-    """A local derivative with several compound factors, the GRU's
-    dh/dpre_z = z*(1 - z)*(g - h_prev), is built in its slot: the costliest
-    factor first, then each other multiplied in, so at most one (T, B, H)
-    temporary exists at a time (two at once as one np.multiply)."""
-    source = symrnn.render(symrnn.network("gru"))
-    assert ("    np.subtract(1, z_seq, out=dh_dpre_z)\n"
-            "    dh_dpre_z *= z_seq\n"
-            "    dh_dpre_z *= g_seq - h_hist[:-1]\n") in source
-    pytorch = symrnn.render(symrnn.network("gru", variant="pytorch"))
-    assert ("    np.square(g_seq, out=dh_dpre_g)\n"
-            "    np.subtract(1, dh_dpre_g, out=dh_dpre_g)\n"
-            "    dh_dpre_g *= 1 - z_seq\n") in pytorch
+def local_derivative_text(network, slot):
+    """The NumPy lines of one slot's local derivative (over all steps)."""
+    plan = plan_layer(derive_network(network))
+    (derivative,) = [d for d in plan.backward.local_derivatives if d.slot.name == slot]
+    printer = SequencePrinter(plan, derivative.coefficient)
+    return [printer.in_place(s) for s in derivative.statements]
+
+
+def test_local_derivatives_are_spelled_over_all_steps():
+    """Each value by its (T, B, H) array: a previous state is its history
+    without the last step, a kept value its per-step store."""
+    assert local_derivative_text(symrnn.network("lstm"), "d_pre_f") == [
+        "np.subtract(1, f_seq, out=dc_dpre_f)", "dc_dpre_f *= c_hist[:-1]", "dc_dpre_f *= f_seq"]
+    assert local_derivative_text(symrnn.network("gru"), "d_pre_z") == [
+        "np.subtract(1, z_seq, out=dh_dpre_z)", "dh_dpre_z *= z_seq", "dh_dpre_z *= g_seq - h_hist[:-1]"]
+    assert local_derivative_text(symrnn.network("gru", variant="pytorch"), "d_pre_g") == [
+        "np.square(g_seq, out=dh_dpre_g)", "np.subtract(1, dh_dpre_g, out=dh_dpre_g)", "dh_dpre_g *= 1 - z_seq"]
 
 
 def test_module_docstring_and_parameter_table():

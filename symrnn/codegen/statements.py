@@ -10,7 +10,8 @@ Statements of the forward step work on one step's values (``out`` is a
 node's symbol); those of the backward step on one step's adjoints. Both
 kinds share :class:`Assign` and :class:`InPlace`.
 
-Imports: SymPy and the layout's :class:`Group` only.
+Imports: SymPy, the products ``dot_t`` (rules) and ``fused_dot_t`` (printing),
+and the layout's :class:`Group`.
 """
 
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from enum import Enum
 
 import sympy
 
+from ..printing import fused_dot_t
+from ..rules import dot_t
 from .layout import Group
 
 
@@ -293,6 +296,20 @@ def mentioned_symbols(statements):
     """Every symbol the statements mention (read or written)."""
     exprs = [e for s in statements for e in s.expressions()]
     return set().union(*(sympy.sympify(e).free_symbols for e in exprs))
+
+
+def matrix_products(statements):
+    """How many matrix products the statements compute: a group's product
+    (forward), a product written in place, or each product term w^T·d of an
+    expression (backward)."""
+    count = 0
+    for s in statements:
+        if isinstance(s, (FusedStep, Product, Projection)) or (isinstance(s, InPlace) and s.op is Op.MATMUL):
+            count += 1
+        else:
+            count += sum(isinstance(t, (dot_t, fused_dot_t))
+                         for e in s.expressions() for t in sympy.preorder_traversal(sympy.sympify(e)))
+    return count
 
 
 def called_functions(statements, extra=()):
