@@ -241,6 +241,7 @@ class RowRule:
     vjp: Callable  # (y, y_bar) -> u_bar
     numpy: str
     helper: str
+    errstate: bool = False  # as ElementwiseRule.errstate
 
 
 ROW_FUNCTIONS = {

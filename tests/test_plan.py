@@ -33,7 +33,7 @@ from symrnn.codegen.statements import (
     matrix_products,
 )
 from symrnn.derived import derive_network
-from symrnn.rules import sigmoid
+from symrnn.rules import ELEMENTWISE, TANH_HELPER, sigmoid
 
 CELLS = Path(__file__).resolve().parent / "cells"
 S = sympy.Symbol
@@ -106,6 +106,22 @@ def test_lstm_local_derivatives_are_computed_in_place_before_the_loop():
     assert derivative.statements == (InPlace(target, Op.SUBTRACT, (1, S("f"))),
                                      InPlace(target, Op.IMUL, (S("c_prev"),)),
                                      InPlace(target, Op.IMUL, (S("f"),)))
+
+
+@pytest.mark.parametrize("cell, options, forward, errstate", [
+    ("lstm", {}, ["tanh"], True),  # the gates from exp forms, tanh(c) by the tanh row's helper
+    ("gru", {"variant": "pytorch"}, ["sigmoid", "tanh"], True),  # no fused store: each gate by its helper
+    ("rnn", {"activation": "relu"}, ["relu"], False),
+    ("rnn", {"activation": "sigmoid"}, ["sigmoid"], False),
+])
+def test_runtime_forms_come_from_the_rule_table(cell, options, forward, errstate):
+    """The functions each pass computes by their runtime form; the rule
+    table's row says the helper and whether it needs np.errstate."""
+    plan = plan_of(cell, **options)
+    assert [f.__name__ for f in plan.forward_functions] == forward and plan.backward_functions == ()
+    assert forward_needs_errstate(plan) == errstate
+    assert layer_helpers(plan) == {ELEMENTWISE[name].helper for name in forward} - {""}
+    assert ELEMENTWISE["tanh"].numpy_out == "_tanh({0}, out={1})" and ELEMENTWISE["tanh"].helper == TANH_HELPER
 
 
 # --- GRU: the reset inside or after the recurrent product ----------------------

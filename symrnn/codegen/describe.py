@@ -24,6 +24,9 @@ def describe_layer(plan):
         ("window step", [str(s) for s in plan.backward.window_step]),
         ("parameters read", [f"forward: {', '.join(plan.forward_params)}",
                              f"backward: {', '.join(plan.backward_params)}"]),
+        ("functions computed by their runtime form", [
+            f"forward: {', '.join(f.__name__ for f in plan.forward_functions)}",
+            f"backward: {', '.join(f.__name__ for f in plan.backward_functions)}"]),
     ]
     lines = []
     for title, items in sections:

@@ -4,8 +4,9 @@ the output layer once (:mod:`symrnn.codegen.planner`, :mod:`symrnn.codegen.head`
 has the NumPy emitter spell them, and fills ``templates/module.py.j2``;
 :func:`write_module` and :func:`load_module` write or import the result.
 
-Imports: naming, the derived network, the network, printing's TextPrinter,
-the templating environment, the planners and the NumPy emitter.
+Imports: naming, errors, the derived network, the network and its graph's
+Affine, printing's text printers, the templating environment, the planners
+and the NumPy emitter.
 """
 
 import importlib.abc

@@ -8,7 +8,7 @@ and whether the helper needs the errstate decorator) is the rule table's
 row (:data:`symrnn.rules.ELEMENTWISE`). A second backend is a second
 emitter beside this one, reading the same plan.
 
-Imports: naming, the rule table, names, the statements and the NumPy parts
+Imports: naming, the rule table, names and the NumPy parts
 (numpy_text, numpy_forward, numpy_backward, numpy_window).
 """
 
@@ -18,7 +18,6 @@ from .. import naming
 from ..rules import rule_of
 from . import names, numpy_backward, numpy_forward, numpy_window
 from .numpy_text import StepPrinter
-from .statements import called_functions
 
 # Activations from exp and expm1 (the rules' exp forms) and the tanh helper may overflow to inf
 # for a huge argument, where the result is the exact limit, and tanh's 2/E divides by zero at
@@ -83,21 +82,13 @@ def emit_layer(plan):
     )
 
 
-def _rules(functions):
-    """The rules of the function classes (the structural primitives have none)."""
-    return [rule for rule in map(rule_of, functions) if rule is not None]
-
-
 def forward_needs_errstate(plan):
     """Gates activated by an exp form, or a function whose runtime form
     (the rule table's row) may overflow or divide by zero on purpose."""
-    rules = _rules(called_functions(plan.forward_step))
-    return bool(plan.exp_scalings) or any(getattr(rule, "errstate", False) for rule in rules)
+    return bool(plan.exp_scalings) or any(rule_of(f).errstate for f in plan.forward_functions)
 
 
 def layer_helpers(plan):
     """The helper functions (``_sigmoid``, ``_tanh``, ...) the layer's code calls."""
-    local = plan.backward.local_derivatives
-    statements = [*plan.forward_step, *plan.backward.step, *(s for d in local for s in d.statements)]
-    functions = called_functions(statements, [d.coefficient for d in local])
-    return {rule.helper for rule in _rules(functions) if rule.helper}
+    rules = map(rule_of, plan.forward_functions + plan.backward_functions)
+    return {rule.helper for rule in rules if rule.helper}

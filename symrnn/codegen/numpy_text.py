@@ -4,7 +4,7 @@ weights), expressions over all steps (each value by its (T, B, H) array),
 in-place statements, column blocks and sums over the batch.
 
 Imports: the NumPy printer (:mod:`symrnn.printing`), the rule table, the
-plan's names and statements.
+graph's ``is_param``, names and the statements.
 """
 
 import sympy
@@ -40,6 +40,12 @@ def slot_block(group):
     return f"d_slots[t, :, {cols(group.start, group.stop)}]"
 
 
+# The NumPy call of each in-place operation that writes through ``out=``, and
+# the operator of each augmented assignment.
+NUMPY_CALLS = {Op.ADD: "np.add", Op.SUBTRACT: "np.subtract", Op.MULTIPLY: "np.multiply", Op.SQUARE: "np.square"}
+AUGMENTED = {Op.IADD: "+=", Op.ISUB: "-=", Op.IMUL: "*="}
+
+
 class StepPrinter:
     """Prints a plan's expressions of one step as NumPy code."""
 
@@ -62,8 +68,8 @@ class StepPrinter:
     def in_place(self, statement):
         """The line of an :class:`~symrnn.codegen.statements.InPlace` statement."""
         target, op, args = statement.target.name, statement.op, statement.args
-        if op in (Op.IADD, Op.ISUB, Op.IMUL):
-            return f"{target} {op.value} {self.show(args[0])}"
+        if op in AUGMENTED:
+            return f"{target} {AUGMENTED[op]} {self.show(args[0])}"
         if op is Op.FILL:
             return f"{target}[...] = {self.show(args[0])}"
         if op is Op.APPLY:
@@ -72,7 +78,7 @@ class StepPrinter:
         if op is Op.MATMUL:
             operand, weights = self.matmul_operands(args[0])
             return f"np.matmul({operand}, {weights}, out={target})"
-        return f"np.{op.value}({', '.join(self.show(a) for a in args)}, out={target})"
+        return f"{NUMPY_CALLS[op]}({', '.join(self.show(a) for a in args)}, out={target})"
 
 
 class SequencePrinter(StepPrinter):

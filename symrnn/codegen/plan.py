@@ -149,6 +149,11 @@ class LayerPlan:
     reused_projection: Group | None
     forward_params: tuple
     backward_params: tuple
+    # The functions each pass computes by its runtime form (the rule table's
+    # row says how: a NumPy call or a helper, and whether it needs errstate);
+    # gates activated from an exp form (exp_scalings) are not among them.
+    forward_functions: tuple
+    backward_functions: tuple
     backward: BackwardPlan
 
     def group(self, index):

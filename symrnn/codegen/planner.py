@@ -7,8 +7,8 @@ which values forward must keep), then asks the forward planner
 (:mod:`symrnn.codegen.backward_planner`) for their parts. The engine does
 not run here: everything comes from :func:`symrnn.derived.derive_network`.
 
-Imports: the derived network's parts, the layout, the algebra helpers, the
-plan and the two planners.
+Imports: the step graph's node types, the rule table, the layout, the
+algebra helpers, the statements, the plan and the two planners.
 """
 
 from dataclasses import dataclass
@@ -17,12 +17,12 @@ from functools import cached_property
 import sympy
 
 from ..graph import Affine, Compute
-from ..rules import ElementwiseRule, function_rule
+from ..rules import ElementwiseRule, function_rule, rule_of
 from . import backward_planner, forward_planner
 from .algebra import adjoint_symbols, free_symbols, inline_adjoints, split_term
 from .layout import plan_groups
 from .plan import LayerPlan
-from .statements import mentioned_symbols
+from .statements import called_functions, mentioned_symbols
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,8 @@ def plan_layer(derived):
         reused_projection=forward.reused_projection,
         forward_params=_params_read(cell, _mentioned(forward.step) | _group_params(facts.groups)),
         backward_params=_params_read(cell, _backward_mentions(backward) | _backward_structural_params(facts)),
+        forward_functions=_sorted_functions(called_functions(forward.step)),
+        backward_functions=_sorted_functions(_backward_functions(backward)),
         backward=backward,
     )
 
@@ -125,6 +127,17 @@ def plan_layer(derived):
 def _group_params(groups):
     """Every weight and bias of the groups: forward computes every product."""
     return {s.name for g in groups for m in g.members for s in (m.weight, m.bias) if s is not None}
+
+
+def _sorted_functions(functions):
+    """Function classes with a rule (not the structural products), by name."""
+    return tuple(sorted((f for f in functions if rule_of(f) is not None), key=lambda f: f.__name__))
+
+
+def _backward_functions(backward):
+    local = backward.local_derivatives
+    statements = [*backward.step, *(s for d in local for s in d.statements)]
+    return called_functions(statements, [d.coefficient for d in local])
 
 
 def _mentioned(statements):
