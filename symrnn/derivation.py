@@ -199,11 +199,11 @@ class Derivation:
     def pre_activation_display(self):
         """u^(f)_t = w^(f)·x_t + ...: the pre-activations sections 3 and 4 use."""
         display = Display()
+        pre_of = {gate: pre for pre, gate in self.placement.pre_activations.items()}
         for layer in range(1, self.network.layers + 1):
             for lhs, rhs in self.network.cell.equations:
-                pre = self.at(sympy.Symbol(f"pre_{lhs.name}"), layer, "t")
-                if pre in self.names and isinstance(rhs, sympy.Function) and len(rhs.args) == 1:
-                    display.add(self.name(pre), self.tex(self.at(rhs.args[0], layer, "t")))
+                if lhs in pre_of and isinstance(rhs, sympy.Function) and len(rhs.args) == 1:
+                    display.add(self.name(self.at(pre_of[lhs], layer, "t")), self.tex(self.at(rhs.args[0], layer, "t")))
         return display
 
     # --- 2. the unrolled network --------------------------------------------------------
@@ -241,8 +241,7 @@ class Derivation:
     def displayed_nodes(self):
         """The cell's own quantities and pre-activations; other nodes are inlined."""
         shown = {lhs for lhs, _ in self.network.cell.equations}
-        return [n for n in self.graph.nodes
-                if n.out in shown or (n.out.name.startswith("pre_") and sympy.Symbol(n.out.name[4:]) in shown)]
+        return [n for n in self.graph.nodes if n.out in shown or n.out in self.placement.pre_activations]
 
     def local_derivatives(self, node):
         """(input, d out / d input) of one displayed node (:func:`symrnn.chain.local_derivatives`),
@@ -260,7 +259,7 @@ class Derivation:
             for symbol, expr in self.local_derivatives(node):
                 entries.append(_partial(out, self.name(self.at(symbol, 1, "t")), inline=True)
                                + " = " + unmarked(self.tex(self.at(expr, 1, "t"))))
-            if not node.out.name.startswith("pre_"):  # one block per equation: its gate and pre-activation
+            if node.out not in self.placement.pre_activations:  # one block per equation: gate and pre-activation
                 display.add_packed(entries)
                 entries = []
         return Section("Local derivatives", _local_text(self.network.layers, self.units), [display])

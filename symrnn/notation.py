@@ -169,8 +169,8 @@ class Notation:
             if name in vectors:
                 continue
             symbol = self._layer_symbol(name, layer, time)
-            if name.startswith("pre_") and name[4:] in vectors:
-                self.names[symbol] = self.pre_activation(name[4:], layer, time)
+            if node.out in self.placement.pre_activations:
+                self.names[symbol] = self.pre_activation(self.placement.pre_activations[node.out].name, layer, time)
                 self.origins[symbol] = (sympy.Symbol(name), number, "vector")
             elif isinstance(node, Compute):
                 self.names[symbol] = self.at_step(node.expr, layer, time)

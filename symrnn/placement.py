@@ -202,6 +202,16 @@ class Placement:
         return {s: self.place_head(s, time, copies, mask) for s in symbols}
 
     @functools.cached_property
+    def pre_activations(self):
+        """The step graph's pre-activation nodes, each to its gate: ``pre_f`` -> ``f`` (the
+        graph names the argument of an equation's function ``pre_<gate>``; this is the one
+        place that reads that name)."""
+        gates = {lhs.name: lhs for lhs, _ in self.cell.equations}
+        prefix = "pre_"
+        return {n.out: gates[n.out.name[len(prefix):]] for n in self.graph.nodes
+                if n.out.name.startswith(prefix) and n.out.name[len(prefix):] in gates}
+
+    @functools.cached_property
     def cell_step_symbols(self):
         """Every symbol the cell's step equations and their adjoints are written in."""
         derived = derive_network(self.network)

@@ -91,3 +91,18 @@ def test_notation_names_every_symbol_the_unrolled_network_places():
     assert placed <= set(unrolled.values) | set(unrolled.copy_of) | set(unrolled.initial.values()) | set(
         unrolled.inputs)
     assert placed - set(notation.names) == set()
+
+
+def test_a_cell_whose_input_is_not_named_x_unrolls_and_derives_exactly():
+    from symrnn import Cell, parameters, vectors
+    from symrnn.derivation import Derivation
+    from symrnn.verify import check_derivation
+
+    u, a = vectors("u a")
+    w_u, w_a, b_a = parameters("w_u w_a b_a")
+    cell = Cell("urnn", input=u, states=[a], equations=[(a, sympy.tanh(symrnn.dot(w_u, u) + symrnn.dot(w_a, prev(a)) + b_a))])
+    net = symrnn.network(cell, output="sequence")
+    unrolled = Unrolled(net, 2)
+    assert unrolled.inputs == [S("u_1"), S("u_2")]  # the cell's own input name, as the derivation writes it
+    differences = check_derivation(Derivation(net, 2, wrt=["w_u", "w_a"]))
+    assert len(differences) == 4 and max(differences.values()) < 1e-25
