@@ -50,7 +50,7 @@ from .budgets import check_derivation
 from .chain import JACOBIAN, OUTPUT, OUTPUT_LAYER, ChainRule, local_derivatives
 from .derived import derive_network
 from .errors import ConfigError, LatexError
-from .files import BUILD_COMMAND
+from .files import BUILD_COMMAND, do_not_edit
 from .latex import BREAK, LINE_WIDTH, PRODUCTS, break_lines, estimate_width, latex, math_delimiters, unmarked
 from .limits import MAX_STEPS as LIMIT_STEPS
 from .network import Network
@@ -398,7 +398,7 @@ class Derivation:
     def document(self, command=BUILD_COMMAND):
         """A standalone LaTeX document (amsmath) that pdflatex compiles; its
         header says to run ``command`` to regenerate it."""
-        return self._render("derivation.tex.j2", regenerate=command)
+        return self._render("derivation.tex.j2", notice=do_not_edit(command))
 
     def _repr_markdown_(self):
         return self.markdown()

@@ -57,6 +57,9 @@ Embedded data (``<script type="application/json" id="symrnn-data">``)::
         }
       }
     }
+
+Imports: the registry, network, codegen (to run the generated module), copies, pictures, flow, files,
+limits and the template environment.
 """
 
 import json
@@ -66,7 +69,7 @@ from markupsafe import Markup
 
 from .codegen import load_module
 from .copies import ALL_ROLES, ROLE_LABELS, CopyAnalysis, check_steps, param_display
-from .files import BUILD_COMMAND
+from .files import BUILD_COMMAND, do_not_edit
 from .flow import SIZES, term_norms
 from .limits import EXPLORER_MAX_STEPS
 from .network import OUTPUT_MODES, Network
@@ -170,7 +173,7 @@ def render_page(data=None, command=BUILD_COMMAND):
     """The page's HTML text; its header says to run ``command`` to regenerate it."""
     data = explorer_data() if data is None else data
     return render("explorer.html.j2", data_json=script_json(data), max_steps=data["max_steps"], cells=data["cells"],
-                  magnitude=data["magnitude"], regenerate=command)
+                  magnitude=data["magnitude"], notice=do_not_edit(command, "(symrnn explorer)"))
 
 
 def write_page(path, data=None):

@@ -14,6 +14,8 @@ output where the function allows), and the rules of the structural
 primitives (affine map, row-wise log-softmax, total sum) in
 :func:`affine_vjp`, :data:`ROW_FUNCTIONS` and the engine's use of SymPy's own
 ``diff`` for polynomial algebra.
+
+Imports: nothing from symrnn (every layer above reads this table).
 """
 
 from collections.abc import Callable

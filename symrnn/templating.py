@@ -9,6 +9,8 @@ several templates lay out alike is a macro of ``macros.j2`` (the aligned
 displays of both derivation templates), imported with
 ``{% from "macros.j2" import ... %}``; every template sits at the top of
 ``templates/``, which ships as the package ``symrnn.templates``.
+
+Imports: nothing from symrnn.
 """
 
 from functools import cache

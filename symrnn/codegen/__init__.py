@@ -24,7 +24,7 @@ emitter's modules, and module. A planner module never imports an emitter.
 (['x'], 1)
 """
 
-from .module import HEADER, PYTHON_API_NOTE, load_module, module_summary, render, write_module
+from .module import load_module, module_summary, render, write_module
 from .planner import plan_layer
 
-__all__ = ["HEADER", "PYTHON_API_NOTE", "load_module", "module_summary", "plan_layer", "render", "write_module"]
+__all__ = ["load_module", "module_summary", "plan_layer", "render", "write_module"]
