@@ -26,8 +26,6 @@ from .numpy_head import emit_head, head_helpers
 from .numpy_text import python_tuple
 from .planner import plan_layer
 
-# A module's header without a command (the Python API): how to regenerate it.
-
 
 def module_summary(network):
     """The first line of a module's docstring."""
