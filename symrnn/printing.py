@@ -2,7 +2,8 @@
 
 * :class:`NumPyCodePrinter`: NumPy code. Vectors are batch-major arrays
   (B, n), so w·v prints as ``v @ w.T`` and the transposed product w^T·u as
-  ``u @ w``;
+  ``u @ w``; :class:`TorchCodePrinter` is the same for PyTorch tensors, with
+  each function's torch form from its rule row;
 * :class:`TextPrinter`: plain-text equations for docstrings (w_f·x + b_f);
 * :class:`CellFilePrinter`: the cell-file language (w^(f) x + b^(f)), which
   :mod:`symrnn.cellfile` parses back to the same expression.
@@ -40,6 +41,8 @@ for _product in (dot, dot_t, fused_dot_t):
 
 class NumPyCodePrinter(PythonCodePrinter):
     """Prints engine expressions as NumPy code over batch-major arrays."""
+
+    form = "numpy"  # the field of a function's rule row that spells its call
 
     def __init__(self, fused_products=None):
         super().__init__({"standard": "python3"})
@@ -85,8 +88,8 @@ class NumPyCodePrinter(PythonCodePrinter):
     def _print_Function(self, expr):
         rule = function_rule(expr)
         if rule is None:
-            raise TypeError(f"no NumPy form for {type(expr).__name__}")
-        return rule.numpy.format(self._print(expr.args[0]))
+            raise TypeError(f"no {self.form} form for {type(expr).__name__}")
+        return getattr(rule, self.form).format(self._print(expr.args[0]))
 
     _print_tanh = _print_exp = _print_Function
 
@@ -98,6 +101,17 @@ class NumPyCodePrinter(PythonCodePrinter):
 
 def numpy_code(expr, fused_products=None):
     return NumPyCodePrinter(fused_products).doprint(expr)
+
+
+class TorchCodePrinter(NumPyCodePrinter):
+    """Engine expressions as PyTorch code: the operators and methods NumPy
+    and torch share, and each function's ``torch`` form from the rule table."""
+
+    form = "torch"
+
+
+def torch_code(expr, fused_products=None):
+    return TorchCodePrinter(fused_products).doprint(expr)
 
 
 class TextPrinter(StrPrinter):

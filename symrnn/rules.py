@@ -123,7 +123,9 @@ class ElementwiseRule:
     function allows so that backward reuses stored forward values.
     ``numpy`` is its runtime form in generated code, an expression template
     (``{0}`` is the argument), and ``numpy_out`` the same written into an
-    existing array ``{1}``; ``helper`` is the source of the helper function
+    existing array ``{1}``; ``torch`` and ``torch_out`` are the same in
+    PyTorch (no helper: torch's kernels are accurate and vectorised, so the
+    exp forms are NumPy's alone); ``helper`` is the source of the helper function
     that form calls, which the generated module must define, and
     ``errstate`` whether that helper may overflow or divide by zero on
     purpose, so that the function calling it must silence those warnings
@@ -140,6 +142,8 @@ class ElementwiseRule:
     latex: str = ""  # its name in derivations, e.g. r"\tanh"
     exp_form: ExpForm | None = None  # how a store of gates computes it from one exp call (EXP_FORMS)
     errstate: bool = False
+    torch: str = ""
+    torch_out: str = ""
 
 
 SIGMOID_HELPER = '''def _sigmoid(z, out=None):
@@ -184,13 +188,17 @@ TANH_EXP_FORM = ExpForm(-2, "expm1", ("np.divide(2, {0}, out={0})", "{0} += 1", 
 ELEMENTWISE = {
     # tanh from one expm1 (TANH_HELPER): faster than np.tanh in float64, and it overflows on purpose
     "tanh": ElementwiseRule(sympy.tanh, lambda y, u: 1 - y**2, "_tanh({0})", "_tanh({0}, out={1})", TANH_HELPER,
-                           latex=r"\tanh", exp_form=TANH_EXP_FORM, errstate=True),
+                           latex=r"\tanh", exp_form=TANH_EXP_FORM, errstate=True,
+                           torch="torch.tanh({0})", torch_out="torch.tanh({0}, out={1})"),
     "sigmoid": ElementwiseRule(sigmoid, lambda y, u: y * (1 - y), "_sigmoid({0})", "_sigmoid({0}, out={1})",
                                SIGMOID_HELPER, lambda u: 1 / (1 + sympy.exp(-u)), latex=r"\sigma",
-                               exp_form=SIGMOID_EXP_FORM),
+                               exp_form=SIGMOID_EXP_FORM,
+                               torch="torch.sigmoid({0})", torch_out="torch.sigmoid({0}, out={1})"),
     "relu": ElementwiseRule(relu, lambda y, u: step(y), "np.maximum({0}, 0.0)", "np.maximum({0}, 0.0, out={1})",
-                            definition=lambda u: sympy.Max(u, 0), latex=r"\operatorname{relu}"),
-    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={1})", latex=r"\exp"),
+                            definition=lambda u: sympy.Max(u, 0), latex=r"\operatorname{relu}",
+                            torch="torch.relu({0})", torch_out="torch.clamp_min({0}, 0.0, out={1})"),
+    "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={1})", latex=r"\exp",
+                           torch="torch.exp({0})", torch_out="torch.exp({0}, out={1})"),
 }
 
 RULE_BY_FUNCTION = {rule.function: rule for rule in ELEMENTWISE.values()}
@@ -244,6 +252,7 @@ class RowRule:
     numpy: str
     helper: str
     errstate: bool = False  # as ElementwiseRule.errstate
+    torch: str = ""  # the PyTorch form (a torch function, no helper)
 
 
 ROW_FUNCTIONS = {
@@ -252,6 +261,7 @@ ROW_FUNCTIONS = {
         lambda y, y_bar: y_bar - sympy.exp(y) * row_sum(y_bar),
         "_log_softmax({0})",
         LOG_SOFTMAX_HELPER,
+        torch="torch.log_softmax({0}, dim=-1)",
     ),
 }
 
