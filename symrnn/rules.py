@@ -5,8 +5,14 @@ for whole vectors; ``*`` and ``+`` act elementwise) and *parameters*.  Beyond
 SymPy's own algebra they use:
 
 * ``dot(w, v)``: the matrix-vector product w·v of the notes;
-* the elementwise functions of :data:`ELEMENTWISE` (tanh, sigmoid, relu, exp);
-* ``prev(h)``: a state's value at the previous step, h_{t-1}.
+* ``dot_t(w, v)``: the transposed product w^T·v (a cell's ``w^(W)^T h[t-1]``,
+  and the product that carries an adjoint back through dot);
+* the elementwise functions of :data:`ELEMENTWISE` (tanh, sigmoid, relu, exp,
+  sqrt, log, softplus, and max of two vectors);
+* the row-wise functions of :data:`ROW_FUNCTIONS`: ``mean(v)``, one number per
+  item broadcast back over the units, and the output layer's log-softmax;
+* ``prev(h)``: a state's value at the previous step, h_{t-1}; ``prev(x)``, the
+  input's (zero at the first step).
 
 Every derivative rule symbol rnn knows lives in this module, one entry each:
 elementwise functions in :data:`ELEMENTWISE` (written in terms of the stored
@@ -57,6 +63,14 @@ class row_sum(sympy.Function):
     is_commutative = True
 
 
+class mean(sympy.Function):
+    """The mean over the units of a vector: one number per item, broadcast
+    back to every unit (layer normalization's mean and variance)."""
+
+    nargs = 1
+    is_commutative = True
+
+
 class prev(sympy.Function):
     """h_{t-1}: a state's value at the previous step."""
 
@@ -80,6 +94,28 @@ class relu(sympy.Function):
     """max(u, 0)."""
 
     nargs = 1
+    is_commutative = True
+
+
+class sqrt(sympy.Function):
+    """The square root, elementwise (a function of its own, not SymPy's power
+    1/2, so that its derivative is a row of the table, 1/(2 sqrt(u)))."""
+
+    nargs = 1
+    is_commutative = True
+
+
+class softplus(sympy.Function):
+    """log(1 + e^u), elementwise."""
+
+    nargs = 1
+    is_commutative = True
+
+
+class maximum(sympy.Function):
+    """max(a, b), elementwise (``max`` in cell files)."""
+
+    nargs = 2
     is_commutative = True
 
 
@@ -120,7 +156,10 @@ class ElementwiseRule:
     """How one elementwise function is written, differentiated and computed.
 
     ``derivative(y, u)`` is dy/du, in terms of the output ``y`` where the
-    function allows so that backward reuses stored forward values.
+    function allows so that backward reuses stored forward values; for a
+    function of several arguments, ``derivative(y, a, b)`` is the tuple of
+    its partial derivatives (``{0}``, ``{1}`` are then the arguments of the
+    runtime forms and ``{2}`` the array written into).
     ``numpy`` is its runtime form in generated code, an expression template
     (``{0}`` is the argument), and ``numpy_out`` the same written into an
     existing array ``{1}``; ``torch`` and ``torch_out`` are the same in
@@ -199,6 +238,23 @@ ELEMENTWISE = {
                             torch="torch.relu({0})", torch_out="torch.clamp_min({0}, 0.0, out={1})"),
     "exp": ElementwiseRule(sympy.exp, lambda y, u: y, "np.exp({0})", "np.exp({0}, out={1})", latex=r"\exp",
                            torch="torch.exp({0})", torch_out="torch.exp({0}, out={1})"),
+    "sqrt": ElementwiseRule(sqrt, lambda y, u: 1 / (2 * y), "np.sqrt({0})", "np.sqrt({0}, out={1})",
+                            definition=sympy.sqrt, latex=r"\sqrt",
+                            torch="torch.sqrt({0})", torch_out="torch.sqrt({0}, out={1})"),
+    "log": ElementwiseRule(sympy.log, lambda y, u: 1 / u, "np.log({0})", "np.log({0}, out={1})", latex=r"\log",
+                           torch="torch.log({0})", torch_out="torch.log({0}, out={1})"),
+    # log(1 + e^u) as logaddexp(0, u): no overflow for large u, no loss for very negative u;
+    # its derivative is sigmoid(u) of the stored argument (1 - e^-y would cancel for small y)
+    "softplus": ElementwiseRule(softplus, lambda y, u: sigmoid(u), "np.logaddexp(0.0, {0})",
+                                "np.logaddexp(0.0, {0}, out={1})",
+                                definition=lambda u: sympy.log(1 + sympy.exp(u)), latex=r"\operatorname{softplus}",
+                                torch="torch.logaddexp({0}, torch.zeros_like({0}))",
+                                torch_out="torch.logaddexp({0}, torch.zeros_like({0}), out={1})"),
+    # a tie sends the whole adjoint to the first argument
+    "max": ElementwiseRule(maximum, lambda y, a, b: (step(a - b), 1 - step(a - b)),
+                           "np.maximum({0}, {1})", "np.maximum({0}, {1}, out={2})",
+                           definition=sympy.Max, latex=r"\max",
+                           torch="torch.maximum({0}, {1})", torch_out="torch.maximum({0}, {1}, out={2})"),
 }
 
 RULE_BY_FUNCTION = {rule.function: rule for rule in ELEMENTWISE.values()}
@@ -256,6 +312,9 @@ class RowRule:
 
 
 ROW_FUNCTIONS = {
+    # y_i = mean(u) for every unit i: u_bar_j = sum_i y_bar_i / n, the mean of y_bar again
+    "mean": RowRule(mean, lambda y, y_bar: mean(y_bar), "np.mean({0}, axis=-1, keepdims=True)", "",
+                    torch="{0}.mean(dim=-1, keepdim=True)"),
     "log_softmax": RowRule(
         log_softmax,
         lambda y, y_bar: y_bar - sympy.exp(y) * row_sum(y_bar),
@@ -268,8 +327,11 @@ ROW_FUNCTIONS = {
 ROW_RULE_BY_FUNCTION = {rule.function: rule for rule in ROW_FUNCTIONS.values()}
 
 
-def affine_vjp(weight, arg, u_bar):
-    """Rule of u = w·v (+ b): adjoints of v and w. The bias gets u_bar itself."""
+def affine_vjp(weight, arg, u_bar, transposed=False):
+    """Rule of u = w·v (+ b), or of u = w^T·v (``transposed``): adjoints of v
+    and w. The bias gets u_bar itself."""
+    if transposed:
+        return dot(weight, u_bar), outer(arg, u_bar)
     return dot_t(weight, u_bar), outer(u_bar, arg)
 
 
