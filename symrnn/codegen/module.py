@@ -20,11 +20,14 @@ from ..graph import Affine
 from ..network import Network, head_nodes
 from ..printing import TextPrinter, text_equation
 from ..templating import environment
+from . import torch_emitter, torch_head
 from .head import plan_head
 from .numpy_emitter import emit_layer, layer_helpers
 from .numpy_head import emit_head, head_helpers
 from .numpy_text import python_tuple
 from .planner import plan_layer
+
+BACKENDS = ("numpy", "torch")
 
 
 def module_summary(network):
@@ -100,14 +103,55 @@ def network_tables(network):
     }
 
 
-def render(network, command=None):
-    """The source text of the NumPy module for ``network``; its header names
-    ``command`` (``symrnn build``, a ``symrnn generate`` line) as the way to regenerate it."""
+def torch_mode_code(network):
+    """The torch module's lines that differ between output modes: the
+    outputs from the last layer's states, and that adjoint from d(outputs)."""
+    if network.output == "last":
+        return {
+            "doc": "(B, K), one output per item, at its last step t_i",
+            "outputs": ["rows = top[lengths - 1, torch.arange(B, device=top.device)]",
+                        "outputs, head_cache = _head_forward(params, rows, None)",
+                        'return outputs, {"head": head_cache, "lengths": lengths, "T": T}'],
+            "d_top": ['d_rows, grads = _head_backward(params, cache["head"], d_outputs)',
+                      'lengths, (B, H) = cache["lengths"], d_rows.shape',
+                      'd_top = d_rows.new_zeros((cache["T"], B, H))',
+                      "d_top[lengths - 1, torch.arange(B, device=d_rows.device)] = d_rows",
+                      "return d_top, grads"],
+        }
+    doc = "(T, B, K), one output per step" if network.output == "sequence" else "(T, B, H), the states"
+    return {
+        "doc": doc,
+        "outputs": ["mask = (torch.arange(T, device=top.device)[:, None] < lengths[None, :]).reshape(T * B, 1)",
+                    "outputs, head_cache = _head_forward(params, top.reshape(T * B, -1), mask.to(top.dtype))",
+                    'return outputs.reshape(T, B, -1), {"head": head_cache, "T": T}'],
+        "d_top": ['d_rows, grads = _head_backward(params, cache["head"], d_outputs.reshape(-1, d_outputs.shape[-1]))',
+                  'return d_rows.reshape(cache["T"], -1, d_rows.shape[-1]), grads'],
+    }
+
+
+def render(network, command=None, backend="numpy"):
+    """The source text of the module for ``network`` in ``backend`` (numpy
+    or torch, :data:`BACKENDS`); its header names ``command`` (``symrnn
+    build``, a ``symrnn generate`` line) as the way to regenerate it."""
     if not isinstance(network, Network):
         raise ConfigError(f"expected a symrnn Network, got {network!r}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; expected one of {list(BACKENDS)}")
     derived = derive_network(network)
     layer, head = plan_layer(derived), plan_head(derived)
     cell_lines, head_lines = network_equations(network)
+    if backend == "torch":
+        return environment().get_template("torch_module.py.j2").render(
+            **network_tables(network),
+            header=f"# {do_not_edit(command)}",
+            network=network,
+            cell_lines=cell_lines,
+            head_lines=head_lines,
+            summary=module_summary(network),
+            layer=torch_emitter.emit_layer(layer),
+            head=torch_head.emit_head(head),
+            mode=torch_mode_code(network),
+        )
     return environment().get_template("module.py.j2").render(
         **output_mode_code(network),
         **network_tables(network),
@@ -122,13 +166,13 @@ def render(network, command=None):
     )
 
 
-def write_module(network, path, command=None):
+def write_module(network, path, command=None, backend="numpy"):
     """Write ``network``'s module to ``path`` atomically (:mod:`symrnn.files`);
     its header names ``command`` as the way to regenerate it (see :func:`render`)."""
     from ..files import check_output_path, write_atomic
 
     path = check_output_path(path)  # a bad path fails before the derivation
-    return write_atomic(path, render(network, command))
+    return write_atomic(path, render(network, command, backend))
 
 
 class _GeneratedSource(importlib.abc.SourceLoader):
@@ -144,10 +188,11 @@ class _GeneratedSource(importlib.abc.SourceLoader):
         return self.filename
 
 
-def load_module(network, name=None):
+def load_module(network, name=None, backend="numpy"):
     """Render ``network`` and import the result as a module object."""
-    name = name or f"symrnn_generated_{network.module_name}"
-    loader = _GeneratedSource(render(network), f"<symrnn {network.module_name}>.py")
+    suffix = "" if backend == "numpy" else f"_{backend}"
+    name = name or f"symrnn_generated_{network.module_name}{suffix}"
+    loader = _GeneratedSource(render(network, backend=backend), f"<symrnn {network.module_name}{suffix}>.py")
     spec = importlib.util.spec_from_loader(name, loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)

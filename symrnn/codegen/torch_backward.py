@@ -1,0 +1,82 @@
+"""The PyTorch text of a layer's backward function, from the plan: loads
+from the cache, local derivatives before the loop, the step's lines, and
+the gradients after the loop, each weight's as one product over all steps.
+Nothing is decided here.
+
+Imports: names, the statements, the torch spelling helpers and the NumPy
+backward's helpers whose text torch shares (loads, views, the gradient
+products of a group).
+"""
+
+from . import names
+from .numpy_backward import REUSED_BUFFER_NOTE, carries, group_gradient_lines, statement_line
+from .numpy_text import cols
+from .statements import ZeroCarry
+from .torch_text import TorchSequencePrinter, new_array
+
+
+def setup_lines(plan):
+    """Backward's lines before the loop."""
+    initial = [names.initial_state(s) for s in plan.states]
+    lines = ['inputs = cache["inputs"]', "T, B, _ = inputs.shape", *[f'{s} = cache["{s}"]' for s in initial]]
+    if plan.slots:
+        lines.append(f"H = {initial[0]}.shape[1]")
+    lines += [f'{w} = cache["{w}"]' for w in (names.stacked_weights(g) for g in plan.groups if g.stacked)]
+    lines += [f'{names.store(k.value)} = cache["{k.value.name}"]' for k in plan.kept]
+    lines += [f'{names.history(s)} = cache["{s.name}"]' for s in plan.states]
+    if plan.reused_projection is not None:
+        lines += REUSED_BUFFER_NOTE + [f'd_slots = cache["{names.projection(plan.reused_projection)}"]']
+    elif plan.slots:
+        width = "H" if len(plan.slots) == 1 else f"{len(plan.slots)} * H"
+        lines.append(f"d_slots = {new_array(f'(T, B, {width})')}")
+    backward = plan.backward
+    lines += [f"{names.summed_gradient(p)} = torch.zeros_like({p.name})" for p in backward.summed_params]
+    if backward.input_adjoint_in_loop:
+        lines.append("d_inputs = torch.zeros_like(inputs)")
+    lines += [f"{carry} = torch.zeros_like({arg})" for carry, arg in zip(carries(plan), initial)]
+    lines += local_derivative_lines(plan)
+    if backward.gate_major_slots:
+        lines.append(f"d_slots_gates = d_slots.reshape(T, B, {len(plan.slots)}, H).permute(0, 2, 1, 3)")
+    return lines
+
+
+def local_derivative_lines(plan):
+    """Each slot's local derivative for all steps, written into its slot."""
+    lines = []
+    for d in plan.backward.local_derivatives:
+        printer = TorchSequencePrinter(plan, d.coefficient)
+        view = f"d_slots[:, :, {cols(d.k, d.k + 1)}]"
+        if d.target is None:
+            lines.append(f"{view} = {printer.show(d.coefficient)}")
+        else:
+            lines += [f"{d.target.name} = {view}", *(printer.in_place(s) for s in d.statements)]
+    return lines
+
+
+def step_lines(plan, printer):
+    """The loop body: every statement of the plan's backward step."""
+    return [step_line(printer, s) for s in plan.backward.loads + plan.backward.step]
+
+
+def step_line(printer, s):
+    if isinstance(s, ZeroCarry):
+        return f"{s.carry.name} = torch.zeros_like({s.carry.name})"
+    return statement_line(printer, s)
+
+
+def finish_lines(plan):
+    """After the loop: every gradient from the slots (and the summed
+    parameters), then the input's adjoint."""
+    lines = ["d_slots_2d = d_slots.reshape(T * B, -1)"] if plan.slots else []
+    lines.append("grads = {}")
+    assigned = set()
+    for group in plan.groups:
+        lines += group_gradient_lines(plan, group, assigned)
+    lines += [f'grads["{p.name}"] = {names.summed_gradient(p)}' for p in plan.backward.summed_params]
+    product = " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {names.stacked_weights(g)}" for g in plan.hoisted)
+    if product:
+        op = "+=" if plan.backward.input_adjoint_in_loop else "="
+        lines.append(f"d_inputs {op} ({product}).reshape(T, B, -1)")
+    elif not plan.backward.input_adjoint_in_loop:
+        lines.append("d_inputs = torch.zeros_like(inputs)")
+    return lines

@@ -1,0 +1,178 @@
+"""The PyTorch text of a layer's forward function, from its plan: set-up
+before the loop (stacked weights, hoisted projections with their biases in
+one ``addmm``, per-step buffers), the step's lines and the cache. Nothing is
+decided here.
+
+The plan's exp forms (:data:`symrnn.rules.EXP_FORMS`) are NumPy's: its
+float64 tanh is slow, so it activates a store of gates from one exp call
+with each gate's factor folded into the weights. torch's sigmoid and tanh
+kernels are vectorised, so here a run of gates is activated by the function
+itself, one call per run, and no factor is folded in.
+
+Imports: the rule table, names, the statements, the torch spelling helpers
+and the NumPy helpers whose text torch shares (column blocks, views, cache).
+"""
+
+from ..rules import function_rule, rule_of
+from . import names
+from .numpy_forward import cache_lines, view_index
+from .numpy_text import cols
+from .statements import (
+    ActivationRun,
+    Apply,
+    Assign,
+    ExpRun,
+    FusedStep,
+    GateView,
+    InPlace,
+    Into,
+    KeepValue,
+    Product,
+    Projection,
+    ProjectionView,
+    StateView,
+)
+from .torch_text import new_array
+
+__all__ = ["cache_lines", "setup_lines", "step_lines"]
+
+
+def product_text(group, arg_text):
+    """The group's product of ``arg_text``, its bias added in the same call."""
+    weights, bias = f"{names.stacked_weights(group)}.T", names.stacked_bias(group)
+    return f"torch.addmm({bias}, {arg_text}, {weights})" if bias else f"{arg_text} @ {weights}"
+
+
+def setup_lines(plan):
+    """Forward's lines before the loop."""
+    lines = ["T, B, _ = inputs.shape", f"H = {names.initial_state(plan.states[0])}.shape[1]"]
+    for group in plan.groups:
+        lines += stacking_lines(group)
+        if group.hoisted:
+            projection = product_text(group, "inputs.reshape(T * B, -1)")
+            lines.append(f"{names.projection(group)} = ({projection}).reshape(T, B, -1)")
+    for fused in plan.fused_sums:
+        lines += fused_sum_setup(fused)
+    lines += [f"{names.store(k.value)} = {new_array('(T, B, H)')}" for k in plan.kept if k.store is None]
+    # Each state's values of all steps, its initial value first: step t
+    # reads [t] and writes [t + 1], and the layer's output is [1:].
+    for state in plan.states:
+        lines += [f"{names.history(state)} = {new_array('(T + 1, B, H)')}",
+                  f"{names.history(state)}[0] = {names.initial_state(state)}"]
+    return lines
+
+
+def stacking_lines(group):
+    """A stacked group's weights (and biases, zeros for a member without) in one tensor."""
+    if not group.stacked:
+        return []
+    weights = ", ".join(m.weight.name for m in group.members)
+    lines = [f"{names.stacked_weights(group)} = torch.cat([{weights}])"]
+    if group.has_bias:
+        zeros = f"torch.zeros_like({group.members[0].weight.name}[:, 0])"
+        biases = ", ".join(m.bias.name if m.bias is not None else zeros for m in group.members)
+        lines.append(f"{names.stacked_bias(group)} = torch.cat([{biases}])")
+    return lines
+
+
+def fused_sum_setup(fused):
+    """The buffers of a fused sum: the in-loop product's, and for several
+    gates gate-major views and the store of every step."""
+    n = len(fused.loop.members)
+    hoisted, loop = fused.hoisted, fused.loop
+    lines = [f"{names.projection(loop)} = {new_array(f'(B, {n_h(n)})')}"]
+    if n > 1:
+        outer, inner = names.projection(hoisted), names.projection(loop)
+        lines += [
+            f"{names.gates(outer)} = {outer}.reshape(T, B, {len(hoisted.members)}, H).permute(0, 2, 1, 3)",
+            f"{names.gates(inner)} = {inner}.reshape(B, {n}, H).permute(1, 0, 2)",
+            f"{names.store(fused.store)} = {new_array(f'(T, {n}, B, H)')}",
+        ]
+    return lines
+
+
+def n_h(n):
+    return "H" if n == 1 else f"{n} * H"
+
+
+def fused_step_lines(fused):
+    """One product per step into a buffer allocated once, added to the
+    hoisted projection (gate-major, (n, B, H) per step, for several members)."""
+    loop, hoisted, store = fused.loop, fused.hoisted, fused.store.name
+    product, weights = names.projection(loop), f"{names.stacked_weights(loop)}.T"
+    if loop.has_bias:
+        lines = [f"torch.addmm({names.stacked_bias(loop)}, {loop.arg.name}, {weights}, out={product})"]
+    else:
+        lines = [f"torch.matmul({loop.arg.name}, {weights}, out={product})"]
+    if not fused.gate_major:
+        view = f"{names.projection(hoisted)}[t]"
+        if hoisted.stacked:
+            view = f"{names.projection(hoisted)}[t, :, {cols(fused.offset, fused.offset + 1)}]"
+        return lines + [f"{store} = {view}", f"{store} += {product}"]
+    gates = f"{names.gates(names.projection(hoisted))}[t]"
+    if len(loop.members) < len(hoisted.members):
+        gates = f"{names.gates(names.projection(hoisted))}[t, {fused.offset or ''}:{fused.offset + len(fused.pres)}]"
+    return lines + [f"{store} = {names.store(fused.store)}[t]",
+                    f"torch.add({gates}, {names.gates(product)}, out={store})"]
+
+
+def step_lines(plan, printer):
+    """The loop body: the previous states, then every statement."""
+    prevs = ", ".join(p.name for _, p in plan.prev_symbols)
+    lines = [f"{prevs} = {', '.join(f'{names.history(s)}[t]' for s in plan.states)}"]
+    for statement in plan.forward_step:
+        lines += statement_lines(printer, statement)
+    return lines
+
+
+def statement_lines(printer, s):
+    """The lines of one forward statement."""
+    if isinstance(s, FusedStep):
+        return fused_step_lines(s.fused)
+    if isinstance(s, ActivationRun):
+        block = f"{s.store.name}[{s.start or ''}:{s.stop}]"
+        return [function_rule(s.nodes[0].expr).torch_out.format(block, block),
+                f"{', '.join(n.out.name for n in s.nodes)} = {block}"]
+    if isinstance(s, ExpRun):
+        return exp_run_lines(s)
+    if isinstance(s, Apply):
+        return [f"{s.out.name} = {apply_text(printer, s)}"]
+    if isinstance(s, InPlace):
+        return [printer.in_place(s)]
+    return [single_line(s, printer)]
+
+
+def single_line(s, printer):
+    if isinstance(s, StateView):
+        return f"{s.state.name} = {names.history(s.state)}[t + 1]"
+    if isinstance(s, Product):
+        return f"{s.out.name} = {product_text(s.group, s.group.arg.name)}"
+    if isinstance(s, Projection):
+        return f"{names.projection(s.group)} = {product_text(s.group, s.group.arg.name)}"
+    if isinstance(s, ProjectionView):
+        return f"{s.out.name} = {names.projection(s.group)}{view_index(s.group, s.k)}"
+    if isinstance(s, GateView):
+        return f"{s.out.name} = {s.store.name}[{s.k}]"
+    if isinstance(s, Assign):
+        return f"{s.lhs.name} = {printer.show(s.rhs)}"
+    if isinstance(s, KeepValue):
+        return f"{names.store(s.value)}[t] = {s.value.name}"
+    raise TypeError(f"no torch form for the forward statement {s}")
+
+
+def apply_text(printer, s):
+    rule, arg = function_rule(s.expr), printer.show(s.expr.args[0])
+    if s.into is Into.NEW:
+        return rule.torch.format(arg)
+    target = arg if s.into is Into.ARGUMENT else f"{names.store(s.out)}[t]"
+    return rule.torch_out.format(arg, target)
+
+
+def exp_run_lines(s):
+    """Each run of gates of one function activated in place by one call."""
+    lines = []
+    for start, stop, function in s.pieces:
+        block = f"{s.store.name}[{start}]" if stop == start + 1 else f"{s.store.name}[{start or ''}:{stop}]"
+        lines.append(rule_of(function).torch_out.format(block, block))
+    unpack = ", ".join(out.name for out in s.outs)
+    return lines + [f"{unpack}{',' if len(s.outs) == 1 else ''} = {s.store.name}"]
