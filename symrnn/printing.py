@@ -9,7 +9,9 @@
   :mod:`symrnn.cellfile` parses back to the same expression.
 
 The LaTeX printer of the notes is :mod:`symrnn.latex`. All three order a sum
-as the notes write a pre-activation (:func:`notes_order`).
+as the notes write a pre-activation (:func:`notes_order`), and write a real
+constant (a SymPy ``Float`` of 53 bits) as the shortest decimal that reads back
+as the same double (:func:`decimal`: 0.95, 1e-5).
 
 Imports: the rule table (:mod:`symrnn.rules`), naming and errors only.
 """
@@ -89,9 +91,12 @@ class NumPyCodePrinter(PythonCodePrinter):
         rule = function_rule(expr)
         if rule is None:
             raise TypeError(f"no {self.form} form for {type(expr).__name__}")
-        return getattr(rule, self.form).format(self._print(expr.args[0]))
+        return getattr(rule, self.form).format(*[self._print(arg) for arg in expr.args])
 
-    _print_tanh = _print_exp = _print_Function
+    _print_tanh = _print_exp = _print_log = _print_sqrt = _print_Function
+
+    def _print_Float(self, expr):
+        return decimal(expr)
 
     def _print_operand(self, expr):
         """An operand of ``@`` or a method call: parenthesised unless atomic."""
@@ -117,10 +122,19 @@ def torch_code(expr, fused_products=None):
 class TextPrinter(StrPrinter):
     """Equations as plain text in the notes' order: w_f·x + w_F·h[t-1] + b_f."""
 
-    def _print_dot(self, expr):
+    def _print_dot(self, expr, transposed=""):
         weight, arg = expr.args
         text = self._print(arg)
-        return f"{weight}·{text if isinstance(arg, (sympy.Symbol, prev)) else '(' + text + ')'}"
+        return f"{weight}{transposed}·{text if isinstance(arg, (sympy.Symbol, prev)) else '(' + text + ')'}"
+
+    def _print_dot_t(self, expr):
+        return self._print_dot(expr, "^T")
+
+    def _print_maximum(self, expr):
+        return f"max({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+
+    def _print_Float(self, expr):
+        return decimal(expr)
 
     def _print_prev(self, expr):
         return f"{expr.args[0]}[t-1]"
@@ -139,9 +153,21 @@ def notes_order(term):
     products first, then recurrent products, then the rest (a sorted() keeps
     SymPy's own order within each group)."""
     core = term.as_coeff_Mul()[1]
-    if isinstance(core, dot):
+    if isinstance(core, (dot, dot_t)):
         return 1 if core.has(prev) else 0
     return 2
+
+
+def decimal(number):
+    """A real constant as the shortest decimal that reads back as the same
+    double: ``0.95``, ``1e-5``, ``2.5e-7`` (Python's ``repr``, the exponent
+    without a sign or leading zeros it does not need).
+
+    >>> decimal(sympy.Float(0.95)), decimal(sympy.Float(1e-5)), decimal(sympy.Float(-2e20))
+    ('0.95', '1e-5', '-2e20')
+    """
+    mantissa, _, exponent = repr(float(number)).partition("e")
+    return mantissa + (f"e{int(exponent)}" if exponent else "")
 
 
 def text_equation(lhs, rhs):
@@ -155,23 +181,26 @@ class CellFilePrinter(Printer):
     than its place needs; what the language cannot write raises CellError.
 
     ``function_names`` maps each function class to its name in the language;
-    ``max_constant`` and ``max_exponent`` are the language's limits.
+    ``max_constant`` and ``max_exponent`` are the language's limits, and
+    ``writable_decimal(text)`` says whether the language can write a real
+    constant printed as ``text``.
     """
 
     # Binding strengths of printed forms, loosest first (the grammar's levels).
     SUM, PRODUCT, MATVEC, POWER, ATOM = range(5)
 
-    def __init__(self, function_names, max_constant, max_exponent):
+    def __init__(self, function_names, max_constant, max_exponent, writable_decimal=lambda text: True):
         super().__init__()
         self.function_names, self.max_constant, self.max_exponent = function_names, max_constant, max_exponent
+        self.writable_decimal = writable_decimal
 
     def strength(self, expr):
         """How tightly the printed form of ``expr`` binds."""
         if isinstance(expr, sympy.Add):
             return self.SUM
-        if isinstance(expr, sympy.Mul) or (expr.is_Integer and expr < 0):
+        if isinstance(expr, sympy.Mul) or (expr.is_Number and (expr < 0 or not expr.is_Integer and expr.is_Rational)):
             return self.PRODUCT
-        if isinstance(expr, dot):
+        if isinstance(expr, (dot, dot_t)):
             return self.MATVEC
         return self.POWER if isinstance(expr, sympy.Pow) else self.ATOM
 
@@ -192,27 +221,49 @@ class CellFilePrinter(Printer):
             return self.emptyPrinter(expr)
         return str(expr)
 
+    def _print_Rational(self, expr):
+        return f"{self._print(sympy.Integer(expr.p))} / {self._print(sympy.Integer(expr.q))}"
+
+    def _print_Float(self, expr):
+        text = decimal(expr)
+        if not self.writable_decimal(text):
+            return self.emptyPrinter(expr)
+        return text
+
     def _print_prev(self, expr):
         return f"{expr.args[0]}[t-1]"
 
-    def _print_dot(self, expr):
+    def _print_dot(self, expr, transposed=""):
         weight, arg = expr.args
         operand = f"({self._print(arg)})" if arg.is_Number else self.operand(arg, self.MATVEC)
-        return f"{self._print(weight)} {operand}"
+        return f"{self._print(weight)}{transposed} {operand}"
+
+    def _print_dot_t(self, expr):
+        return self._print_dot(expr, "^T")
 
     def _print_Pow(self, expr):
-        if not (expr.exp.is_Integer and 1 <= expr.exp <= self.max_exponent):
+        if not (expr.exp.is_Integer and 1 <= abs(expr.exp) <= self.max_exponent):
             return self.emptyPrinter(expr)
         return f"{self.operand(expr.base, self.ATOM)}^{expr.exp}"
 
     def _print_Mul(self, expr):
-        coefficient, rest = expr.as_coeff_Mul()  # the literal leading number only, as SymPy stores it
-        if not coefficient.is_Integer or abs(coefficient) > self.max_constant:
-            raise CellError(f"the constant {coefficient} in {expr} cannot be written in a cell file")
-        text = " * ".join(self.operand(factor, self.MATVEC) for factor in sympy.Mul.make_args(rest))
-        if coefficient == -1:
-            return f"-{text}"
-        return text if coefficient == 1 else f"{coefficient} * {text}"
+        """``c * a * b / d / e``: the literal leading number (as SymPy stores it),
+        the factors, then one division by each factor of negative power."""
+        coefficient, rest = expr.as_coeff_Mul()
+        numerator, denominator = [], []
+        for factor in sympy.Mul.make_args(rest):
+            if factor.is_Pow and factor.exp.is_Integer and factor.exp < 0:
+                denominator.append(sympy.Pow(factor.base, -factor.exp))
+            else:
+                numerator.append(factor)
+        sign, coefficient = ("-", -coefficient) if coefficient < 0 else ("", coefficient)
+        if coefficient.is_Rational and not coefficient.is_Integer:
+            denominator.insert(0, sympy.Integer(coefficient.q))
+            coefficient = sympy.Integer(coefficient.p)
+        parts = [self.operand(factor, self.MATVEC) for factor in numerator]
+        if coefficient != 1 or not parts:
+            parts.insert(0, self._print(coefficient))
+        return sign + " * ".join(parts) + "".join(f" / {self.operand(d, self.MATVEC)}" for d in denominator)
 
     def _print_Add(self, expr):
         terms = sorted(expr.args, key=notes_order)
@@ -223,6 +274,8 @@ class CellFilePrinter(Printer):
         return text
 
     def _print_Function(self, expr):
-        if type(expr) not in self.function_names or len(expr.args) != 1:
+        if type(expr) not in self.function_names:
             return self.emptyPrinter(expr)
-        return f"{self.function_names[type(expr)]}({self._print(expr.args[0])})"
+        return f"{self.function_names[type(expr)]}({', '.join(self._print(arg) for arg in expr.args)})"
+
+    _print_log = _print_Function
