@@ -1,4 +1,4 @@
-"""symrnn: exact BPTT for recurrent cells, derived by SymPy, emitted as NumPy.
+"""symrnn: exact BPTT for recurrent cells, derived by SymPy, emitted as NumPy (or PyTorch).
 
     >>> import symrnn
     >>> net = symrnn.network("lstm", output="sequence")
@@ -96,11 +96,13 @@ def network(cell, *, variant=None, activation=None, layers=1, output="last", los
     return Network(cell, layers=layers, output=output, loss=loss, out_activation=out_activation)
 
 
-def generate(net, path=None, *, load=False):
-    """Generate ``net``'s NumPy module: write it to ``path`` if given, and
-    return the loaded module if ``load`` else the source text."""
+def generate(net, path=None, *, load=False, backend="numpy"):
+    """Generate ``net``'s module in ``backend`` ("numpy", or "torch": a
+    ``torch.nn.Module`` whose backward is the derived BPTT): write it to
+    ``path`` if given, and return the loaded module if ``load`` else the
+    source text."""
     from .codegen import load_module, render, write_module
 
     if path is not None:
-        write_module(net, path)
-    return load_module(net) if load else render(net)
+        write_module(net, path, backend=backend)
+    return load_module(net, backend=backend) if load else render(net, backend=backend)

@@ -14,10 +14,11 @@ from . import build as build_module
 from .budgets import check_verification
 from .cellfile import format_cell
 from .codegen import render, write_module
+from .codegen.module import BACKENDS
 from .errors import SymrnnError
 from .files import STDOUT, check_output_dir, check_output_path, command_line, write_atomic
 from .limits import EXPLORER_MAX_STEPS, FLOW_MAX_STEPS, MAX_STEPS
-from .network import LOSSES, OUTPUT_ACTIVATIONS, OUTPUT_MODES, Network
+from .network import LOSSES, NETWORK_OUTPUTS, OUTPUT_ACTIVATIONS, OUTPUT_MODES, STATES, Network
 from .registry import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .rules import ACTIVATIONS
 from .verify import streamed_table
@@ -57,14 +58,16 @@ def regenerate_command(args, path):
     return command_line([*words, "-o", str(path) if str(path) == STDOUT else Path(path).name])
 
 
-def _add_network_options(parser, cell_required=True):
+def _add_network_options(parser, cell_required=True, outputs=OUTPUT_MODES):
     parser.add_argument("cell", nargs=None if cell_required else "?",
                         help=f"a built-in cell ({', '.join(CELLS)}) or a cell file (a path ending in .cell)")
     parser.add_argument("--variant", help="cell variant (gru: notes, pytorch)")
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), help="activation g of the rnn cell")
     parser.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
-    parser.add_argument("--output", choices=OUTPUT_MODES, default="last",
-                        help="one output per item at its last step, or one per step (default last)")
+    parser.add_argument("--output", choices=outputs, default="last",
+                        help="one output per item at its last step, or one per step" +
+                             (", or no output layer: the top layer's states at every step" if STATES in outputs
+                              else "") + " (default last)")
     parser.add_argument("--loss", choices=LOSSES, default="squared", help="cost C (default squared)")
     parser.add_argument("--out-activation", choices=OUTPUT_ACTIVATIONS,
                         help="output activation g_o (default identity; softmax for xent)")
@@ -79,9 +82,10 @@ def _network(args):
 def cmd_generate(args):
     network = _network(args)
     if args.output_file == STDOUT:  # -o -: the module on standard output
-        sys.stdout.write(render(network, regenerate_command(args, STDOUT)))
+        sys.stdout.write(render(network, regenerate_command(args, STDOUT), args.backend or "numpy"))
         return 0
-    path = write_module(network, args.output_file, command=regenerate_command(args, args.output_file))
+    path = write_module(network, args.output_file, command=regenerate_command(args, args.output_file),
+                        backend=args.backend or "numpy")
     print(f"wrote {path}")
     return 0
 
@@ -324,9 +328,13 @@ def parser():
     top.add_argument("--version", action="version", version=f"symrnn {version()}")
     sub = top.add_subparsers(dest="command", required=True)
 
-    gen = sub.add_parser("generate", help="write the NumPy module of one network",
-                         description="Write the NumPy forward/backward module of one network.")
-    _add_network_options(gen)
+    gen = sub.add_parser("generate", help="write the NumPy (or PyTorch) module of one network",
+                         description=("Write the NumPy forward/backward module of one network, or with "
+                                      "--backend torch a PyTorch module (an nn.Module whose backward is the "
+                                      "derived BPTT)."))
+    _add_network_options(gen, outputs=NETWORK_OUTPUTS)
+    # no default value: a module's regenerate command names --backend only where given
+    gen.add_argument("--backend", choices=BACKENDS, help="numpy (default) or torch")
     gen.add_argument("-o", "--output-file", required=True,
                      help="path of the module to write, or - for standard output")
     gen.set_defaults(run=cmd_generate)
@@ -349,7 +357,7 @@ def parser():
     ver = sub.add_parser("verify", help="check gradients against finite differences",
                          description=("Check a network's gradients against central finite differences; "
                                       "with no cell, every built-in cell x output x layers x cost."))
-    _add_network_options(ver, cell_required=False)
+    _add_network_options(ver, cell_required=False, outputs=NETWORK_OUTPUTS)
     ver.set_defaults(run=cmd_verify)
 
     cells = sub.add_parser("cells", help="list the built-in cells, or show or check one cell file",

@@ -5,6 +5,10 @@ The output layer o_t = g_o(w^(y) a_t + b^(y)) runs either once per item at
 its own last step t_i (``output="last"``) or at every step
 (``output="sequence"``). The cost C is summed over items and outputs:
 squared error 1/2 (o - y)^2, or softmax cross-entropy -y·log softmax(z).
+With ``output="states"`` there is no output layer: the outputs are the top
+layer's exposed state at every step (zero past each item's length), so a
+generated module is a recurrent layer like ``nn.LSTM``; its cost is the
+squared error on those states.
 
 Imports: cells, the step graph's node types, naming and the rule table.
 """
@@ -19,7 +23,11 @@ from .errors import ConfigError
 from .graph import Affine, Compute, Total
 from .rules import log_softmax, sigmoid
 
+# The modes with an output layer (derivations, copies, pictures, the explorer
+# take these), and every mode a network and its generated modules accept.
 OUTPUT_MODES = ("last", "sequence")
+STATES = "states"
+NETWORK_OUTPUTS = OUTPUT_MODES + (STATES,)
 LOSSES = ("squared", "xent")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax")
 MAX_LAYERS = 8
@@ -42,18 +50,26 @@ class Network:
             raise ConfigError(f"cell must be a symrnn Cell, got {self.cell!r}")
         if not isinstance(self.layers, int) or not 1 <= self.layers <= MAX_LAYERS:
             raise ConfigError(f"layers must be an integer from 1 to {MAX_LAYERS}, got {self.layers!r}")
-        _check_choice("output", self.output, OUTPUT_MODES)
+        _check_choice("output", self.output, NETWORK_OUTPUTS)
         _check_choice("loss", self.loss, LOSSES)
         if self.out_activation is None:
             object.__setattr__(self, "out_activation", "softmax" if self.loss == "xent" else "identity")
         _check_choice("output activation", self.out_activation, OUTPUT_ACTIVATIONS)
         if self.loss == "xent" and self.out_activation != "softmax":
             raise ConfigError("the cross-entropy cost needs the softmax output activation")
+        if self.output == STATES and (self.loss, self.out_activation) != ("squared", "identity"):
+            raise ConfigError("output 'states' has no output layer: its cost is the squared error on the "
+                              "states (loss squared, no output activation)")
 
     @property
     def masked(self):
         """Whether outputs past an item's length exist and must be masked."""
-        return self.output == "sequence"
+        return self.output in ("sequence", STATES)
+
+    @property
+    def has_output_layer(self):
+        """Whether an output layer (w_y, b_y) reads the top layer's state."""
+        return self.output != STATES
 
     def layer_params(self, layer):
         """(cell name, network name) of each cell parameter in ``layer``."""
@@ -70,8 +86,9 @@ class Network:
             fan_in = {"input": "D" if layer == 1 else "H", "hidden": "H"}
             for param, (_, name) in zip(self.cell.parameters, self.layer_params(layer)):
                 shapes[name] = ("H", fan_in[param.fan_in]) if param.is_matrix else ("H",)
-        shapes[naming.OUTPUT_WEIGHT] = ("K", "H")
-        shapes[naming.OUTPUT_BIAS] = ("K",)
+        if self.has_output_layer:
+            shapes[naming.OUTPUT_WEIGHT] = ("K", "H")
+            shapes[naming.OUTPUT_BIAS] = ("K",)
         return shapes
 
     @property
@@ -88,7 +105,9 @@ def _check_choice(what, value, choices):
 
 
 def head_nodes(network):
-    """Output layer and cost as nodes. Returns (nodes, outputs symbol)."""
+    """Output layer and cost as nodes. Returns (nodes, outputs symbol, cost)."""
+    if not network.has_output_layer:  # the states themselves, masked past each length
+        return [Compute(OUT, MASK * TOP)], OUT, Total(COST, MASK * (TOP - TARGET) ** 2 / 2)
     w_y, b_y = sympy.symbols(f"{naming.OUTPUT_WEIGHT} {naming.OUTPUT_BIAS}")
     nodes = [Affine(Z, w_y, TOP, b_y)]
     activation = network.out_activation

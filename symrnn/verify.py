@@ -96,7 +96,7 @@ def _case(module, network, unequal, seed):
     params = module.init_params(D, H, K, seed=seed)
     x = rng.normal(size=(T, B, D))
     lengths = np.array(UNEQUAL_LENGTHS) if unequal else None
-    out_shape = (B, K) if network.output == "last" else (T, B, K)
+    out_shape = (B, K) if network.output == "last" else (T, B, K if network.has_output_layer else H)
     if network.loss == "xent":
         y = rng.dirichlet(np.ones(K), size=out_shape[:-1])
     else:
@@ -278,20 +278,23 @@ def streamed_table(networks, seed=0):
 
 def _reference_functions():
     """For each table function with a definition: a SymPy function whose
-    derivative SymPy computes from that definition (not from the table's
+    derivatives SymPy computes from that definition (not from the table's
     rule), and an mpmath implementation of both."""
     functions, numeric = {}, {"Heaviside": lambda z, at_zero=0: mpmath.mpf(z > 0), "step": lambda z: mpmath.mpf(z > 0)}
     for rule in ELEMENTWISE.values():
         if rule.definition is None:
             continue
-        u = sympy.Dummy("u")
-        derivative = sympy.diff(rule.definition(u), u)
+        arity = min(rule.function.nargs)
+        us = sympy.symbols(f"u:{arity}", cls=sympy.Dummy)
+        definition = rule.definition(*us)
+        derivatives = [sympy.diff(definition, u) for u in us]
         name = f"reference_{rule.function.__name__}"
         functions[rule.function] = type(name, (sympy.Function,), {
-            "nargs": 1,
-            "fdiff": lambda self, argindex=1, d=derivative, u=u: d.xreplace({u: self.args[0]}),
+            "nargs": arity,
+            "fdiff": lambda self, argindex=1, ds=derivatives, us=us: ds[argindex - 1].xreplace(
+                dict(zip(us, self.args))),
         })
-        value = sympy.lambdify(u, rule.definition(u), "mpmath")
+        value = sympy.lambdify(us, definition, "mpmath")
         numeric[name] = numeric[rule.function.__name__] = value
     return functions, [numeric, "mpmath"]
 

@@ -33,7 +33,8 @@ BACKENDS = ("numpy", "torch")
 def module_summary(network):
     """The first line of a module's docstring."""
     layers = f"{network.layers} layer{'s' if network.layers > 1 else ''}"
-    outputs = "one output per item, at its last step" if network.output == "last" else "an output at every step"
+    outputs = {"last": "one output per item, at its last step", "sequence": "an output at every step",
+               "states": "no output layer (the outputs are the states)"}[network.output]
     cost = {"squared": "squared-error", "xent": "softmax cross-entropy"}[network.loss]
     return f"{network.cell.description}: {layers}, {outputs}, {cost} cost."
 
@@ -83,7 +84,10 @@ def output_mode_code(network):
         "d_top_lines": ["d_seq = d_top.reshape(T, B, -1)"],
         # row t * B + b is step t's output of item b
         "group_lines": ["group = np.repeat(np.eye(T, dtype=dtype), B, axis=1)"],
-    }
+    } | ({} if network.has_output_layer else {
+        "outputs_doc": "(T, B, H): the last layer's states, zero past each item's length",
+        "output_dims": ("T", "B", "H"),
+    })
 
 
 def network_tables(network):
