@@ -278,23 +278,20 @@ def streamed_table(networks, seed=0):
 
 def _reference_functions():
     """For each table function with a definition: a SymPy function whose
-    derivatives SymPy computes from that definition (not from the table's
+    derivative SymPy computes from that definition (not from the table's
     rule), and an mpmath implementation of both."""
     functions, numeric = {}, {"Heaviside": lambda z, at_zero=0: mpmath.mpf(z > 0), "step": lambda z: mpmath.mpf(z > 0)}
     for rule in ELEMENTWISE.values():
         if rule.definition is None:
             continue
-        arity = min(rule.function.nargs)
-        us = sympy.symbols(f"u:{arity}", cls=sympy.Dummy)
-        definition = rule.definition(*us)
-        derivatives = [sympy.diff(definition, u) for u in us]
+        u = sympy.Dummy("u")
+        derivative = sympy.diff(rule.definition(u), u)
         name = f"reference_{rule.function.__name__}"
         functions[rule.function] = type(name, (sympy.Function,), {
-            "nargs": arity,
-            "fdiff": lambda self, argindex=1, ds=derivatives, us=us: ds[argindex - 1].xreplace(
-                dict(zip(us, self.args))),
+            "nargs": 1,
+            "fdiff": lambda self, argindex=1, d=derivative, u=u: d.xreplace({u: self.args[0]}),
         })
-        value = sympy.lambdify(us, definition, "mpmath")
+        value = sympy.lambdify(u, rule.definition(u), "mpmath")
         numeric[name] = numeric[rule.function.__name__] = value
     return functions, [numeric, "mpmath"]
 
