@@ -118,7 +118,8 @@ def _layer_forward(layer_params, inputs, h0):
     # The gates are activated in their store, each to a few ulp: sigmoid(u) = 1/(1 + exp(-u)),
     # tanh(u) = -1/(1 + 2/expm1(-2u)); each gate's factor of u (-1, -2) is folded into its weights.
     exp_h_prev = np.repeat(np.array([-1, -1], dtype=inputs.dtype), H)
-    w_h_prev_exp = w_h_prev_all.T * exp_h_prev
+    w_v_G_T = np.ascontiguousarray(w_G.T)
+    w_h_prev_exp = np.multiply(w_h_prev_all.T, exp_h_prev, order="C")
     proj_h_prev = np.empty((B, 2 * H), dtype=inputs.dtype)
     proj_x_gates = proj_x.reshape(T, B, 3, H).transpose(0, 2, 1, 3)
     proj_h_prev_gates = proj_h_prev.reshape(B, 2, H).transpose(1, 0, 2)
@@ -138,7 +139,7 @@ def _layer_forward(layer_params, inputs, h0):
         np.divide(1, pre_all[:2], out=pre_all[:2])
         r, z = pre_all
         v_G = h_prev*r
-        np.matmul(v_G, w_G.T, out=proj_v_G)
+        np.matmul(v_G, w_v_G_T, out=proj_v_G)
         pre_g = proj_x[t, :, 2 * H:3 * H]
         pre_g += proj_v_G
         g = _tanh(pre_g, out=g_seq[t])

@@ -71,17 +71,6 @@ except ImportError:
 
 
 
-def _sigmoid(z, out=None):
-    """Logistic function from e = exp(-|z|): it never overflows and keeps full
-    relative precision for large negative z. ``out`` may be ``z`` itself."""
-    positive = z >= 0
-    e = np.exp(-np.abs(z))
-    r = 1.0 / (1.0 + e)
-    out = np.multiply(e, r, out=out)
-    np.copyto(out, r, where=positive)
-    return out
-
-
 def _tanh(z, out=None):
     """tanh(z), for a float64 array of a thousand values or more as
     -1/(1 + 2/E) with E = expm1(-2z): NumPy's float64 exp functions are about
@@ -120,27 +109,36 @@ def _layer_forward(layer_params, inputs, h0):
     H = h0.shape[1]
     w_x_all = np.concatenate([w_g, w_z, w_r])
     b_x_all = np.concatenate([b_g, b_z, b_r])
-    proj_x = (inputs.reshape(T * B, -1) @ w_x_all.T).reshape(T, B, -1)
-    proj_x += b_x_all
+    # The gates are activated in their store, each to a few ulp: sigmoid(u) = 1/(1 + exp(-u)),
+    # tanh(u) = -1/(1 + 2/expm1(-2u)); each gate's factor of u (-1, -2) is folded into its weights.
+    exp_x = np.repeat(np.array([1, -1, -1], dtype=inputs.dtype), H)
+    proj_x = (inputs.reshape(T * B, -1) @ (w_x_all.T * exp_x)).reshape(T, B, -1)
+    proj_x += b_x_all * exp_x
     w_h_prev_all = np.concatenate([w_Z, w_R, w_G])
     b_h_prev_all = np.concatenate([np.zeros_like(w_Z[:, 0]), np.zeros_like(w_Z[:, 0]), b_G])
-    z_seq = np.empty((T, B, H), dtype=inputs.dtype)
-    r_seq = np.empty((T, B, H), dtype=inputs.dtype)
+    # The gates are activated in their store, each to a few ulp: sigmoid(u) = 1/(1 + exp(-u)),
+    # tanh(u) = -1/(1 + 2/expm1(-2u)); each gate's factor of u (-1, -2) is folded into its weights.
+    exp_h_prev = np.repeat(np.array([-1, -1, 1], dtype=inputs.dtype), H)
+    w_h_prev_exp = np.multiply(w_h_prev_all.T, exp_h_prev, order="C")
+    b_h_prev_exp = b_h_prev_all * exp_h_prev
+    proj_h_prev = np.empty((B, 3 * H), dtype=inputs.dtype)
+    proj_x_gates = proj_x.reshape(T, B, 3, H).transpose(0, 2, 1, 3)
+    proj_h_prev_gates = proj_h_prev.reshape(B, 3, H).transpose(1, 0, 2)
+    pre_all_seq = np.empty((T, 2, B, H), dtype=inputs.dtype)
     u_G_seq = np.empty((T, B, H), dtype=inputs.dtype)
     g_seq = np.empty((T, B, H), dtype=inputs.dtype)
     h_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
     h_hist[0] = h0
     for t in range(T):
         h_prev = h_hist[t]
-        u_z = proj_x[t, :, H:2 * H]
-        proj_h_prev = h_prev @ w_h_prev_all.T + b_h_prev_all
-        u_Z = proj_h_prev[:, :H]
-        pre_z = u_Z + u_z
-        z = _sigmoid(pre_z, out=z_seq[t])
-        u_r = proj_x[t, :, 2 * H:3 * H]
-        u_R = proj_h_prev[:, H:2 * H]
-        pre_r = u_R + u_r
-        r = _sigmoid(pre_r, out=r_seq[t])
+        np.matmul(h_prev, w_h_prev_exp, out=proj_h_prev)
+        proj_h_prev += b_h_prev_exp
+        pre_all = pre_all_seq[t]
+        np.add(proj_x_gates[t, 1:3], proj_h_prev_gates[:2], out=pre_all)
+        np.exp(pre_all[:2], out=pre_all[:2])
+        pre_all[:2] += 1
+        np.divide(1, pre_all[:2], out=pre_all[:2])
+        z, r = pre_all
         u_g = proj_x[t, :, :H]
         u_G = proj_h_prev[:, 2 * H:3 * H]
         pre_g = r*u_G + u_g
@@ -149,8 +147,8 @@ def _layer_forward(layer_params, inputs, h0):
         np.add(g, z*(h_prev - g), out=h)
         u_G_seq[t] = u_G
     cache = {
-        "z": z_seq,
-        "r": r_seq,
+        "z": pre_all_seq[:, 0],
+        "r": pre_all_seq[:, 1],
         "u_G": u_G_seq,
         "g": g_seq,
         "h": h_hist,

@@ -125,7 +125,7 @@ def _layer_forward(layer_params, inputs, c0, h0):
     proj_x = (inputs.reshape(T * B, -1) @ (w_x_all.T * exp_x)).reshape(T, B, -1)
     proj_x += b_x_all * exp_x
     w_h_prev_all = np.concatenate([w_G, w_F, w_I, w_O])
-    w_h_prev_exp = w_h_prev_all.T * exp_x
+    w_h_prev_exp = np.multiply(w_h_prev_all.T, exp_x, order="C")
     proj_h_prev = np.empty((B, 4 * H), dtype=inputs.dtype)
     proj_x_gates = proj_x.reshape(T, B, 4, H).transpose(0, 2, 1, 3)
     proj_h_prev_gates = proj_h_prev.reshape(B, 4, H).transpose(1, 0, 2)

@@ -89,12 +89,13 @@ def _layer_forward(layer_params, inputs, a0):
     H = a0.shape[1]
     proj_x = (inputs.reshape(T * B, -1) @ w_x.T).reshape(T, B, -1)
     proj_x += b_a
+    w_a_prev_T = np.ascontiguousarray(w_a.T)
     proj_a_prev = np.empty((B, H), dtype=inputs.dtype)
     a_hist = np.empty((T + 1, B, H), dtype=inputs.dtype)
     a_hist[0] = a0
     for t in range(T):
         a_prev = a_hist[t]
-        np.matmul(a_prev, w_a.T, out=proj_a_prev)
+        np.matmul(a_prev, w_a_prev_T, out=proj_a_prev)
         pre_a = proj_x[t]
         pre_a += proj_a_prev
         a = a_hist[t + 1]

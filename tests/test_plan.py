@@ -27,6 +27,7 @@ from symrnn.codegen.statements import (
     InPlace,
     KeepStateAdjoint,
     Op,
+    ProjectionView,
     ResetCarry,
     ScaleRun,
     Statement,
@@ -110,7 +111,7 @@ def test_lstm_local_derivatives_are_computed_in_place_before_the_loop():
 
 @pytest.mark.parametrize("cell, options, forward, errstate", [
     ("lstm", {}, ["tanh"], True),  # the gates from exp forms, tanh(c) by the tanh row's helper
-    ("gru", {"variant": "pytorch"}, ["sigmoid", "tanh"], True),  # no fused store: each gate by its helper
+    ("gru", {"variant": "pytorch"}, ["tanh"], True),  # z, r from one exp call in their store; g by the helper
     ("rnn", {"activation": "relu"}, ["relu"], False),
     ("rnn", {"activation": "sigmoid"}, ["sigmoid"], False),
 ])
@@ -141,7 +142,14 @@ def test_gru_pytorch_reset_after_the_product_joins_the_recurrent_group():
     assert [(g.label, weights(g)) for g in plan.groups] == [
         ("x", ["w_g", "w_z", "w_r"]), ("h_prev", ["w_Z", "w_R", "w_G"])]
     assert matrix_products(plan.forward_step) == 1  # one product of the three per step
-    assert plan.fused_sums == ()  # r scales w_G·h_prev: the slots are not one in-place sum
+    # u_z + u_Z and u_r + u_R are one in-place sum into a gate-major store, activated by one exp
+    # call; r scales w_G·h_prev, so u_G is past the sum: a view of the step's product
+    (fused,) = plan.fused_sums
+    assert (fused.pres, fused.offset, fused.exp) == ((S("pre_z"), S("pre_r")), 1, (-1, -1))
+    assert (fused.loop.label, fused.hoisted.label) == ("h_prev", "x")
+    views = [s for s in plan.forward_step if isinstance(s, ProjectionView)]
+    assert [(v.out, v.group.label, v.k) for v in views] == [(S("u_g"), "x", 0), (S("u_G"), "h_prev", 2)]
+    assert [e.factors for e in plan.exp_scalings] == [(1, -1, -1), (-1, -1, 1)]  # 1: outside the exp call
     assert S("u_G") in {k.value for k in plan.kept}
 
 

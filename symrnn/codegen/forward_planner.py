@@ -84,9 +84,11 @@ def fused_sums(facts, consumers):
 
 
 def _fusable_pres(facts, loop_group, hoisted):
-    """The pre-activations u_a + u_b of each member pair of the two groups,
-    if every one is such a sum of products nothing else reads; else None."""
-    if not hoisted.start <= loop_group.start < loop_group.stop <= hoisted.stop:
+    """The pre-activations u_a + u_b of each member pair of the two groups
+    where their slots overlap (the in-loop group may go on past the hoisted
+    one: GRU's u_G beside u_Z, u_R), if every one is such a sum of products
+    nothing else reads; else None."""
+    if not hoisted.start <= loop_group.start < hoisted.stop:
         return None
     sums = {n.expr: n.out for n in facts.graph.nodes if isinstance(n, Compute)}
     pairs = list(zip(hoisted.members[loop_group.start - hoisted.start:], loop_group.members))
@@ -120,7 +122,7 @@ def exp_scalings(groups, fused):
     for f in fused:
         if f.exp is None:
             continue
-        factors[f.loop.index] = f.exp
+        factors[f.loop.index] = f.exp + (1,) * (len(f.loop.members) - len(f.exp))  # 1: past the sum
         outer = [1] * len(f.hoisted.members)
         outer[f.offset:f.offset + len(f.exp)] = f.exp
         factors[f.hoisted.index] = tuple(outer)
@@ -223,16 +225,26 @@ def _node_statements(facts, node, fused, emitted, in_gate_store):
     whose in-loop product is already written."""
     for f in fused:
         k0 = f.offset
-        if node in f.hoisted.members[k0:k0 + len(f.pres)] or (node in f.loop.members and f.loop.index in emitted):
+        if node in f.hoisted.members[k0:k0 + len(f.pres)]:
             return []  # folded into the fused sum
         if node in f.loop.members:
-            emitted.add(f.loop.index)
-            return [FusedStep(f)]
+            return _loop_member_statements(f, node, emitted)
         if isinstance(node, Compute) and node.out in f.pres:
             return [] if len(f.pres) == 1 else [GateView(node.out, f.store, f.pres.index(node.out))]
     if isinstance(node, Affine):
         return _affine_statements(facts.group_of(node), node, emitted)
     return _compute_statements(facts, node, in_gate_store)
+
+
+def _loop_member_statements(fused, node, emitted):
+    """The fused step where the in-loop group is first met; a member past
+    the sum is a view of the step's product."""
+    statements = []
+    if fused.loop.index not in emitted:
+        emitted.add(fused.loop.index)
+        statements.append(FusedStep(fused))
+    k = fused.loop.members.index(node)
+    return statements + ([ProjectionView(node.out, fused.loop, k)] if k >= len(fused.pres) else [])
 
 
 def _affine_statements(group, node, emitted):

@@ -47,6 +47,16 @@ def exp_weights(group):
     return f"w_{group.label}_exp"
 
 
+def exp_bias(group):
+    """The group's stacked bias scaled by their exp factors."""
+    return f"b_{group.label}_exp"
+
+
+def loop_weights(group):
+    """An in-loop group's weights transposed, as the step's product reads them."""
+    return f"w_{group.label}_T"
+
+
 def store(symbol):
     """A value's (or a fused store's) values of every step."""
     return f"{symbol.name}_seq"
