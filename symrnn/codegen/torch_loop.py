@@ -1,0 +1,50 @@
+"""The reference the torch backend is measured and checked against: the
+cell's step equations, node by node from its step graph, as a plain PyTorch
+loop over time that autograd differentiates step by step (what an engineer
+writes by hand for a custom cell). Outputs are the top layer's states at
+every step, zero past each item's length (``--output states``).
+
+Imports: naming, the derived network, the step graph's node types, the
+torch printer, the rule table's ``dot``, the templating environment and the NumPy spelling helpers.
+"""
+
+from .. import naming
+from ..derived import derive_network
+from ..files import do_not_edit
+from ..graph import Affine
+from ..printing import torch_code
+from ..rules import dot
+from ..templating import environment
+from .numpy_text import python_tuple
+
+
+def step_lines(graph):
+    """One line per node of the step graph: a product (with its bias) or an expression."""
+    lines = []
+    for node in graph.nodes:
+        if isinstance(node, Affine):
+            expr = dot(node.weight, node.arg) + (node.bias if node.bias is not None else 0)
+            lines.append(f"{node.out.name} = {torch_code(expr)}")
+        else:
+            lines.append(f"{node.out.name} = {torch_code(node.expr)}")
+    return lines
+
+
+def render_loop(network, command=None):
+    """The source text of the plain-loop torch reference of ``network``'s cell and layers."""
+    derived = derive_network(network)
+    cell, graph = network.cell, derived.graph
+    layers = range(1, network.layers + 1)
+    return environment().get_template("torch_loop.py.j2").render(
+        header=f"# {do_not_edit(command)}",
+        summary=f"{cell.description}: {network.layers} layer(s), autograd over a plain loop.",
+        params=[p.name for p in cell.parameters],
+        layer_params=[python_tuple(full for _, full in network.layer_params(layer)) for layer in layers],
+        initial_states=[python_tuple(network.initial_states(layer)) for layer in layers],
+        input=cell.input.name,
+        prevs=[graph.prev_symbols[s].name for s in cell.states],
+        states=[s.name for s in cell.states],
+        exposed=cell.states.index(cell.output_state),
+        lines=step_lines(graph),
+        cell_params=python_tuple(p.name for p in cell.parameters),
+    )

@@ -1,0 +1,256 @@
+"""The generated PyTorch modules (``backend="torch"``): gradcheck in float64,
+equal to the NumPy module for the same weights, to nn.LSTM/GRU/RNN through
+the interop, to autograd over a plain loop of the same equations (itself
+generated from the step graph), and under DistributedDataParallel.
+
+Sizes are tiny (T <= 4, B <= 3, H <= 3) and each module is generated once
+per session: the whole file costs a few tens of seconds.
+"""
+
+import functools
+import glob
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import symrnn  # noqa: E402
+from symrnn.codegen import load_module  # noqa: E402
+from symrnn.codegen.module import render  # noqa: E402
+from symrnn.codegen.torch_loop import render_loop  # noqa: E402
+from symrnn.interop import from_torch, layout_of, network_of  # noqa: E402
+
+from conftest import cached_module  # noqa: E402
+
+T, B, D, H, K = 4, 3, 2, 3, 2
+LENGTHS = [4, 2, 3]
+BUILT_IN = [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch")]
+MODES = ("last", "sequence", "states")
+TEST_CELLS = sorted(glob.glob(str(Path(__file__).parent / "cells" / "*.cell")))
+# Every built-in cell in every mode with 1 and 2 layers; every test cell once, the modes and layers in turn.
+CONFIGS = ([(cell, variant, output, layers) for cell, variant in BUILT_IN for output in MODES for layers in (1, 2)]
+           + [(cell, None, MODES[k % 3], 1 + k % 2) for k, cell in enumerate(TEST_CELLS)])
+
+
+def config_id(config):
+    cell, variant, output, layers = config
+    return f"{Path(cell).stem}{'-' + variant if variant else ''}-{output}-l{layers}"
+
+
+@functools.cache
+def torch_module(cell, variant, output, layers):
+    net = symrnn.network(cell, variant=variant, output=output, layers=layers)
+    return net, load_module(net, backend="torch")
+
+
+@functools.cache
+def loop_module(cell, variant, layers):
+    net = symrnn.network(cell, variant=variant, output="states", layers=layers)
+    namespace = {}
+    exec(compile(render_loop(net), f"<loop {net.module_name}>", "exec"), namespace)
+    return namespace
+
+
+def make(module, output, seed=0, dtype=torch.float64):
+    """A network with nonzero parameters, an input, lengths and initial states."""
+    net = module.Network(D, H, K if output != "states" else None, dtype=dtype, seed=seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(T, B, D, dtype=dtype, generator=generator)
+    names = [name for layer in module.INITIAL_STATES for name in layer]
+    state0 = {name: 0.5 * torch.randn(B, H, dtype=dtype, generator=generator) for name in names}
+    return net, x, torch.tensor(LENGTHS), state0
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_gradcheck(config):
+    """The derived backward against finite differences of the forward, for
+    the parameters, x and the initial states (unequal lengths)."""
+    _, module = torch_module(*config)
+    net, x, lengths, state0 = make(module, config[2])
+    names, params = list(dict(net.named_parameters())), list(net.parameters())
+    state_names = list(state0)
+
+    def f(x, *tensors):
+        new = dict(zip(names, tensors))
+        states = dict(zip(state_names, tensors[len(names):]))
+        outputs, _ = torch.func.functional_call(net, new, (x, lengths, states))
+        return outputs
+
+    inputs = [x.requires_grad_(), *(p.detach().requires_grad_() for p in params),
+              *(s.requires_grad_() for s in state0.values())]
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=config_id)
+def test_equal_to_the_numpy_module(config):
+    cell, variant, output, layers = config
+    _, module = torch_module(*config)
+    net, x, lengths, state0 = make(module, output)
+    numpy_net, numpy_module = cached_module(cell, variant, layers=layers, output=output)
+    params = {name: p.detach().numpy() for name, p in net.named_parameters()}
+    expected, cache = numpy_module.forward(params, x.numpy(), np.array(LENGTHS), {k: v.numpy() for k, v in
+                                                                                   state0.items()})
+    d_outputs = np.random.default_rng(2).normal(size=expected.shape)
+    grads = numpy_module.backward(params, cache, d_outputs)
+    x.requires_grad_()
+    for s in state0.values():
+        s.requires_grad_()
+    outputs, finals = net(x, lengths, state0)
+    (outputs * torch.from_numpy(d_outputs)).sum().backward()
+    np.testing.assert_allclose(outputs.detach().numpy(), expected, rtol=1e-12, atol=1e-14)
+    got = {**{n: p.grad for n, p in net.named_parameters()}, "x": x.grad, **{n: s.grad for n, s in state0.items()}}
+    for name, grad in got.items():
+        np.testing.assert_allclose(grad.numpy(), grads[name], rtol=1e-10, atol=1e-13, err_msg=name)
+    for name, value in numpy_module.final_states(cache).items():
+        np.testing.assert_allclose(finals[name].numpy(), value, rtol=1e-12, atol=1e-14, err_msg=name)
+        assert not finals[name].requires_grad
+
+
+@pytest.mark.parametrize("config", [c for c in CONFIGS if c[2] == "states"], ids=config_id)
+def test_equal_to_autograd_over_a_plain_loop(config):
+    """The same equations as a loop over time (generated from the step
+    graph by symrnn.codegen.torch_loop), differentiated by autograd."""
+    cell, variant, output, layers = config
+    _, module = torch_module(*config)
+    loop = loop_module(cell, variant, layers)
+    net, x, lengths, state0 = make(module, output)
+    d_outputs = torch.randn(T, B, H, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    reference = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
+    x_ref = x.clone().requires_grad_()
+    expected = loop["run"](reference, x_ref, lengths, state0)
+    (expected * d_outputs).sum().backward()
+    x.requires_grad_()
+    outputs, _ = net(x, lengths, state0)
+    (outputs * d_outputs).sum().backward()
+    torch.testing.assert_close(outputs, expected, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-10, atol=1e-13)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, reference[name].grad, rtol=1e-10, atol=1e-13, msg=name)
+
+
+TORCH_MODULES = {"LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU, "RNN": torch.nn.RNN}
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("kind", sorted(TORCH_MODULES))
+def test_equal_to_torch_recurrent_modules(kind, layers):
+    """With nn.LSTM/GRU/RNN's weights (symrnn.interop), a generated module
+    in states mode computes what the torch module computes, and its gradients."""
+    torch.manual_seed(0)
+    reference = TORCH_MODULES[kind](D, H, layers, dtype=torch.float64)
+    network = network_of(reference, output="states")
+    cell, variant = network.cell.name.split("_")[0], "pytorch" if kind == "GRU" else None
+    _, module = torch_module("gru" if kind == "GRU" else cell, variant, "states", layers)
+    net = module.Network(D, H, dtype=torch.float64)
+    with torch.no_grad():
+        for name, value in from_torch(reference, tensors=True).items():
+            getattr(net, name).copy_(value)
+    x = torch.randn(T, B, D, dtype=torch.float64)
+    expected, _ = reference(x)
+    outputs, finals = net(x)
+    torch.testing.assert_close(outputs, expected, rtol=1e-12, atol=1e-14)
+    expected.sum().backward()
+    outputs.sum().backward()
+    got = {name: p.grad for name, p in net.named_parameters()}
+    want = from_torch_grads(reference)
+    for name, grad in want.items():
+        torch.testing.assert_close(got[name], grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def from_torch_grads(module):
+    """The gradients of a torch module's parameters by symrnn's names: read
+    as from_torch reads weights, a summed bias pair (b_ih + b_hh) halved,
+    since each half's gradient is the sum's."""
+    with torch.no_grad():
+        saved = [p.detach().clone() for p in module.parameters()]
+        for p in module.parameters():
+            p.copy_(p.grad)
+        grads = from_torch(module, tensors=True)
+        for p, value in zip(module.parameters(), saved):
+            p.copy_(value)
+    summed = {g.input_bias for g in layout_of(module).gates if g.summed_bias}
+    return {name: g / 2 if re.sub(r"_l[0-9]+$", "", name) in summed else g for name, g in grads.items()}
+
+
+def test_float32_and_input_errors():
+    _, module = torch_module("lstm", None, "last", 1)
+    net = module.Network(D, H, K, dtype=torch.float32, seed=0)
+    outputs, _ = net(torch.randn(T, B, D))
+    assert outputs.dtype == torch.float32 and outputs.shape == (B, K)
+    with pytest.raises(symrnn.InputError, match="x has shape"):
+        net(torch.randn(T, B, D + 1))
+    with pytest.raises(symrnn.InputError, match="float64"):
+        net(torch.randn(T, B, D, dtype=torch.float64))
+    with pytest.raises(symrnn.InputError, match="lengths"):
+        net(torch.randn(T, B, D), torch.tensor([0, 1, 2]))
+    with pytest.raises(symrnn.InputError, match="unknown names"):
+        net(torch.randn(T, B, D), state0={"h9": torch.zeros(B, H)})
+
+
+def test_generate_writes_a_torch_module(tmp_path):
+    path = tmp_path / "m.py"
+    symrnn.generate(symrnn.network("rnn", output="states"), path, backend="torch")
+    text = path.read_text()
+    assert "import torch" in text and "import numpy" not in text and "torch.autograd.Function" in text
+    assert "w_y" not in text.split("def _layer_forward")[0]
+
+
+WORKER = '''
+import sys, importlib.util, torch, torch.distributed as dist
+rank, world, port, module_path, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+spec = importlib.util.spec_from_file_location("generated", module_path)
+module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+torch.set_num_threads(1)
+net = torch.nn.parallel.DistributedDataParallel(module.Network(2, 3, 2, dtype=torch.float64, seed=0))
+data = torch.load(sys.argv[6])
+optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+half = data["x"].shape[1] // world
+for _ in range(3):
+    items = slice(rank * half, (rank + 1) * half)
+    outputs, _ = net(data["x"][:, items], data["lengths"][items])
+    loss = ((outputs - data["y"][items]) ** 2).mean()
+    optimizer.zero_grad(); loss.backward(); optimizer.step()
+if rank == 0:
+    torch.save(dict(net.module.named_parameters()), out)
+dist.destroy_process_group()
+'''
+
+
+def test_distributed_data_parallel_equals_one_process_on_the_whole_batch(tmp_path):
+    """Two processes (gloo, 127.0.0.1), each with half the batch, take the
+    SGD steps one process takes on the whole batch."""
+    path = tmp_path / "generated.py"
+    symrnn.generate(symrnn.network("lstm"), path, backend="torch")
+    generator = torch.Generator().manual_seed(0)
+    data = {"x": torch.randn(4, 4, 2, dtype=torch.float64, generator=generator),
+            "lengths": torch.tensor([4, 2, 3, 1]), "y": torch.randn(4, 2, dtype=torch.float64, generator=generator)}
+    torch.save(data, tmp_path / "data.pt")
+    (tmp_path / "worker.py").write_text(WORKER)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    workers = [subprocess.Popen([sys.executable, str(tmp_path / "worker.py"), str(rank), "2", str(port), str(path),
+                                 str(tmp_path / "ddp.pt"), str(tmp_path / "data.pt")], env=env)
+               for rank in range(2)]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0]
+    _, module = torch_module("lstm", None, "last", 1)
+    net = module.Network(2, 3, 2, dtype=torch.float64, seed=0)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(3):
+        outputs, _ = net(data["x"], data["lengths"])
+        loss = ((outputs - data["y"]) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    distributed = torch.load(tmp_path / "ddp.pt")
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(distributed[name], p.detach(), rtol=1e-12, atol=1e-14, msg=name)
