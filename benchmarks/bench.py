@@ -58,18 +58,20 @@ Run from the repository root::
 
 import argparse
 import gc
+import importlib.util
 import os
 import statistics
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 
-from symrnn.registry import get_cell
 from symrnn.cli import verification_matrix
 from symrnn.codegen import load_module, render
 from symrnn.network import Network
+from symrnn.registry import get_cell
 
 SIZES = {
     "small": {"T": 20, "B": 8, "D": 16, "H": 32, "K": 16},
@@ -81,6 +83,10 @@ CHECK_SIZES = {"T": 6, "B": 3, "D": 5, "H": 7, "K": 4}
 REPEATS = {"small": 41, "medium": 21, "large": 7, "quick": 2}
 CELLS = ("rnn", "lstm", "gru")
 DTYPES = (np.float64, np.float32)
+# The independent reference beside the checkout (not part of symrnn): PyTorch's gate order and GRU form.
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "perf" / "ref_numpy_rnn.py"
+REFERENCE_VARIANTS = {"rnn": None, "lstm": None, "gru": "pytorch"}
+REFERENCE_K = 8  # the reference's comparison with an output layer: one linear output of 8 at every step
 
 
 # --------------------------------------------------------------------------- hand-written cells
@@ -463,6 +469,127 @@ def torch_pass(cell, sizes, dtype):
     return run
 
 
+# --------------------------------------------------------------------------- the independent reference
+
+
+def load_reference(path=REFERENCE):
+    """The hand-written reference module (``../shared/perf/ref_numpy_rnn.py``), or None where it is not."""
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("ref_numpy_rnn", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def reference_modules(cell):
+    """The generated modules compared with the reference: with no output layer
+    (``--output states``: the reference's own work) and with one linear output at every step."""
+    variant = REFERENCE_VARIANTS[cell]
+    return {mode: load_module(Network(get_cell(cell, variant), output=mode)) for mode in ("states", "sequence")}
+
+
+def reference_runs(reference, cell, modules, sizes, dtype):
+    """Forward+backward callables: the reference's C = sum of h_t² (dC/dh_t = 2 h_t, every
+    gradient), the generated states module doing the same, and the generated module with
+    an output layer of REFERENCE_K at every step given dC/d(outputs)."""
+    T, B, D, H = (sizes[k] for k in "TBDH")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    d_z = rng.standard_normal((T, B, REFERENCE_K)).astype(dtype)
+    zeros = np.zeros((B, H), dtype)
+    ref_params = reference.init_params(cell, D, H, dtype, np.random.default_rng(0))
+    states, sequence = modules["states"], modules["sequence"]
+    states_params = states.init_params(D, H, dtype=dtype)
+    sequence_params = sequence.init_params(D, H, REFERENCE_K, dtype=dtype)
+
+    def generated_states():
+        outputs, cache = states.forward(states_params, x)
+        return states.backward(states_params, cache, 2 * outputs)
+
+    def generated_sequence():  # the outputs held, as by a caller
+        outputs, cache = sequence.forward(sequence_params, x)
+        return outputs, sequence.backward(sequence_params, cache, d_z)
+
+    return {"states": generated_states, "sequence": generated_sequence,
+            "ref": lambda: reference.fwd_bwd_sumsq(cell, x, zeros, zeros, ref_params)}
+
+
+def check_reference(reference, cell, modules):
+    """Exit with status 1 unless the states module gives the reference's gradients for its weights
+    (PyTorch's layout: one (D + H, G*H) matrix, gates i, f, g, o / r, z, n, biases summed)."""
+    from symrnn.interop import LAYOUTS
+
+    layout = LAYOUTS[{"rnn": "RNN_TANH", "lstm": "LSTM", "gru": "GRU"}[cell]]
+    T, B, D, H = (CHECK_SIZES[k] for k in "TBDH")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((T, B, D))
+    p = reference.init_params(cell, D, H, np.float64, rng)
+    zeros = np.zeros((B, H))
+    _, ref_grads = reference.fwd_bwd_sumsq(cell, x, zeros, zeros, p)
+    params, expected = {}, {}
+    for k, gate in enumerate(layout.gates):
+        cols = slice(k * H, (k + 1) * H)
+        params[gate.input_weight], params[gate.hidden_weight] = p["W"][:D, cols].T, p["W"][D:, cols].T
+        expected[gate.input_weight] = ref_grads["W"][:D, cols].T
+        expected[gate.hidden_weight] = ref_grads["W"][D:, cols].T
+        if gate.summed_bias:
+            params[gate.input_bias] = p["b"][cols] if "b" in p else p["bx"][cols] + p["bh"][cols]
+            expected[gate.input_bias] = ref_grads["b"][cols] if "b" in ref_grads else ref_grads["bx"][cols]
+        else:
+            params[gate.input_bias], params[gate.hidden_bias] = p["bx"][cols], p["bh"][cols]
+            expected[gate.input_bias], expected[gate.hidden_bias] = ref_grads["bx"][cols], ref_grads["bh"][cols]
+    outputs, cache = modules["states"].forward(params, x)
+    grads = modules["states"].backward(params, cache, 2 * outputs)
+    bad = [n for n in expected if not np.allclose(grads[n], expected[n], rtol=1e-10, atol=1e-12)]
+    if not np.allclose(grads["x"], ref_grads["x"], rtol=1e-10, atol=1e-12):
+        bad.append("x")
+    if bad:
+        sys.exit(f"ERROR: the reference {cell} disagrees with the generated states module on: {', '.join(bad)}")
+
+
+REFERENCE_COLUMNS = (f"{'size':<8}{'cell':<6}{'dtype':<9}{'states ms':>10}{'ref ms':>9}{'states/ref':>11}"
+                     f"{'spread':>13}{'seq ms':>9}{'seq/ref':>9}{'spread':>13}")
+
+
+def bench_reference(reference, size, sizes, cell, modules, dtype, repeats, rounds):
+    """One row: medians of interleaved repeats, in ``rounds`` rounds; the ratio is the median
+    over rounds, the spread its smallest and largest."""
+    runs = reference_runs(reference, cell, modules, sizes, dtype)
+    per_round = [time_runs(runs, repeats) for _ in range(rounds)]
+    ratios = {mode: [r[mode] / r["ref"] for r in per_round] for mode in ("states", "sequence")}
+    ms = {name: statistics.median(r[name] for r in per_round) * 1e3 for name in runs}
+
+    def ratio(mode):
+        values = ratios[mode]
+        return f"{statistics.median(values):>{11 if mode == 'states' else 9}.3f}" \
+               f"{f'{min(values):.3f}-{max(values):.3f}':>13}"
+
+    print(f"{size:<8}{cell:<6}{np.dtype(dtype).name:<9}{ms['states']:>10.2f}{ms['ref']:>9.2f}{ratio('states')}"
+          f"{ms['sequence']:>9.2f}{ratio('sequence')}", flush=True)
+
+
+def reference_table(args, sizes, dtypes):
+    reference = load_reference()
+    if reference is None:
+        print(f"\n(the independent reference {REFERENCE} is not here: its table is skipped)")
+        return
+    print(f"\nagainst the independent reference {REFERENCE.name} (hoisted input products, one fused "
+          "product per step, in-place activations; PyTorch's GRU form):")
+    print("states = the generated module without output layer doing the reference's work (C = sum h², "
+          f"every gradient); seq = with a linear output of {REFERENCE_K} at every step (work the reference "
+          f"does not do); ratios: median over {args.rounds} rounds, spread = smallest-largest")
+    print(REFERENCE_COLUMNS)
+    print("-" * len(REFERENCE_COLUMNS))
+    for cell in args.cells:
+        modules = reference_modules(cell)
+        check_reference(reference, cell, modules)
+        for size, dims in sizes.items():
+            for dtype in dtypes:
+                bench_reference(reference, size, dims, cell, modules, dtype, args.repeats or REPEATS[size],
+                                args.rounds)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -518,7 +645,11 @@ def parse_args(argv):
     parser.add_argument("--cells", nargs="+", choices=CELLS, default=list(CELLS))
     parser.add_argument("--dtypes", nargs="+", choices=["float64", "float32"], default=["float64", "float32"])
     parser.add_argument("--repeats", type=int, help="timed repeats (default per size)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the reference table (default 3)")
+    parser.add_argument("--only-reference", action="store_true", help="only the table against the reference")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
     return args
@@ -527,10 +658,14 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     sizes = QUICK_SIZES if args.quick else {name: SIZES[name] for name in args.sizes}
-    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}")
+    print(f"numpy {np.__version__}, {os.cpu_count()} CPUs, python {sys.version.split()[0]}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     busy = cpu_busy()
     if busy is not None:
         print(f"CPUs busy with other work just before the start: {busy:.0%}")
+    dtypes = [np.dtype(d).type for d in args.dtypes]
+    if args.only_reference:
+        return reference_table(args, sizes, dtypes)
     seconds, count = generation_seconds()
     print(f"derivation and generation of all {count} built-in configurations: {seconds:.2f} s")
     modules = {cell: load_module(Network(get_cell(cell), output="sequence")) for cell in args.cells}
@@ -542,12 +677,12 @@ def main(argv=None):
     print("\nforward+backward, median of repeats; ratio = gen / hand; frac = matmul bound / time")
     print(COLUMNS)
     print("-" * len(COLUMNS))
-    dtypes = [np.dtype(d).type for d in args.dtypes]
     for size, dims in sizes.items():
         repeats = args.repeats or REPEATS[size]
         for cell, module in modules.items():
             for dtype in dtypes:
                 bench_one(size, dims, cell, module, dtype, repeats)
+    reference_table(args, sizes, dtypes)
 
 
 if __name__ == "__main__":
