@@ -114,13 +114,24 @@ def implementations(cell, directory, sizes, device, dtype, compile_, graphs):
     return found
 
 
-def native(cell, params, x, d, device, dtype):
-    """nn.LSTM / nn.GRU with the generated module's weights (symrnn.interop's layout)."""
-    from symrnn.interop import to_torch
+# PyTorch's gate order of weight_ih/weight_hh/bias_ih/bias_hh in symrnn's names (symrnn.interop's
+# LAYOUTS, written out so that this script needs only torch): the LSTM's biases are summed in symrnn.
+NATIVE_GATES = {"lstm": (("w_i", "w_I", "b_i", None), ("w_f", "w_F", "b_f", None), ("w_g", "w_G", "b_g", None),
+                         ("w_o", "w_O", "b_o", None)),
+                "gru": (("w_r", "w_R", "b_r", None), ("w_z", "w_Z", "b_z", None), ("w_g", "w_G", "b_g", "b_G"))}
 
-    D, H = x.shape[2], params["w_" + ("f" if cell == "lstm" else "z")].shape[0]
+
+def native(cell, params, x, d, device, dtype):
+    """nn.LSTM / nn.GRU with the generated module's weights."""
+    gates = NATIVE_GATES[cell]
+    D, H = x.shape[2], params[gates[0][0]].shape[0]
     module = NATIVE[cell](D, H, dtype=dtype, device=device)
-    to_torch({n: p.detach() for n, p in params.items()}, module)
+    with torch.no_grad():
+        module.weight_ih_l0.copy_(torch.cat([params[w] for w, _, _, _ in gates]))
+        module.weight_hh_l0.copy_(torch.cat([params[w] for _, w, _, _ in gates]))
+        module.bias_ih_l0.copy_(torch.cat([params[b] for _, _, b, _ in gates]))
+        module.bias_hh_l0.copy_(torch.cat([params[b] if b else torch.zeros_like(params[c])
+                                           for _, _, c, b in gates]))
 
     def run():
         module.zero_grad(set_to_none=True)

@@ -16,6 +16,8 @@ Handled explicitly, each with its reason (see :data:`SPECIAL`):
   temporary directory and ``--no-verify`` (its verification table is the
   full ``symrnn verify`` of the tour, which runs as written);
 - ``python3 benchmarks/bench.py --quick`` is run by tests/test_benchmark.py;
+- a Python block that imports torch is skipped where torch (the optional
+  extra, which .ci/run installs) is missing;
 - ``python3 benchmarks/bench.py`` (the full benchmark, many minutes) is
   slow: it runs only with ``SYMRNN_README_SLOW=1`` in the environment.
 
@@ -26,6 +28,7 @@ command and its output, run and compared; a block starting with ``dC/d`` is a
 engine's adjoints excerpt) are explanations, not output.
 """
 
+import importlib.util
 import os
 import re
 import shlex
@@ -168,6 +171,8 @@ def test_shell_block_runs(body, line, workdir):
 
 @pytest.mark.parametrize("body,line", PYTHON, ids=[f"line{line}" for _, line in PYTHON])
 def test_python_block_runs(body, line, workdir):
+    if "import torch" in body and importlib.util.find_spec("torch") is None:
+        pytest.skip("a torch example: torch (the optional extra) is not installed; .ci/run installs it")
     result = subprocess.run([sys.executable, "-c", body], check=False, cwd=workdir, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, f"README line {line}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
