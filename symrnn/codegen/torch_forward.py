@@ -78,7 +78,7 @@ def stacking_lines(group):
 def fused_sum_setup(fused):
     """The buffers of a fused sum: the in-loop product's, and for several
     gates gate-major views and the store of every step."""
-    n = len(fused.loop.members)
+    n, summed = len(fused.loop.members), len(fused.pres)
     hoisted, loop = fused.hoisted, fused.loop
     lines = [f"{names.projection(loop)} = {new_array(f'(B, {n_h(n)})')}"]
     if n > 1:
@@ -86,7 +86,7 @@ def fused_sum_setup(fused):
         lines += [
             f"{names.gates(outer)} = {outer}.reshape(T, B, {len(hoisted.members)}, H).permute(0, 2, 1, 3)",
             f"{names.gates(inner)} = {inner}.reshape(B, {n}, H).permute(1, 0, 2)",
-            f"{names.store(fused.store)} = {new_array(f'(T, {n}, B, H)')}",
+            f"{names.store(fused.store)} = {new_array(f'(T, {summed}, B, H)')}",
         ]
     return lines
 
@@ -104,16 +104,17 @@ def fused_step_lines(fused):
         lines = [f"torch.addmm({names.stacked_bias(loop)}, {loop.arg.name}, {weights}, out={product})"]
     else:
         lines = [f"torch.matmul({loop.arg.name}, {weights}, out={product})"]
+    summed, past = len(fused.pres), len(loop.members) > len(fused.pres)  # past: members after the sum
     if not fused.gate_major:
         view = f"{names.projection(hoisted)}[t]"
         if hoisted.stacked:
             view = f"{names.projection(hoisted)}[t, :, {cols(fused.offset, fused.offset + 1)}]"
-        return lines + [f"{store} = {view}", f"{store} += {product}"]
+        return lines + [f"{store} = {view}", f"{store} += {product}" + (f"[:, {cols(0, 1)}]" if past else "")]
     gates = f"{names.gates(names.projection(hoisted))}[t]"
-    if len(loop.members) < len(hoisted.members):
-        gates = f"{names.gates(names.projection(hoisted))}[t, {fused.offset or ''}:{fused.offset + len(fused.pres)}]"
+    if (fused.offset, summed) != (0, len(hoisted.members)):
+        gates = f"{names.gates(names.projection(hoisted))}[t, {fused.offset or ''}:{fused.offset + summed}]"
     return lines + [f"{store} = {names.store(fused.store)}[t]",
-                    f"torch.add({gates}, {names.gates(product)}, out={store})"]
+                    f"torch.add({gates}, {names.gates(product)}{f'[:{summed}]' if past else ''}, out={store})"]
 
 
 def step_lines(plan, printer):
