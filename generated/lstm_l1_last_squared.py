@@ -484,7 +484,8 @@ def backward(params, cache, d_outputs, truncate=None, per_step=False):
     (the initial states' are grads["h0"] ...).
     """
     _check_window(truncate, per_step)
-    sizes, dtype = _check_params(params)
+    # backward reads forward()'s copies of the parameters, not these: their values are not checked
+    sizes, dtype = _check_params(params, values=False)
     _check_cache(cache, sizes)
     sizes, params = cache["sizes"], cache["params"]  # forward()'s copies of the parameters it reads
     d_out = _check_array("d_outputs", d_outputs, ('B', 'K'), dict(sizes), dtype)
@@ -632,15 +633,17 @@ def _check_dtype(dtype):
     return dtype
 
 
-def _check_params(params):
-    """The sizes D, H, K the parameters agree on, and their common dtype."""
-    return _params_if_valid(params) or _diagnose_params(params)
+def _check_params(params, values=True):
+    """The sizes D, H, K the parameters agree on, and their common dtype;
+    ``values``: also that every value is finite."""
+    return _params_if_valid(params, values) or _diagnose_params(params)
 
 
-def _params_if_valid(params):
+def _params_if_valid(params, values=True):
     """``(sizes, dtype)`` when the parameters pass every check of
-    :func:`_diagnose_params`, else None: the same checks with fewer calls
-    (one finiteness test of the sum of all sums), and no message to build."""
+    :func:`_diagnose_params` (its finiteness only with ``values``), else None:
+    the same checks with fewer calls (one finiteness test of the sum of all
+    sums), and no message to build."""
     if type(params) is not dict or len(params) != len(PARAMS):
         return None
     sizes, dtype, total = {}, None, 0.0
@@ -657,7 +660,8 @@ def _params_if_valid(params):
         for dim, size in zip(dims, value.shape):
             if sizes.setdefault(dim, size) != size:
                 return None
-        total += float(value.sum())  # a Python float: an overflow is inf, with no warning
+        if values:
+            total += float(value.sum())  # a Python float: an overflow is inf, with no warning
     if not np.isfinite(total):
         return None
     return sizes, dtype

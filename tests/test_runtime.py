@@ -298,6 +298,19 @@ def test_backward_differentiates_at_the_parameters_forward_ran_with(lstm):
         np.testing.assert_allclose(from_other[name], grads[name], rtol=1e-12, atol=1e-14)
 
 
+def test_backward_checks_the_parameters_shapes_and_dtype_not_their_values(lstm):
+    """backward() reads forward()'s copies: the values of its ``params`` are not read, so not
+    summed for a finiteness test (a cost at small sizes); their names, shapes and dtype are."""
+    params = lstm.init_params(D, H, K)
+    x, y = data()
+    outputs, cache = lstm.forward(params, x)
+    grads = lstm.backward(params, cache, outputs - y)
+    with_nan = lstm.backward({**params, "b_o": np.full(H, np.nan)}, cache, outputs - y)
+    assert all(np.array_equal(with_nan[name], grads[name]) for name in grads)
+    expect_error(r"b_o", lstm.backward, {**params, "b_o": np.zeros(H + 1)}, cache, outputs - y)
+    expect_error(r"float32 or float64|dtype", lstm.backward, {**params, "b_o": np.zeros(H, int)}, cache, outputs - y)
+
+
 # --------------------------------------------------------------------------
 # One except for every generated module's input errors (issue 10, item 8)
 # --------------------------------------------------------------------------
