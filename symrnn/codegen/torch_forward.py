@@ -80,6 +80,8 @@ def fused_sum_setup(fused):
     gates gate-major views and the store of every step."""
     n, summed = len(fused.loop.members), len(fused.pres)
     hoisted, loop = fused.hoisted, fused.loop
+    if adds_in_place(fused):
+        return []
     lines = [f"{names.projection(loop)} = {new_array(f'(B, {n_h(n)})')}"]
     if n > 1:
         outer, inner = names.projection(hoisted), names.projection(loop)
@@ -95,11 +97,23 @@ def n_h(n):
     return "H" if n == 1 else f"{n} * H"
 
 
+def adds_in_place(fused):
+    """Whether the step's product is added into the hoisted projection by one
+    ``addmm_`` (one member, no bias of its own): no buffer for it."""
+    return not fused.gate_major and not fused.loop.has_bias and len(fused.loop.members) == 1
+
+
 def fused_step_lines(fused):
     """One product per step into a buffer allocated once, added to the
-    hoisted projection (gate-major, (n, B, H) per step, for several members)."""
+    hoisted projection (gate-major, (n, B, H) per step, for several
+    members); a single member's product is added in place by ``addmm_``."""
     loop, hoisted, store = fused.loop, fused.hoisted, fused.store.name
     product, weights = names.projection(loop), f"{names.stacked_weights(loop)}.T"
+    if adds_in_place(fused):
+        view = f"{names.projection(hoisted)}[t]"
+        if hoisted.stacked:
+            view = f"{names.projection(hoisted)}[t, :, {cols(fused.offset, fused.offset + 1)}]"
+        return [f"{store} = {view}", f"{store}.addmm_({loop.arg.name}, {weights})"]
     if loop.has_bias:
         lines = [f"torch.addmm({names.stacked_bias(loop)}, {loop.arg.name}, {weights}, out={product})"]
     else:

@@ -1,7 +1,13 @@
 """PyTorch spelling shared by the torch emitter's parts: expressions of one
 step and over all steps (the NumPy printers' array names and views, which
-torch indexes the same way, printed by :class:`~symrnn.printing.TorchCodePrinter`),
-and in-place statements as torch calls writing through ``out=``.
+torch indexes the same way, printed by :class:`FusingTorchPrinter`), and
+in-place statements as torch calls writing through ``out=``.
+
+Every torch call on the CPU costs a dispatch (a few microseconds, as much as
+the arithmetic on a (32, 128) tensor), so a sum is spelled with torch's fused
+calls where one fits: a term that is a matrix product as ``torch.addmm`` of
+the other terms, else a term that is a product of factors as
+``torch.addcmul``; ``x**2`` is ``torch.square(x)`` (``**`` dispatches pow).
 
 Imports: the graph's ``is_param``, the torch printer, the rule table, the statements and the
 NumPy spelling helpers whose text torch shares (views, array names).
@@ -10,9 +16,9 @@ NumPy spelling helpers whose text torch shares (views, array names).
 import sympy
 
 from ..graph import is_param
-from ..printing import torch_code
-from ..rules import function_rule
-from .numpy_text import SequencePrinter, StepPrinter
+from ..printing import TorchCodePrinter, fused_dot_t
+from ..rules import dot, dot_t, function_rule
+from .numpy_text import SequencePrinter, StepPrinter, slot_block
 from .statements import Op
 
 # The torch call of each in-place operation that writes through ``out=``, and
@@ -26,11 +32,73 @@ def new_array(shape):
     return f"inputs.new_empty({shape})"
 
 
+class FusingTorchPrinter(TorchCodePrinter):
+    """The torch printer, spelling a sum with ``torch.addmm`` or
+    ``torch.addcmul`` where one of its terms is a matrix product or a
+    product of factors and the rest is a tensor (not a number);
+    ``operands(product)`` gives the (operand, weights) text of a product."""
+
+    def __init__(self, fused_products, operands):
+        super().__init__(fused_products)
+        self.operands = operands
+
+    def _print_Add(self, expr, order=None):
+        fused = fused_call(self, expr.args)
+        return fused if fused is not None else super()._print_Add(expr, order)
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == 2:
+            return f"torch.square({self._print(expr.base)})"
+        return super()._print_Pow(expr, rational)
+
+
+PRODUCTS = (dot, dot_t, fused_dot_t)
+
+
+def fused_call(printer, terms, out=None):
+    """``torch.addmm``/``torch.addcmul`` of the sum of ``terms`` (written into
+    ``out``, a symbol, if given), or None where neither fits. A product that
+    reads ``out`` is not fused (addmm must not write into what it multiplies;
+    an elementwise call may write into an operand of its own shape)."""
+    tail = f", out={out.name}" if out is not None else ""
+    for k, term in enumerate(terms):
+        rest = sympy.Add(*terms[:k], *terms[k + 1:])
+        if not broadcast_free(rest) and not _is_param_only(rest):
+            continue
+        sign, core = (-1, -term) if term.could_extract_minus_sign() else (1, term)
+        if isinstance(core, PRODUCTS) and out not in core.free_symbols:
+            operand, weights = printer.operands(core)
+            alpha = ", alpha=-1" if sign < 0 else ""
+            return f"torch.addmm({printer._print(rest)}, {operand}, {weights}{alpha}{tail})"
+    for k, term in enumerate(terms):
+        rest = sympy.Add(*terms[:k], *terms[k + 1:])
+        if not broadcast_free(rest) and not _is_param_only(rest):
+            continue
+        coefficient, factors = term.as_coeff_mul()
+        if len(factors) < 2 or not coefficient.is_number or any(isinstance(f, PRODUCTS) for f in factors):
+            continue
+        value = "" if coefficient == 1 else f", value={printer._print(coefficient)}"
+        first, others = factors[0], sympy.Mul(*factors[1:])
+        return f"torch.addcmul({printer._print(rest)}, {printer._print(first)}, {printer._print(others)}{value}{tail})"
+    return None
+
+
+def _is_param_only(expr):
+    """A tensor of parameters only (a bias), not a number."""
+    symbols = sympy.sympify(expr).free_symbols
+    return bool(symbols) and all(is_param(s) for s in symbols)
+
+
 class TorchStepPrinter(StepPrinter):
     """Prints a plan's expressions of one step as torch code."""
 
     def show(self, expr):
-        return torch_code(expr, self.fused)
+        return FusingTorchPrinter(self.fused, self.torch_operands).doprint(expr)
+
+    def torch_operands(self, product):
+        """(operand, weights) of a matrix product, as ``torch.addmm`` takes them."""
+        operand, weights = self.matmul_operands(product)
+        return operand, f"{weights}.T" if isinstance(product, dot) else weights
 
     def in_place(self, statement):
         """The line of an :class:`~symrnn.codegen.statements.InPlace` statement.
@@ -41,6 +109,9 @@ class TorchStepPrinter(StepPrinter):
             value = {Op.ADD: sympy.Add, Op.SUBTRACT: lambda a, b: a - b, Op.MULTIPLY: sympy.Mul,
                      Op.SQUARE: lambda a: a**2}[op](*args)
             return f"{target}[...] = {self.show(value)}"
+        fused = self.fused_in_place(statement)
+        if fused is not None:
+            return fused
         if op in AUGMENTED:
             return f"{target} {AUGMENTED[op]} {self.show(args[0])}"
         if op is Op.FILL:
@@ -52,6 +123,20 @@ class TorchStepPrinter(StepPrinter):
             operand, weights = self.matmul_operands(args[0])
             return f"torch.matmul({operand}, {weights}, out={target})"
         return f"{TORCH_CALLS[op]}({', '.join(self.show(a) for a in args)}, out={target})"
+
+    def fused_in_place(self, statement):
+        """A sum written into its target (``+=``, ``-=``, ``out=``) as one
+        ``torch.addmm``/``torch.addcmul``, or None."""
+        target, op, args = statement.target, statement.op, statement.args
+        total = {Op.IADD: lambda: target + args[0], Op.ISUB: lambda: target - args[0],
+                 Op.ADD: lambda: args[0] + args[1], Op.SUBTRACT: lambda: args[0] - args[1]}.get(op)
+        if total is None:
+            return None
+        total = total()
+        if not isinstance(total, sympy.Add) or not broadcast_free(total):
+            return None
+        printer = FusingTorchPrinter(self.fused, self.torch_operands)
+        return fused_call(printer, total.args, out=target)
 
 
 def broadcast_free(expr):
