@@ -25,9 +25,11 @@ autograd saves, and for symrnn the cache on its context), and on a GPU
 ``peak`` is ``torch.cuda.max_memory_allocated`` over forward + backward
 (above what was allocated before).
 
-``--compile`` also times the symrnn module with its layer functions passed
-through ``torch.compile``; ``--cuda-graphs`` (GPU) the whole forward +
-backward captured once as a CUDA graph and replayed.
+``--compile`` also times a copy of the symrnn module with its layer
+functions passed through ``torch.compile`` (and prints the compile time);
+``--cuda-graphs`` (GPU) the generated ``Network.cuda_graphed``: forward and
+the derived backward each captured once as a CUDA graph and replayed (its
+row's peak column is the memory the graphs hold between replays).
 
 Self-contained given the generated files: ``--modules DIR`` loads
 ``DIR/<cell>_torch.py`` and ``DIR/<cell>_loop.py`` (written by
@@ -94,23 +96,26 @@ def implementations(cell, directory, sizes, device, dtype, compile_, graphs):
     x = torch.randn(T, B, D, generator=generator, dtype=dtype).to(device)
     d = torch.randn(T, B, H, generator=generator, dtype=dtype).to(device)
 
-    def training_step(forward):
+    def training_step(forward, module=net):
+        named = dict(module.named_parameters())
+
         def run():
-            net.zero_grad(set_to_none=True)
+            module.zero_grad(set_to_none=True)
             outputs = forward()
             outputs.backward(d)
-            return outputs, {n: p.grad for n, p in params.items()}
+            return outputs, {n: p.grad for n, p in named.items()}
         run.forward = forward
         return run
 
-    run_symrnn = training_step(lambda: net(x)[0])
-    found = {"symrnn": run_symrnn, "loop": training_step(lambda: loop.run(params, x))}
+    found = {"symrnn": training_step(lambda: net(x)[0]), "loop": training_step(lambda: loop.run(params, x))}
     if cell in NATIVE:
         found["torch"] = native(cell, params, x, d, device, dtype)
     if compile_:
-        found["symrnn+compile"] = compiled(generated, run_symrnn)
+        found["symrnn+compile"] = compiled(cell, directory, net, training_step, x)
     if graphs and device == "cuda":
-        found["symrnn+graph"] = cuda_graph(run_symrnn)
+        graphed = cuda_graphed(net, x, training_step)
+        if graphed is not None:
+            found["symrnn+graph"] = graphed
     return found
 
 
@@ -142,30 +147,36 @@ def native(cell, params, x, d, device, dtype):
     return run
 
 
-def compiled(generated, run):
-    """The generated layer functions through torch.compile (the loop, its
-    elementwise work and products, traced as one graph per function)."""
+def compiled(cell, directory, net, training_step, x):
+    """A second copy of the generated module whose layer functions go through
+    torch.compile (the loop, its elementwise work and products, traced as one
+    graph per function), with the network's parameters; prints the compile time."""
+    generated, _ = modules(cell, directory)
     generated._layer_forward = torch.compile(generated._layer_forward, dynamic=False)
     generated._layer_backward = torch.compile(generated._layer_backward, dynamic=False)
+    copy = generated.Network(sizes=net.sizes, dtype=x.dtype, device=x.device)
+    copy.load_state_dict(net.state_dict())
+    start = time.perf_counter()
+    copy(x)[0].sum().backward()
+    print(f"# {cell}: torch.compile of the layer functions took {time.perf_counter() - start:.1f} s", flush=True)
+    return training_step(lambda: copy(x)[0], copy)
+
+
+def cuda_graphed(net, x, training_step):
+    """The generated Network's own ``cuda_graphed`` (forward and derived
+    backward captured once for x's shape), timed as the others are; None,
+    with the error printed, where the capture fails."""
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    try:
+        step = net.cuda_graphed(x)
+    except Exception as error:  # noqa: BLE001 - the table goes on without this row
+        print(f"# cuda_graphed failed: {type(error).__name__}: {error}", flush=True)
+        return None
+    torch.cuda.synchronize()
+    run = training_step(lambda: step(x)[0])
+    run.held = torch.cuda.memory_allocated() - before  # the graphs' buffers, held between replays
     return run
-
-
-def cuda_graph(run):
-    """Forward + backward captured once and replayed."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            run()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        captured = run()
-
-    def replay():
-        graph.replay()
-        return captured
-    return replay
 
 
 def check(found, tolerance):
@@ -238,8 +249,11 @@ def bench_cell(cell, args, sizes, dtype):
 
 
 def memory(found, label, device):
-    """(kept MiB, peak MiB on a GPU or None)."""
-    if label.endswith(("+graph", "+compile")):
+    """(kept MiB, peak MiB on a GPU or None); for the CUDA graph, the
+    memory its buffers hold between replays in the peak column."""
+    if label.endswith("+graph"):
+        return None, found[label].held / 2**20
+    if label.endswith("+compile"):
         return None, None
     run = found[label]
     kept, peak = kept_bytes(run.forward) / 2**20, None

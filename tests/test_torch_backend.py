@@ -254,3 +254,51 @@ def test_distributed_data_parallel_equals_one_process_on_the_whole_batch(tmp_pat
     distributed = torch.load(tmp_path / "ddp.pt")
     for name, p in net.named_parameters():
         torch.testing.assert_close(distributed[name], p.detach(), rtol=1e-12, atol=1e-14, msg=name)
+
+
+def test_cuda_graphed_refuses_a_network_off_cuda():
+    _, module = torch_module("lstm", None, "states", 1)
+    net = module.Network(D, H, dtype=torch.float64, seed=0)
+    with pytest.raises(symrnn.InputError, match="cuda_graphed needs the network on a CUDA device; its parameters "
+                                                "are on cpu"):
+        net.cuda_graphed(torch.randn(T, B, D, dtype=torch.float64))
+
+
+def test_cuda_graphed_passes_what_the_network_checks_to_the_captured_callable():
+    """The function cuda_graphed returns, with the capture replaced by the
+    module itself (no GPU here): it gives the network's outputs, final states
+    and gradients for new inputs of the captured shape, hands the capture's
+    own tensors for what is omitted, and refuses other shapes or grad needs."""
+    _, module = torch_module("lstm", None, "states", 2)
+    net, x, lengths, state0 = make(module, "states")
+    calls = []
+
+    def capture(graphable, sample):
+        def replay(*args):
+            calls.append(args)
+            return graphable(*args)
+        calls.append(sample)
+        return replay
+
+    step = module._GraphedNetwork(net, x, lengths, {"c0_l2": state0["c0_l2"].requires_grad_()}, capture)
+    x2 = torch.randn(T, B, D, dtype=torch.float64)
+    c0 = torch.randn(B, H, dtype=torch.float64, requires_grad=True)
+    outputs, finals = step(x2, lengths, {"c0_l2": c0})
+    outputs.sum().backward()
+    got = {name: p.grad.clone() for name, p in net.named_parameters()}
+    net.zero_grad()
+    expected, expected_finals = net(x2, lengths, {"c0_l2": c0})
+    expected.sum().backward()
+    torch.testing.assert_close(outputs, expected, rtol=0, atol=0)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(got[name], p.grad, rtol=0, atol=0, msg=name)
+    assert sorted(finals) == sorted(expected_finals) and not any(f.requires_grad for f in finals.values())
+    assert calls[1][2] is calls[0][2] and calls[1][4] is c0  # c0_l1 omitted: the capture's own tensor
+    with pytest.raises(symrnn.InputError, match="captured for x of shape"):
+        step(torch.randn(T + 1, B, D, dtype=torch.float64), lengths, {"c0_l2": c0})
+    with pytest.raises(symrnn.InputError, match="state0 names"):
+        step(x2, lengths)
+    with pytest.raises(symrnn.InputError, match="require grad as at capture"):
+        step(x2, lengths, {"c0_l2": c0.detach()})
+    with pytest.raises(symrnn.InputError, match="lengths"):
+        step(x2, [0, 1, 2], {"c0_l2": c0})
