@@ -9,11 +9,9 @@ per session: the whole file costs a few tens of seconds.
 
 import functools
 import glob
-import os
+import multiprocessing
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +21,6 @@ torch = pytest.importorskip("torch")
 
 import symrnn  # noqa: E402
 from symrnn.codegen import load_module  # noqa: E402
-from symrnn.codegen.module import render  # noqa: E402
 from symrnn.codegen.torch_loop import render_loop  # noqa: E402
 from symrnn.interop import from_torch, layout_of, network_of  # noqa: E402
 
@@ -202,47 +199,46 @@ def test_generate_writes_a_torch_module(tmp_path):
     assert "w_y" not in text.split("def _layer_forward")[0]
 
 
-WORKER = '''
-import sys, importlib.util, torch, torch.distributed as dist
-rank, world, port, module_path, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-spec = importlib.util.spec_from_file_location("generated", module_path)
-module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)
-dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
-torch.set_num_threads(1)
-net = torch.nn.parallel.DistributedDataParallel(module.Network(2, 3, 2, dtype=torch.float64, seed=0))
-data = torch.load(sys.argv[6])
-optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
-half = data["x"].shape[1] // world
-for _ in range(3):
-    items = slice(rank * half, (rank + 1) * half)
-    outputs, _ = net(data["x"][:, items], data["lengths"][items])
-    loss = ((outputs - data["y"][items]) ** 2).mean()
-    optimizer.zero_grad(); loss.backward(); optimizer.step()
-if rank == 0:
-    torch.save(dict(net.module.named_parameters()), out)
-dist.destroy_process_group()
-'''
+def ddp_worker(rank, world, port, module, data, out):
+    """One DDP process: three SGD steps on its half of the batch; rank 0 saves the parameters."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    net = torch.nn.parallel.DistributedDataParallel(module.Network(2, 3, 2, dtype=torch.float64, seed=0))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    items = slice(rank * data["x"].shape[1] // world, (rank + 1) * data["x"].shape[1] // world)
+    for _ in range(3):
+        outputs, _ = net(data["x"][:, items], data["lengths"][items])
+        loss = ((outputs - data["y"][items]) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    if rank == 0:
+        torch.save(dict(net.module.named_parameters()), out)
+    dist.destroy_process_group()
 
 
 def test_distributed_data_parallel_equals_one_process_on_the_whole_batch(tmp_path):
     """Two processes (gloo, 127.0.0.1), each with half the batch, take the
-    SGD steps one process takes on the whole batch."""
-    path = tmp_path / "generated.py"
-    symrnn.generate(symrnn.network("lstm"), path, backend="torch")
+    SGD steps one process takes on the whole batch. The processes are forked
+    from this one, torch and the generated module already imported (a fresh
+    interpreter per process spent seconds importing torch)."""
+    _, module = torch_module("lstm", None, "last", 1)
     generator = torch.Generator().manual_seed(0)
     data = {"x": torch.randn(4, 4, 2, dtype=torch.float64, generator=generator),
             "lengths": torch.tensor([4, 2, 3, 1]), "y": torch.randn(4, 2, dtype=torch.float64, generator=generator)}
-    torch.save(data, tmp_path / "data.pt")
-    (tmp_path / "worker.py").write_text(WORKER)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    workers = [subprocess.Popen([sys.executable, str(tmp_path / "worker.py"), str(rank), "2", str(port), str(path),
-                                 str(tmp_path / "ddp.pt"), str(tmp_path / "data.pt")], env=env)
+    fork = multiprocessing.get_context("fork")
+    workers = [fork.Process(target=ddp_worker, args=(rank, 2, port, module, data, tmp_path / "ddp.pt"))
                for rank in range(2)]
-    assert [w.wait(timeout=120) for w in workers] == [0, 0]
-    _, module = torch_module("lstm", None, "last", 1)
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0]
     net = module.Network(2, 3, 2, dtype=torch.float64, seed=0)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
     for _ in range(3):

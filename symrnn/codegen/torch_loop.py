@@ -4,11 +4,10 @@ loop over time that autograd differentiates step by step (what an engineer
 writes by hand for a custom cell). Outputs are the top layer's states at
 every step, zero past each item's length (``--output states``).
 
-Imports: naming, the derived network, the step graph's node types, the
+Imports: the derived network, the step graph's node types, the
 torch printer, the rule table's ``dot``, the templating environment and the NumPy spelling helpers.
 """
 
-from .. import naming
 from ..derived import derive_network
 from ..files import do_not_edit
 from ..graph import Affine

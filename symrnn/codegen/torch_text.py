@@ -18,7 +18,7 @@ import sympy
 from ..graph import is_param
 from ..printing import TorchCodePrinter, fused_dot_t
 from ..rules import dot, dot_t, function_rule
-from .numpy_text import SequencePrinter, StepPrinter, slot_block
+from .numpy_text import SequencePrinter, StepPrinter
 from .statements import Op
 
 # The torch call of each in-place operation that writes through ``out=``, and
