@@ -17,36 +17,49 @@ outside comments the text is ASCII, and control characters are refused
 everywhere):
 
 * ``cell NAME`` first: lowercase letters, digits and ``_`` (``gru_pytorch``).
-* then the declarations, in any order, each at most once except ``state``:
-  ``description TEXT`` (the rest of the line up to a comment: letters,
-  digits, spaces and ``, . ; : ( ) [ ] / + - ' = * ! ?``; it goes into
-  generated docstrings), ``input NAME`` (exactly one),
-  ``state NAME, NAME ...`` (one or more lines, in order), and optionally
-  ``output NAME``, the state the layer above reads (default: the last state).
+* then the declarations, in any order, each at most once except ``state``
+  and ``size``: ``description TEXT`` (the rest of the line up to a comment:
+  letters, digits, spaces and ``, . ; : ( ) [ ] / + - ' = * ! ?``; it goes
+  into generated docstrings), ``input NAME`` (exactly one),
+  ``state NAME, NAME ...`` (one or more lines, in order), optionally
+  ``output NAME``, the vector the layer above reads (default: the last state;
+  any vector the step computes, such as QRNN's ``h = o * c``), and
+  ``size NAME LETTER``, a vector's own size (every vector is H and the input
+  D unless declared; an uppercase letter other than K, B and T).
 * then the equations ``NAME = EXPRESSION`` in the order they are computed.
   A name assigned here and not declared as a state is an intermediate (a gate).
 
 Expressions, from loosest to tightest binding::
 
     sum      := product (('+' | '-') product)*
-    product  := '-' product | signed (('*' | '⊙') signed)*     elementwise product
+    product  := '-' product | signed (('*' | '⊙' | '/') signed)*   elementwise
     signed   := '-' signed | matvec
-    matvec   := WEIGHT ['·'] matvec | power            w^(f) x is the product w·x
-    power    := atom ['^' INTEGER]                     integer powers 1..16
-    atom     := INTEGER | NAME | NAME '[t-1]' | PARAM
-              | FUNCTION '(' sum ')' | '(' sum ')'
+    matvec   := WEIGHT ['^T'] ['·'] matvec | power     w^(f) x is the product w·x
+    power    := atom ['^' ['-'] INTEGER]               integer powers -16..-1, 1..16
+    atom     := NUMBER | NAME | NAME '[t-1]' | PARAM
+              | FUNCTION '(' sum [',' sum] ')' | '(' sum ')'
+    NUMBER   := DIGITS ['.' DIGITS] [('e' | 'E') ['+' | '-'] DIGITS]
 
 * Vectors (input, states, gates) are a lowercase letter and up to 15 lowercase
   letters or digits (:mod:`symrnn.naming`); ``h[t-1]`` is a state's value at
-  the previous step.
+  the previous step, ``x[t-1]`` the input's (zero at the first step).
+* ``a / b`` is the elementwise quotient, a * b^-1; a literal 0 divisor is refused.
+* Numbers are integers (up to 9 digits) or real constants ``0.95``, ``1e-5``,
+  ``2.5e-3`` (up to 17 significant digits, exponents -30..30), held as the
+  nearest double (a SymPy Float) and printed back as the shortest decimal
+  that reads as that double.
 * Parameters are written as in the notes, ``w^(f)``, ``w^(F)``, ``b^(f)`` (or
   as their code names ``w_f``, ``w_F``, ``b_f``). A weight ``w^(...)`` directly
   followed by an operand is a matrix product: ``w^(G) (r * h[t-1])``; it takes
   one operand, so ``w^(f) x * y`` is (w·x) ⊙ y. Written alone, a parameter is
   an elementwise vector: ``b^(p) * c[t-1]`` (a peephole), ``w^(u) * h[t-1]``
-  (IndRNN). The input may only be the whole operand of a weight: ``w^(x) x``.
+  (IndRNN). ``w^(W)^T h[t-1]`` is the transposed product (the same weight).
+  The input may only be the whole operand of a weight, ``w^(x) x``, unless
+  its size is declared to be a state's: ``size x H``, then ``(1 - r) * x``.
 * Functions are those of the derivative-rule table of :mod:`symrnn.rules`
-  plus ``identity`` (:data:`FUNCTIONS`). Constants are integers.
+  plus ``identity`` (:data:`FUNCTIONS`): ``max(a, b)`` takes two arguments
+  (elementwise), the others one; ``mean(v)`` is the mean over v's units,
+  one number per item broadcast back over the units.
 * A cell must make sense as a whole (:class:`symrnn.cells.Cell` checks it and
   the error points at the line): names are declared or computed before they
   are used within a step (``h`` before it is computed is a cycle: write
@@ -87,8 +100,8 @@ import sympy
 from . import naming
 from .cells import CELL_NAME_PATTERN, DESCRIPTION_PATTERN, Cell
 from .errors import CellError, CellFileError, ConfigError
-from .printing import CellFilePrinter
-from .rules import ACTIVATIONS, ELEMENTWISE, ROW_FUNCTIONS, dot, prev
+from .printing import CellFilePrinter, decimal
+from .rules import ACTIVATIONS, ELEMENTWISE, ROW_FUNCTIONS, dot, dot_t, prev
 
 MAX_FILE_CHARS = 65536
 MAX_LINE_CHARS = 400
@@ -105,12 +118,19 @@ FUNCTIONS = {
 }
 FUNCTION_NAMES = {function: name for name, function in FUNCTIONS.items() if isinstance(function, type)}
 
-KEYWORDS = ("cell", "description", "input", "state", "output")
-OPERATORS = {"=": "=", "+": "+", "-": "-", "*": "*", "\u2299": "*", "\u00b7": "\u00b7",
+MAX_REAL_DIGITS = 17  # significant digits of a real constant: enough for any double
+MAX_DECIMAL_EXPONENT = 30
+# Functions of a cell file defined only for positive (log) or non-negative (sqrt) arguments.
+POSITIVE_ARGUMENT = {"log": "positive", "sqrt": "non-negative"}
+
+KEYWORDS = ("cell", "description", "input", "state", "output", "size")
+OPERATORS = {"=": "=", "+": "+", "-": "-", "*": "*", "/": "/", "\u2299": "*", "\u00b7": "\u00b7",
              "(": "(", ")": ")", "[": "[", "]": "]", ",": ",", "^": "^"}
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 IDENT_CHARS = re.compile(r"[A-Za-z0-9_]*")
 SUPERSCRIPT = re.compile(r"\^\(([A-Za-z0-9_]*)\)")
+NUMBER = re.compile(r"([0-9]+)(\.[0-9]*)?(?:[eE]([+-]?)([0-9]*))?")
+SIZE_LETTER = re.compile(r"[A-Z]\Z")
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 DESCRIPTION_LINE = re.compile(r"[ \t]*description(?=[ \t#]|\Z)")
 
@@ -174,15 +194,16 @@ def _decode(text, path):
 
 @dataclass
 class _Token:
-    kind: str  # 'name', 'param', 'int', 'op' or 'end'
+    kind: str  # 'name', 'param', 'int', 'real', 'op' or 'end'
     text: str  # as written ('w^(f)'); for 'op' the operator ('⊙' reads as '*')
     column: int
-    value: object = None  # a param's code name ('w_f') or an int's value
+    value: object = None  # a param's code name ('w_f'), an int's value or a real's sympy.Float
 
     def shown(self):
         if self.kind == "end":
             return "end of line"
-        return {"name": f"name '{self.text}'", "int": f"number {self.text}"}.get(self.kind, f"'{self.text}'")
+        return {"name": f"name '{self.text}'", "int": f"number {self.text}",
+                "real": f"number {self.text}"}.get(self.kind, f"'{self.text}'")
 
 
 @dataclass
@@ -192,6 +213,7 @@ class _Equation:
     column: int
     rhs: sympy.Expr = None
     uses: list = field(default_factory=list)  # (name, column, how): how a name is used where
+    nodes: dict = field(default_factory=dict)  # a parsed subexpression -> the column it starts at
 
 
 def _describe_character(char):
@@ -263,6 +285,11 @@ class _ExpressionReader(_LineReader):
     def use(self, name, column, how):
         self.equations[-1].uses.append((name, column, how))
 
+    def node(self, value, column):
+        """Remember where ``value`` starts (a check of the cell points there)."""
+        self.equations[-1].nodes.setdefault(value, column)
+        return value
+
     @contextmanager
     def nested(self):
         self.depth += 1
@@ -275,11 +302,11 @@ class _ExpressionReader(_LineReader):
 
     def sum(self):
         with self.nested():
-            value = self.product()
+            value = self.node(self.product(), self.peek().column)
             terms = [value]
             while self.peek_op("+", "-"):
-                sign = self.next().text
-                term = self.product()
+                sign, column = self.next().text, self.peek().column
+                term = self.node(self.product(), column)
                 value = value + term if sign == "+" else value - term
                 terms.append(term if sign == "+" else -term)
             self.written(value, terms)
@@ -296,14 +323,25 @@ class _ExpressionReader(_LineReader):
             self.next()
             with self.nested():
                 return -self.product()
-        value = self.signed()
+        value = self.factor()
         factors = [value]
-        while self.peek_op("*"):
-            self.next()
-            factors.append(self.signed())
-            value = value * factors[-1]
+        while self.peek_op("*", "/"):
+            operator, column = self.next(), self.peek().column
+            factor = self.factor()
+            if operator.text == "/":
+                if factor.is_zero:
+                    self.fail("division by 0: the divisor is the constant 0", column)
+                factor = factor**-1
+            factors.append(factor)
+            value = value * factor
         self.written(value, factors)
         return value
+
+    def factor(self):
+        column = self.peek().column
+        return self.node(self.signed(), column)
+
+
 
     def signed(self):
         if self.peek_op("-"):
@@ -312,42 +350,56 @@ class _ExpressionReader(_LineReader):
                 return -self.signed()
         return self.matvec()
 
+    def ahead(self, offset):
+        return self.tokens[min(self.pos + offset, len(self.tokens) - 1)]
+
     def matvec(self):
-        token, after = self.peek(), self.tokens[min(self.pos + 1, len(self.tokens) - 1)]
+        token = self.peek()
+        transposed = token.kind == "param" and self.ahead(1).text == "^" and self.ahead(2).text == "T"
+        after = self.ahead(3 if transposed else 1)
         explicit = after.kind == "op" and after.text == "\u00b7"
-        if token.kind != "param" or not (explicit or _starts_operand(after)):
+        if token.kind != "param" or not (transposed or explicit or _starts_operand(after)):
             return self.power()
         if token.value.startswith("b_"):
             self.fail(f"{token.text} is a bias: only a weight w^(...) multiplies a vector as a matrix; "
                       f"write {token.text} * ... for an elementwise product", token.column)
-        self.next()
-        if explicit:
-            self.next()
-        self.use(token.value, token.column, "matrix")
+        if transposed and not (explicit or _starts_operand(after)):
+            self.expected(f"the vector {token.text}^T multiplies (a transposed weight is a product: "
+                          f"{token.text}^T h[t-1])", after)
+        self.pos += 4 if transposed and explicit else 3 if transposed else 2 if explicit else 1
+        self.use(token.value, token.column, "transposed" if transposed else "matrix")
         known = len(self.equations[-1].uses)
         with self.nested():
             operand = self.matvec()
         uses = self.equations[-1].uses
         if isinstance(operand, sympy.Symbol) and len(uses) == known + 1:
             uses[-1] = (*uses[-1][:2], "operand")
-        return dot(sympy.Symbol(token.value), operand)
+        product = (dot_t if transposed else dot)(sympy.Symbol(token.value), operand)
+        return self.node(product, token.column)
 
     def power(self):
         base = self.atom()
         if not self.peek_op("^"):
             return base
         self.next()
+        sign = -1 if self.peek_op("-") else 1
+        if sign < 0:
+            self.next()
         token = self.next()
         if token.kind != "int" or not 1 <= token.value <= MAX_EXPONENT:
-            self.expected(f"an integer exponent from 1 to {MAX_EXPONENT}", token)
-        if base.is_Number and abs(base) > 1 and abs(int(base)).bit_length() * token.value > 64:
+            self.expected(f"an integer exponent from 1 to {MAX_EXPONENT} or -{MAX_EXPONENT} to -1", token)
+        if base.is_zero and sign < 0:
+            self.fail("division by 0: 0 to a negative power", token.column)
+        if base.is_Number and abs(base) > 1 and int(abs(base).ceiling()).bit_length() * token.value > 64:
             self.fail(f"the constant {base}^{token.value} is too large", token.column)
-        return base**token.value
+        return base**(sign * token.value)
 
     def atom(self):
         token = self.next()
         if token.kind == "int":
             return sympy.Integer(token.value)
+        if token.kind == "real":
+            return token.value
         if token.kind == "param":
             self.use(token.value, token.column, "elementwise")
             return sympy.Symbol(token.value)
@@ -371,12 +423,24 @@ class _ExpressionReader(_LineReader):
             self.fail(f"unknown function {token.text!r}: it has no derivative rule; "
                       f"the functions are {', '.join(sorted(FUNCTIONS))}", token.column)
         opening = self.next()
-        argument = self.sum()
-        self.expect(")", f"')' to close {token.text}( at column {opening.column}")
         function = FUNCTIONS[token.text]
+        arity = min(function.nargs) if isinstance(function, type) else 1
+        starts, arguments = [self.peek().column], [self.sum()]
+        while len(arguments) < arity:
+            self.expect(",", f"',' and argument {len(arguments) + 1} of {token.text}(...), "
+                             f"which takes {arity} arguments")
+            starts.append(self.peek().column)
+            arguments.append(self.sum())
+        self.expect(")", f"')' to close {token.text}( at column {opening.column}")
+        for argument, start in zip(arguments, starts):
+            if token.text in POSITIVE_ARGUMENT and argument.is_Number and (argument < 0 or
+                                                                          token.text == "log" and argument == 0):
+                self.fail(f"{token.text} of the constant {argument}: its argument must be "
+                          f"{POSITIVE_ARGUMENT[token.text]}", start)
         # unevaluated: SymPy's own evaluation of tanh or exp asks assumptions of the argument,
         # work that grows about threefold per level of nesting
-        return function(argument, evaluate=False) if isinstance(function, type) else function(argument)
+        value = function(*arguments, evaluate=False) if isinstance(function, type) else function(*arguments)
+        return self.node(value, token.column)
 
     def previous(self, token):
         name = self.vector_name(token)
@@ -384,6 +448,9 @@ class _ExpressionReader(_LineReader):
         wanted = f"{name}[t-1], a state's value at the previous step (write {name} for this step's value)"
         for kind, text in (("name", "t"), ("op", "-"), ("int", "1"), ("op", "]")):
             found = self.next()
+            if found.kind == "int" and text == "1" and found.value > 1:
+                self.fail(f"{name}[t-{found.value}]: a cell reads only the previous step, {name}[t-1]; "
+                          f"keep an older value in a state of its own", found.column)
             if found.kind != kind or found.text != text:
                 self.expected(wanted, found)
         self.use(name, token.column, "prev")
@@ -411,6 +478,7 @@ class _Parser(_ExpressionReader):
         super().__init__(text, path)
         self.name = self.description = self.input = self.output = None  # (value, line, column)
         self.states = []  # (name, line, column)
+        self.sizes = {}  # name -> (letter, line, column of the name)
 
     def cell(self):
         for number, line in enumerate(self.lines, 1):
@@ -494,7 +562,17 @@ class _Parser(_ExpressionReader):
     def read_output(self, keyword):
         self.once("output", "output", keyword.column)
         token = self.next()
-        self.output = (self.vector_name(token, "output state"), self.line_no, token.column)
+        self.output = (self.vector_name(token, "output"), self.line_no, token.column)
+
+    def read_size(self, keyword):
+        token = self.next()
+        name = self.vector_name(token, "vector")
+        if name in self.sizes:
+            self.fail(f"a second size of {name} (the first is on line {self.sizes[name][1]})", token.column)
+        letter = self.next()
+        if letter.kind != "name" or not SIZE_LETTER.match(letter.text):
+            self.expected(f"the size of {name}, an uppercase letter (size {name} P)", letter)
+        self.sizes[name] = (letter.text, self.line_no, token.column)
 
     def declare(self, token, role):
         name = self.vector_name(token, role)
@@ -539,13 +617,14 @@ class _Parser(_ExpressionReader):
         output = None
         if self.output is not None:
             output = sympy.Symbol(self.output[0])
-            if output not in states:
-                self.fail(f"the output {output} is not a state; the states are {', '.join(map(str, states))}",
-                          self.output[2], self.output[1])
+            if output not in states and all(e.lhs != output for e in self.equations):
+                self.fail(f"the output {output} is not a state or a vector the cell computes; the states are "
+                          f"{', '.join(map(str, states))}", self.output[2], self.output[1])
         try:
             cell = Cell(name, input=sympy.Symbol(self.input[0]), states=states, output_state=output,
                         equations=[(e.lhs, e.rhs) for e in self.equations],
-                        description=self.description[0] if self.description else "")
+                        description=self.description[0] if self.description else "",
+                        sizes={name: letter for name, (letter, _, _) in self.sizes.items()})
             cell.written_order = self.written_order
             return cell
         except CellError as error:
@@ -557,6 +636,8 @@ class _Parser(_ExpressionReader):
         """(line, column) of a cell error's equation and symbol."""
         equation, symbol, how = where
         name = getattr(symbol, "name", None)
+        if how == "size" and name in self.sizes:
+            return self.sizes[name][1:]
         if equation is None:
             for declared, line, column in [self.input, *self.states]:
                 if declared == name:
@@ -567,10 +648,24 @@ class _Parser(_ExpressionReader):
             return fallback
         if how == "lhs":
             return record.line, record.column
-        columns = [c for n, c, h in record.uses if n == name and (h == how or how in ("matrix", "elementwise"))]
+        if how == "node":
+            return record.line, _node_column(record, symbol)
+        columns = [c for n, c, h in record.uses if n == name and (h == how or how in ("matrix", "elementwise"))
+                   or n == name and how == "transposed" and h == "transposed"]
         columns = columns or [c for n, c, _ in record.uses if n == name] or [record.column]
         # a parameter's conflicting use is its later one; anything else is wrong where first used
         return record.line, (columns[-1] if how in ("matrix", "elementwise") else columns[0])
+
+
+def _node_column(record, node):
+    """The column where ``node`` (a subexpression a check of the cell names)
+    was written: as parsed, or where the first vector in it was."""
+    if node in record.nodes:
+        return record.nodes[node]
+    names = {getattr(s, "name", None) for s in getattr(node, "free_symbols", ())}
+    columns = [c for n, c, _ in record.uses if n in names and not naming.is_param_name(n)]
+    columns = columns or [c for n, c, _ in record.uses if n in names]
+    return min(columns, default=record.column)
 
 
 def _starts_operand(token):
@@ -588,15 +683,7 @@ def _tokenize(line, fail):
         elif char.isascii() and (char.isalpha() or char == "_"):
             i = _word(line, i, tokens, fail)
         elif char.isascii() and char.isdigit():
-            end = i
-            while end < len(line) and line[end].isascii() and line[end].isdigit():
-                end += 1
-            if end - i > MAX_DIGITS:
-                fail(f"the number {line[i:min(end, i + 12)]}... has more than {MAX_DIGITS} digits", i + 1)
-            if end < len(line) and line[end] == ".":
-                fail("only integer constants are allowed", end + 1)
-            tokens.append(_Token("int", line[i:end], i + 1, int(line[i:end])))
-            i = end
+            i = _number(line, i, tokens, fail)
         elif char in OPERATORS:
             tokens.append(_Token("op", OPERATORS[char], i + 1))
             i += 1
@@ -604,6 +691,36 @@ def _tokenize(line, fail):
             fail(f"unexpected character {_describe_character(char)}", i + 1)
     tokens.append(_Token("end", "", len(line) + 1))
     return tokens
+
+
+def _number(line, i, tokens, fail):
+    """An integer (``12``) or a real constant (``0.95``, ``1e-5``, ``2.5e-3``)
+    at ``line[i]``, held as the nearest double (a SymPy Float made from its
+    digits, never from text); returns the index after it."""
+    match = NUMBER.match(line, i)
+    whole, fraction, sign, exponent = match.groups()
+    text, end = match.group(), match.end()
+    if fraction is None and exponent is None:
+        if len(whole) > MAX_DIGITS:
+            fail(f"the number {text[:12]}... has more than {MAX_DIGITS} digits", i + 1)
+        tokens.append(_Token("int", text, i + 1, int(whole)))
+        return end
+    if fraction == ".":
+        fail("expected digits after the decimal point (write 1.0 or 1)", i + len(whole) + 2)
+    if exponent == "":
+        fail("expected the digits of the exponent after 'e' (write 1e-5)", end + 1)
+    digits = whole + (fraction or ".")[1:]
+    significant = digits.lstrip("0")
+    if len(significant.rstrip("0")) > MAX_REAL_DIGITS:
+        fail(f"the number {text[:20]} has more than {MAX_REAL_DIGITS} significant digits", i + 1)
+    power = (-1 if sign == "-" else 1) * int(exponent or "0")
+    magnitude = len(significant) - len(digits) + len(whole) - 1 + power  # the decimal exponent of the first digit
+    if len(exponent or "") > 3 or significant and abs(magnitude) > MAX_DECIMAL_EXPONENT:
+        fail(f"the number {text[:20]} is out of range: real constants lie within 1e-{MAX_DECIMAL_EXPONENT} "
+             f"and 1e{MAX_DECIMAL_EXPONENT}", i + 1)
+    value = sympy.Rational(int(digits)) * sympy.Rational(10) ** (power - len(digits) + len(whole))
+    tokens.append(_Token("real", text, i + 1, sympy.Float(value, 15)))  # 15 digits: 53 bits, a double
+    return end
 
 
 def _word(line, i, tokens, fail):
@@ -637,11 +754,27 @@ def _size_problem(expr):
     """Why an equation's constants or powers are too large to print or
     generate, if they are (SymPy folds ``999999999 * 999999999``)."""
     for node in sympy.preorder_traversal(expr):
-        if node.is_Number and (not node.is_Integer or abs(node) > MAX_CONSTANT):
+        if node.is_Rational and max(abs(node.p), node.q) > MAX_CONSTANT:
             return f"the constant {node} is too large: at most {MAX_DIGITS} digits"
-        if node.is_Pow and not (node.exp.is_Integer and 1 <= node.exp <= MAX_EXPONENT):
-            return f"the power {node.exp} is out of range: integer powers 1 to {MAX_EXPONENT}"
+        if node.is_Float and not _writable_decimal(decimal(node)):
+            return f"the constant {decimal(node)} is out of range: within 1e-{MAX_DECIMAL_EXPONENT} and " \
+                   f"1e{MAX_DECIMAL_EXPONENT}, at most {MAX_REAL_DIGITS} significant digits"
+        if node.is_Pow and not (node.exp.is_Integer and 1 <= abs(node.exp) <= MAX_EXPONENT):
+            return f"the power {node.exp} is out of range: integer powers 1 to {MAX_EXPONENT} and their negatives"
     return None
+
+
+def _writable_decimal(text):
+    """Whether a real constant printed as ``text`` (:func:`symrnn.printing.decimal`) reads back."""
+    try:
+        tokens = _tokenize(text.lstrip("-"), _refuse)
+    except CellFileError:
+        return False
+    return len(tokens) == 2 and tokens[0].kind == "real" or text.lstrip("-").isdigit()
+
+
+def _refuse(reason, column=1):
+    raise CellFileError(reason)
 
 
 def _excerpt(line, column):
@@ -676,10 +809,11 @@ def format_cell(cell):
     lines += [f"input {cell.input}", f"state {', '.join(map(str, cell.states))}"]
     if cell.output_state != cell.states[-1]:
         lines.append(f"output {cell.output_state}")
+    lines += [f"size {name} {letter}" for name, letter in cell.declared_sizes.items()]
     lines += [f"{lhs} = {format_expression(rhs)}" for lhs, rhs in cell.equations]
     return "\n".join(lines) + "\n"
 
 
 def format_expression(expr):
     """One right-hand side in the cell-file language."""
-    return CellFilePrinter(FUNCTION_NAMES, MAX_CONSTANT, MAX_EXPONENT).doprint(expr)
+    return CellFilePrinter(FUNCTION_NAMES, MAX_CONSTANT, MAX_EXPONENT, _writable_decimal).doprint(expr)

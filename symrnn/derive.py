@@ -88,7 +88,7 @@ def _adjoint_of(node, terms, result):
 def local_vjp(node, bar):
     """``(input, contribution)`` pairs for one node, from the rule table."""
     if isinstance(node, Affine):
-        arg_bar, weight_bar = affine_vjp(node.weight, node.arg, bar)
+        arg_bar, weight_bar = affine_vjp(node.weight, node.arg, bar, node.transposed)
         pairs = [(node.arg, arg_bar), (node.weight, weight_bar)]
         return pairs + ([(node.bias, bar)] if node.bias is not None else [])
     if isinstance(node, Total):
@@ -96,10 +96,12 @@ def local_vjp(node, bar):
     rule = function_rule(node.expr)
     if rule is None:
         return _polynomial_vjp(node.expr, bar)
-    (arg,) = node.expr.args
+    args = node.expr.args
     if isinstance(rule, ElementwiseRule):
-        return [(arg, bar * rule.derivative(node.out, arg))]
-    return [(arg, rule.vjp(node.out, bar))]
+        partials = rule.derivative(node.out, *args)
+        partials = partials if isinstance(partials, tuple) else (partials,)
+        return [(arg, bar * partial) for arg, partial in zip(args, partials) if arg.is_Symbol]
+    return [(args[0], rule.vjp(node.out, bar))]
 
 
 def _polynomial_vjp(expr, bar):
@@ -110,11 +112,11 @@ def _polynomial_vjp(expr, bar):
 
 def step_seeds(cell):
     """Adjoints flowing into each state at step t: ``d_s_next`` from step
-    t+1, plus ``d_s_out`` from the output or the layer above for the state
-    the cell exposes."""
+    t+1, plus ``d_s_out`` from the output or the layer above for the vector
+    the cell exposes (a state, or a vector not carried to the next step)."""
     seeds = {state: sympy.Symbol(naming.next_adjoint_name(state.name)) for state in cell.states}
     exposed = cell.output_state
-    seeds[exposed] += sympy.Symbol(naming.output_adjoint_name(exposed.name))
+    seeds[exposed] = seeds.get(exposed, sympy.S.Zero) + sympy.Symbol(naming.output_adjoint_name(exposed.name))
     return seeds
 
 

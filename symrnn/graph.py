@@ -4,7 +4,8 @@ Flattening turns nested equations into a list of primitive nodes in the order
 they are computed:
 
 * :class:`Affine` ``u = w·v (+ b)``: every matrix-vector product, with a bias
-  folded in when the bias is used exactly once, next to that product;
+  folded in when the bias is used exactly once, next to that product (``u =
+  w^T·v (+ b)`` for a transposed product, ``transposed``);
 * :class:`Compute` ``y = F(u)`` for a function F of the rule table, or ``y =
   polynomial(atoms)`` for SymPy's own algebra of elementwise sums and products;
 * :class:`Total` ``C = sum(polynomial(atoms))`` over units and batch (a cost).
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import sympy
 
 from . import naming
-from .rules import dot, function_rule, prev
+from .rules import dot, dot_t, function_rule, prev
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,12 @@ class Affine:
     weight: sympy.Symbol
     arg: sympy.Symbol
     bias: sympy.Symbol | None = None
+    transposed: bool = False  # u = w^T·v (+ b): a cell's w^(W)^T v
+
+    @property
+    def product(self):
+        """The product as an expression: ``dot(w, v)`` or ``dot_t(w, v)``."""
+        return (dot_t if self.transposed else dot)(self.weight, self.arg)
 
 
 @dataclass(frozen=True)
@@ -46,11 +53,14 @@ class Total:
 @dataclass(frozen=True)
 class StepGraph:
     """One step of a cell as nodes. ``prev_symbols`` maps each state to the
-    symbol of its previous value (``h`` -> ``h_prev``)."""
+    symbol of its previous value (``h`` -> ``h_prev``); ``prev_input`` is the
+    symbol of the input's previous value (``x_prev``, zero at the first step)
+    where the cell reads it, else None."""
 
     cell: object
     nodes: tuple
     prev_symbols: dict
+    prev_input: sympy.Symbol | None = None
 
     @property
     def input(self):
@@ -99,13 +109,15 @@ def is_param(symbol):
 def flatten_cell(cell):
     """Flatten ``cell``'s equations into a :class:`StepGraph`."""
     prev_symbols = {s: sympy.Symbol(naming.prev_name(s.name)) for s in cell.states}
+    reads_prev_input = any(rhs.has(prev(cell.input)) for _, rhs in cell.equations)
+    prev_input = sympy.Symbol(naming.prev_name(cell.input.name)) if reads_prev_input else None
     # prev(h) is lowered to h_prev node by node (Flattener.lower): substituting it in the whole
     # equation first would rebuild, and so re-evaluate, every nested function call
-    flattener = Flattener(foldable_biases(cell.equations), {cell.input},
-                          {prev(s): p for s, p in prev_symbols.items()})
+    lowered = {prev(s): p for s, p in prev_symbols.items()} | ({prev(cell.input): prev_input} if prev_input else {})
+    flattener = Flattener(foldable_biases(cell.equations), {cell.input}, lowered)
     for lhs, rhs in cell.equations:
         flattener.define(lhs, rhs)
-    return StepGraph(cell, tuple(flattener.nodes), prev_symbols)
+    return StepGraph(cell, tuple(flattener.nodes), prev_symbols, prev_input)
 
 
 def foldable_biases(equations):
@@ -121,7 +133,7 @@ def foldable_biases(equations):
 def _symbol_occurrences(expr):
     if isinstance(expr, sympy.Symbol):
         yield expr
-    elif isinstance(expr, dot):
+    elif isinstance(expr, (dot, dot_t)):
         yield from _symbol_occurrences(expr.args[1])  # the weight is not elementwise
     else:
         for arg in expr.args:
@@ -140,8 +152,8 @@ class Flattener:
 
     def define(self, lhs, rhs):
         if function_rule(rhs) is not None:
-            arg = self.atom(rhs.args[0], f"pre_{lhs.name}")
-            self.emit(Compute(lhs, rhs.func(arg)))
+            args = [self.atom(arg, f"pre_{lhs.name}") for arg in rhs.args]
+            self.emit(Compute(lhs, rhs.func(*args)))
         else:
             self.emit(Compute(lhs, self.lower(rhs)))
         self.memo[rhs] = lhs
@@ -159,7 +171,7 @@ class Flattener:
 
     def atom(self, expr, hint):
         lowered = self.lower(expr)
-        if isinstance(lowered, sympy.Symbol):
+        if isinstance(lowered, (sympy.Symbol, sympy.Number)):  # a number: max(h, 0)
             return lowered
         return self.emit(Compute(self.fresh(hint), lowered))
 
@@ -168,14 +180,15 @@ class Flattener:
             return self.memo[expr]
         if isinstance(expr, (sympy.Symbol, sympy.Number)):
             return expr
-        if isinstance(expr, dot):
+        if isinstance(expr, (dot, dot_t)):
             lowered = self.affine(expr, None)
         elif isinstance(expr, sympy.Add):
             lowered = self.lower_sum(expr)
         elif function_rule(expr) is not None:
             fname = type(expr).__name__
-            arg = self.atom(expr.args[0], f"pre_{fname}")
-            lowered = self.emit(Compute(self.fresh(f"{fname}_{arg.name}"), expr.func(arg)))
+            args = [self.atom(arg, f"pre_{fname}") for arg in expr.args]
+            name = "_".join([fname, *(arg.name for arg in args)])
+            lowered = self.emit(Compute(self.fresh(name), expr.func(*args)))
         else:
             lowered = expr.func(*[self.lower(a) for a in expr.args])
         self.memo[expr] = lowered
@@ -183,17 +196,18 @@ class Flattener:
 
     def affine(self, product, bias):
         weight, vector = product.args
-        suffix = naming.param_suffix(weight.name)
+        transposed = isinstance(product, dot_t)
+        suffix = naming.param_suffix(weight.name) + ("_T" if transposed else "")
         arg = self.atom(vector, f"v_{suffix}")
-        return self.emit(Affine(self.fresh(f"u_{suffix}"), weight, arg, bias))
+        return self.emit(Affine(self.fresh(f"u_{suffix}"), weight, arg, bias, transposed))
 
     def lower_sum(self, expr):
-        products = [t for t in expr.args if isinstance(t, dot)]
+        products = [t for t in expr.args if isinstance(t, (dot, dot_t))]
         # Products of the layer's input first: their affine nodes are hoisted
         # out of the time loop, so they are the best home for a bias.
         products.sort(key=lambda t: t.args[1] not in self.hoistable)
         biases = [t for t in expr.args if t in self.biases]
-        others = [t for t in expr.args if not isinstance(t, dot) and t not in biases]
+        others = [t for t in expr.args if not isinstance(t, (dot, dot_t)) and t not in biases]
         terms = []
         for k, product in enumerate(products):
             bias = biases.pop(0) if k == 0 and biases else None

@@ -3,14 +3,17 @@ breaking so that no displayed line runs off the page.
 
 The printer writes products of vectors with ``\\odot`` (vector units) or by
 juxtaposition (scalar units), ``w \\cdot v`` for the matrix-vector product,
-``{w}^{\\top}`` for the transposed one, and every parenthesis as a fixed-size
+``{w}^{\\top}`` for the transposed one, a quotient as ``\\dfrac``, ``\\sqrt{}``,
+``\\log``, ``\\operatorname{mean}``, ``\\max``, real constants as the shortest
+decimal (``0.95``; ``10^{-5}`` for 1e-5), and every parenthesis as a fixed-size
 ``\\bigl( \\bigr)`` pair. It marks with :data:`BREAK` the places where a line
 may end (before a sum's operator, between a product's factors, at any depth);
 fixed-size parentheses keep every piece between breaks valid LaTeX on a line
 of its own, so :func:`break_lines` can cut long expressions anywhere.
 
-Imports: naming, errors, the rule table and :class:`symrnn.notation.AdjointOf`
-only; what each symbol is called comes in as data (``names``).
+Imports: naming, errors, the rule table, :func:`symrnn.printing.decimal` and
+:class:`symrnn.notation.AdjointOf` only; what each symbol is called comes in
+as data (``names``).
 """
 
 import re
@@ -22,7 +25,8 @@ from sympy.printing.precedence import PRECEDENCE
 from . import naming
 from .errors import ConfigError
 from .notation import AdjointOf
-from .rules import RULE_BY_FUNCTION
+from .printing import decimal
+from .rules import RULE_BY_FUNCTION, sqrt
 
 BREAK = "\x00"
 
@@ -104,7 +108,7 @@ class NotesLatexPrinter(LatexPrinter):
     def _print_Mul(self, expr):
         coefficient, factors = expr.as_coeff_mul()
         if any(f.is_Pow and f.exp.is_negative for f in factors):
-            return super()._print_Mul(expr)
+            return self._quotient(expr)
         if not expr.is_commutative:
             factors = expr.args[1:] if coefficient != 1 else expr.args
         elif self.term_order is not None:
@@ -135,6 +139,28 @@ class NotesLatexPrinter(LatexPrinter):
         weight = left.is_Symbol and left.name.startswith("w_")
         return r" \cdot " if weight else r" \times "
 
+    def _quotient(self, expr):
+        """``\\dfrac{numerator}{denominator}`` on one line (no break inside its braces)."""
+        numerator, denominator = sympy.fraction(expr, exact=True)
+        sign = ""
+        if numerator.could_extract_minus_sign():
+            sign, numerator = "-", -numerator
+        return rf"{sign}\dfrac{{{unmarked(self._print(numerator))}}}{{{unmarked(self._print(denominator))}}}"
+
+    def _print_Pow(self, expr, exp=None):
+        if expr.exp.is_Integer and expr.exp < 0:
+            return self._quotient(expr)
+        return super()._print_Pow(expr)
+
+    def _print_Float(self, expr):
+        mantissa, _, exponent = decimal(expr).partition("e")
+        if not exponent:
+            return mantissa
+        power = f"10^{{{exponent}}}"
+        if mantissa in ("1", "-1"):
+            return mantissa[:-1] + power
+        return rf"{mantissa} \cdot {power}"
+
     def _print_Rational(self, expr):
         if expr.q == 1:
             return str(expr.p)
@@ -146,7 +172,14 @@ class NotesLatexPrinter(LatexPrinter):
         rule = RULE_BY_FUNCTION.get(type(expr))
         name = rule.latex if rule is not None else rf"\operatorname{{{type(expr).__name__}}}"
         power = "" if exp is None else f"^{{{exp}}}"
-        return rf"{name}{power}\bigl({self._print(expr.args[0])}\bigr)"
+        if type(expr) is sqrt:  # a root's bar spans its argument: one line
+            root = rf"\sqrt{{{unmarked(self._print(expr.args[0]))}}}"
+            return root if exp is None else rf"\bigl({root}\bigr)^{{{exp}}}"
+        arguments = ", ".join(self._print(arg) for arg in expr.args)
+        return rf"{name}{power}\bigl({arguments}\bigr)"
+
+    def _print_log(self, expr, exp=None):
+        return self._print_Function(expr, exp)
 
     def _print_tanh(self, expr, exp=None):
         return self._print_Function(expr, exp)

@@ -11,7 +11,8 @@ place that says what each becomes in layer l at step t:
   a stack (``f@t``, ``f_l2@t`` at a generic step ``t``, ``t-1``, ``t+1``);
 * a previous state -> the state at t-1; at step 0 its initial value ``h0``
   (``h0_l2``);
-* the input -> ``x_t`` in layer 1, layer l-1's exposed state at t above it;
+* the input -> ``x_t`` in layer 1, layer l-1's exposed vector at t above it;
+  the previous input (``x_prev``) -> the input at t-1, 0 at the first step;
 * a parameter -> the layer's shared parameter ``w_x_l2``, or (``copies``) the
   copy step t uses: a :class:`ParamCopy`;
 * in the output layer, ``top`` -> the top layer's exposed state at t, ``w_y``
@@ -163,6 +164,8 @@ class Placement:
             return self.state(self.state_of_prev[symbol].name, layer, shift(time, -1))
         if symbol == self.cell.input:
             return self.layer_input(layer, time)
+        if symbol == self.graph.prev_input:
+            return sympy.S.Zero if time == 1 else self.layer_input(layer, shift(time, -1))
         if naming.is_param_name(symbol.name):
             if copies:
                 return self.copy(symbol.name, layer, time).symbol
@@ -187,7 +190,10 @@ class Placement:
         """A cell expression (``prev(h)`` or ``h_prev`` for the previous state) in
         ``layer`` at ``time``; with ``copies``, each parameter replaced by the copy
         that step uses. Dummies are placeholders the caller fills in."""
-        expr = substitute(expr, {prev(s): p for s, p in self.graph.prev_symbols.items()})
+        lowered = {prev(s): p for s, p in self.graph.prev_symbols.items()}
+        if self.graph.prev_input is not None:
+            lowered[prev(self.cell.input)] = self.graph.prev_input
+        expr = substitute(expr, lowered)
         return substitute(expr, self.substitution(expr.free_symbols, layer, time, copies))
 
     def substitution(self, symbols, layer, time, copies=False):
@@ -216,6 +222,7 @@ class Placement:
         """Every symbol the cell's step equations and their adjoints are written in."""
         derived = derive_network(self.network)
         symbols = {self.cell.input, *self.graph.prev_symbols.values(), *(n.out for n in self.graph.nodes)}
+        symbols |= {self.graph.prev_input} - {None}
         symbols |= {sympy.Symbol(p.name) for p in self.cell.parameters}
         return symbols | {lhs for lhs, _ in derived.cell.equations}
 

@@ -35,7 +35,7 @@ from .errors import ConfigError
 from .graph import Affine, Compute, Total, substitute
 from .network import TOP
 from .placement import OUTPUT_PARAMS, Placement
-from .rules import dot, dot_t, outer, row_sum
+from .rules import dot, dot_t, mean, outer, row_sum
 
 
 def scalar(expr):
@@ -43,8 +43,9 @@ def scalar(expr):
     return substitute(expr, calls=_SCALAR_CALLS)
 
 
+# With one unit a sum or mean over the units is the unit itself, and a transposed weight the weight.
 _SCALAR_CALLS = {dot: lambda w, v: w * v, dot_t: lambda w, u: w * u, outer: lambda u, v: u * v,
-                 row_sum: lambda u: u}
+                 row_sum: lambda u: u, mean: lambda u: u}
 
 
 # Unrolling reads the same step equations at every step and layer: each is
@@ -163,6 +164,7 @@ class Unrolled:
         cell = self.network.cell
         carry = {s: sympy.S.Zero for s in cell.states}
         d_inputs = [sympy.S.Zero] * self.steps
+        carry_input = sympy.S.Zero  # the adjoint of the input at t from step t+1's x[t-1]
         for t in range(self.steps, 0, -1):
             subs = self.placement.step_substitution(layer, t)
             for state in cell.states:
@@ -171,7 +173,9 @@ class Unrolled:
             self._record(adjoints, subs, lambda name, t=t: self.placement.copy(name, layer, t))
             for state, prev_symbol in self.graph.prev_symbols.items():
                 carry[state] = _step_scalar(adjoints.inputs.get(prev_symbol, sympy.S.Zero)).xreplace(subs)
-            d_inputs[t - 1] = _step_scalar(adjoints.inputs.get(cell.input, sympy.S.Zero)).xreplace(subs)
+            d_inputs[t - 1] = _step_scalar(adjoints.inputs.get(cell.input, sympy.S.Zero)).xreplace(subs) + carry_input
+            if self.graph.prev_input is not None:
+                carry_input = _step_scalar(adjoints.inputs.get(self.graph.prev_input, sympy.S.Zero)).xreplace(subs)
         self.initial_adjoints = getattr(self, "initial_adjoints", {})
         for state in cell.states:
             self.initial_adjoints[self.placement.state(state.name, layer, 0).name] = carry[state]
@@ -222,7 +226,6 @@ class Unrolled:
 def node_expr(node):
     """The expression a node computes: ``dot(w, v) + b`` for an affine node."""
     if isinstance(node, Affine):
-        product = dot(node.weight, node.arg)
-        return product + node.bias if node.bias is not None else product
+        return node.product + node.bias if node.bias is not None else node.product
     assert isinstance(node, (Compute, Total))
     return node.expr

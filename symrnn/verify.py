@@ -41,17 +41,26 @@ The second half checks the engine symbolically: its unrolled gradient
 (:func:`check_derivation`, reading :class:`symrnn.chain.ChainRule` through
 the derivation) against SymPy's ``diff`` of the nested cost.
 
-Imports: code generation (:func:`symrnn.codegen.load_module`),
-:mod:`symrnn.unroll`, the rule table and the network's symbols only.
+A cell's real constants are doubles (SymPy Floats of 53 bits), and SymPy
+folds products of them at that precision, differently in the engine's
+expressions and in ``diff``'s; the symbolic checks therefore run on the cell
+with each constant the exact rational it holds (:func:`exact_constants`).
+
+Imports: code generation (:func:`symrnn.codegen.load_module`), the Cell,
+:func:`symrnn.graph.substitute`, :mod:`symrnn.unroll`, the rule table and
+the network's symbols only.
 """
 
+import dataclasses
 from dataclasses import dataclass
 
 import mpmath
 import numpy as np
 import sympy
 
+from .cells import Cell
 from .codegen import load_module
+from .graph import substitute
 from .network import MASK
 from .rules import ELEMENTWISE
 from .unroll import Unrolled, scalar
@@ -277,29 +286,52 @@ def streamed_table(networks, seed=0):
 
 
 def _reference_functions():
-    """For each table function with a definition: a SymPy function whose
-    derivative SymPy computes from that definition (not from the table's
-    rule), and an mpmath implementation of both."""
+    """For each table function: an inert SymPy function whose derivatives
+    SymPy computes from the function's definition (not from the table's
+    rule; SymPy's own derivative for tanh, exp and log), written in the inert
+    functions again so that no derivative evaluates a function of a large
+    argument, and an mpmath implementation of each."""
     functions, numeric = {}, {"Heaviside": lambda z, at_zero=0: mpmath.mpf(z > 0), "step": lambda z: mpmath.mpf(z > 0)}
+    derivatives = {}
     for rule in ELEMENTWISE.values():
-        if rule.definition is None:
-            continue
-        u = sympy.Dummy("u")
-        derivative = sympy.diff(rule.definition(u), u)
+        arity = min(rule.function.nargs)
+        us = sympy.symbols(f"u:{arity}", cls=sympy.Dummy)
+        definition = (rule.definition or rule.function)(*us)
         name = f"reference_{rule.function.__name__}"
+        derivatives[rule.function] = (us, [sympy.diff(definition, u) for u in us])
         functions[rule.function] = type(name, (sympy.Function,), {
-            "nargs": 1,
-            "fdiff": lambda self, argindex=1, d=derivative, u=u: d.xreplace({u: self.args[0]}),
+            "nargs": arity,
+            "fdiff": lambda self, argindex=1, f=rule.function: _partial(derivatives[f], self.args, argindex),
         })
-        value = sympy.lambdify(u, rule.definition(u), "mpmath")
+        value = sympy.lambdify(us, definition, "mpmath")
         numeric[name] = numeric[rule.function.__name__] = value
+    for function, (us, partials) in derivatives.items():
+        derivatives[function] = (us, [_with_reference_functions(d, functions) for d in partials])
     return functions, [numeric, "mpmath"]
+
+
+def _partial(derivative, args, argindex):
+    us, partials = derivative
+    return partials[argindex - 1].xreplace(dict(zip(us, args)))
 
 
 def _with_reference_functions(expr, functions):
     for function, reference in functions.items():
         expr = expr.replace(function, reference)
     return expr
+
+
+def exact_constants(network):
+    """``network`` with every real constant of its cell (a double) replaced by
+    the exact rational it holds; the network itself when it has none."""
+    cell = network.cell
+    floats = {f: sympy.Rational(f) for _, rhs in cell.equations for f in rhs.atoms(sympy.Float)}
+    if not floats:
+        return network
+    exact = Cell(cell.name, input=cell.input, states=cell.states, output_state=cell.output_state,
+                 equations=[(lhs, substitute(rhs, floats)) for lhs, rhs in cell.equations],
+                 description=cell.description, sizes=cell.sizes)
+    return dataclasses.replace(network, cell=exact)
 
 
 def check_unrolled(network, steps, seed=0, digits=30):
@@ -311,7 +343,7 @@ def check_unrolled(network, steps, seed=0, digits=30):
     the fully nested cost with respect to each copy.
     """
     mpmath.mp.dps = digits
-    unrolled = Unrolled(network, steps)
+    unrolled = Unrolled(exact_constants(network), steps)
     functions, modules = _reference_functions()
     cost = _with_reference_functions(unrolled.nested_cost(), functions)
     copies = [c for p in unrolled.parameter_names() for c in unrolled.copies(p)]
@@ -396,3 +428,161 @@ def _evaluate_chain(derivation, expr, evaluate):
     result = value(expr)
     assert result.rows == 1 and result.cols == 1, "a chain's product is a number"
     return result[0, 0]
+
+
+# --------------------------------------------------------------------------
+# The engine with vectors of several units, against SymPy's diff
+# --------------------------------------------------------------------------
+
+VECTOR_SIZES = {"D": 2, "H": 3, "K": 1}  # any other letter: 2 units
+
+
+def check_vector_units(network, steps, seed=0, digits=30, sizes=None):
+    """Largest |engine - SymPy diff| over every entry of every parameter of a
+    one-layer ``network`` unrolled ``steps`` steps with vectors of several
+    units (``sizes`` by letter, default :data:`VECTOR_SIZES`), at a random
+    point with ``digits`` digits: the check of what one unit cannot show
+    (means over units, transposed weights, vectors of their own sizes).
+
+    The engine's side evaluates its step and output-layer adjoint equations
+    with matrices (dot, dot_t and outer as matrix products, mean and row_sum
+    over the units); the reference is ``sympy.diff`` of the cost built from
+    the same step equations, entry by entry. Returns (difference, entries).
+    """
+    mpmath.mp.dps = digits
+    if network.layers != 1:
+        raise ValueError("check_vector_units checks one layer (stacks are checked with one unit per vector)")
+    units = _Units(exact_constants(network), {**VECTOR_SIZES, **(sizes or {})})
+    cost, engine = units.run(steps)
+    functions, modules = _reference_functions()
+    cost = _with_reference_functions(cost, functions)
+    entries = [(name, index) for name, matrix in units.params.items() for index in range(len(matrix))]
+    symbols = sorted(cost.free_symbols | {units.params[n][i] for n, i in entries}, key=lambda s: s.name)
+    rng = np.random.default_rng(seed)
+    point = [mpmath.mpf(float(v)) for v in rng.uniform(-1, 1, len(symbols))]
+    reference = sympy.lambdify(symbols, [sympy.diff(cost, units.params[n][i]) for n, i in entries], modules, cse=True)
+    engine = _with_reference_functions(sympy.Matrix([engine[n][i] for n, i in entries]), functions)
+    computed = sympy.lambdify(symbols, list(engine), modules, cse=True)(*point)
+    expected = reference(*point)
+    return max(abs(a - b) for a, b in zip(computed, expected)), len(entries)
+
+
+class _Units:
+    """One layer of ``network`` with vectors of several units: every symbol
+    a matrix of SymPy symbols (vectors n x 1, weights rows x columns)."""
+
+    def __init__(self, network, sizes):
+        from .derived import derive_network
+
+        self.derived = derive_network(network)
+        self.network, self.cell, self.graph = network, network.cell, self.derived.graph
+        self.size = {name: sizes.get(letter, 2) for name, letter in self.cell.sizes.items()}
+        self.sizes = sizes
+        shapes = {p.name: p.shape for p in self.cell.parameters}
+        shapes |= {"w_y": ("K", self.cell.sizes[self.cell.output_state.name]), "b_y": ("K",)}
+        self.params = {name: self.matrix(name, *(sizes.get(letter, 2) for letter in shape))
+                       for name, shape in shapes.items()}
+        self.symbols = {sympy.Symbol(name): matrix for name, matrix in self.params.items()}
+
+    @staticmethod
+    def matrix(name, rows, columns=1):
+        return sympy.Matrix(rows, columns, lambda i, j: sympy.Symbol(f"{name}[{i},{j}]"))
+
+    def vector(self, name, time):
+        return self.matrix(f"{name}@{time}", self.size[name])
+
+    def run(self, steps):
+        """(the cost, each parameter's gradient by the engine), both in the symbols of the point."""
+        states = {s: self.vector(s.name, 0) for s in self.cell.states}
+        inputs = [self.vector(self.cell.input.name, t) for t in range(1, steps + 1)]
+        outputs = self.network.output == "sequence"
+        tapes, heads, cost = [], {}, sympy.S.Zero
+        for t in range(1, steps + 1):
+            env = {**self.symbols, self.cell.input: inputs[t - 1]}
+            env |= {self.graph.prev_symbols[s]: states[s] for s in states}
+            if self.graph.prev_input is not None:
+                env[self.graph.prev_input] = inputs[t - 2] if t > 1 else sympy.zeros(*inputs[0].shape)
+            for node in self.graph.nodes:
+                env[node.out] = _evaluate(_node_value(node), env)
+            states = {s: env[s] for s in states}
+            tapes.append(env)
+            if outputs or t == steps:
+                heads[t], value = self.head(env[self.cell.output_state], t)
+                cost += value
+        return cost, self.backward(tapes, heads)
+
+    def head(self, top, t):
+        from .network import TARGET, TOP
+
+        env = {**self.symbols, TOP: top, MASK: sympy.Matrix([[1]]), TARGET: self.matrix(f"y@{t}", self.sizes["K"])}
+        for node in self.derived.head:
+            env[node.out] = _evaluate(_node_value(node), env)
+        return env, sum(_evaluate(self.derived.cost.expr, env))
+
+    def backward(self, tapes, heads):
+        from . import naming
+        from .network import TOP
+
+        grads = {name: sympy.zeros(*matrix.shape) for name, matrix in self.params.items()}
+        carry = {s: sympy.zeros(self.size[s.name], 1) for s in self.cell.states}
+        exposed = self.cell.output_state
+        for t in range(len(tapes), 0, -1):
+            d_top = sympy.zeros(self.size[exposed.name], 1)
+            if t in heads:
+                d_top = self._adjoints(self.derived.from_cost, heads[t], grads)[TOP]
+            env = dict(tapes[t - 1])
+            env |= {sympy.Symbol(naming.next_adjoint_name(s.name)): carry[s] for s in carry}
+            env[sympy.Symbol(naming.output_adjoint_name(exposed.name))] = d_top
+            inputs = self._adjoints(self.derived.cell, env, grads)
+            carry = {s: inputs.get(self.graph.prev_symbols[s], carry[s] * 0) for s in carry}
+        return grads
+
+    def _adjoints(self, adjoints, env, grads):
+        env = dict(env)
+        for lhs, rhs in adjoints.equations:
+            env[lhs] = _evaluate(rhs, env)
+        for name, terms in adjoints.params.items():
+            grads[name] += _evaluate(sympy.Add(*terms), env)
+        return {symbol: _evaluate(expr, env) for symbol, expr in adjoints.inputs.items()}
+
+
+def _node_value(node):
+    from .graph import Affine
+
+    if isinstance(node, Affine):
+        return node.product + node.bias if node.bias is not None else node.product
+    return node.expr
+
+
+def _evaluate(expr, env):
+    """An engine expression with matrices for its symbols (a number stays a number)."""
+    from .rules import dot, dot_t, mean, outer, row_sum
+
+    if expr in env:
+        return env[expr]
+    if expr.is_Number:
+        return expr
+    if expr.is_Symbol:
+        raise KeyError(f"no value for {expr}")
+    args = [_evaluate(arg, env) for arg in expr.args]
+    products = {dot: _product, dot_t: lambda w, v: _product(w.T, v), outer: lambda u, v: _product(u, v.T),
+                row_sum: lambda v: _spread(v, sympy.Add(*v)),
+                mean: lambda v: _spread(v, sympy.Mul(sympy.Rational(1, len(v)), sympy.Add(*v), evaluate=False))}
+    if type(expr) in products:
+        return products[type(expr)](*args)
+    shape = next((a.shape for a in args if isinstance(a, sympy.MatrixBase)), None)
+    if shape is None:
+        return expr.func(*args)
+    entries = [[a[i] if isinstance(a, sympy.MatrixBase) else a for a in args] for i in range(shape[0] * shape[1])]
+    return sympy.Matrix(*shape, [expr.func(*e, evaluate=False) for e in entries])
+
+
+def _product(a, b):
+    """The matrix product, its sums and products left unevaluated (SymPy would
+    distribute every number over every sum, at a cost that grows with each step)."""
+    return sympy.Matrix(a.rows, b.cols, lambda i, j: sympy.Add(
+        *[sympy.Mul(a[i, k], b[k, j], evaluate=False) for k in range(a.cols)], evaluate=False))
+
+
+def _spread(v, value):
+    return sympy.Matrix(v.rows, v.cols, [value] * len(v))
