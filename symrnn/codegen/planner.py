@@ -7,7 +7,7 @@ which values forward must keep), then asks the forward planner
 (:mod:`symrnn.codegen.backward_planner`) for their parts. The engine does
 not run here: everything comes from :func:`symrnn.derived.derive_network`.
 
-Imports: the step graph's node types, the rule table, the layout, the
+Imports: errors, the step graph's node types, the rule table, the layout, the
 algebra helpers, the statements, the plan and the two planners.
 """
 
@@ -16,6 +16,7 @@ from functools import cached_property
 
 import sympy
 
+from ..errors import ConfigError
 from ..graph import Affine, Compute
 from ..rules import ElementwiseRule, function_rule, rule_of
 from . import backward_planner, forward_planner
@@ -96,8 +97,22 @@ def step_facts(derived):
     return StepFacts(cell, graph, adjoints, flow, groups, slots)
 
 
+# Constructs of the cell language (Cell.constructs) that code generation does not support yet.
+NOT_YET_GENERATED = ("mean", "sizes", "previous input", "transposed weight", "output not a state",
+                     "elementwise input")
+
+
+def unsupported(cell):
+    """The constructs of ``cell`` code generation does not support yet, sorted."""
+    return sorted(cell.constructs & set(NOT_YET_GENERATED))
+
+
 def plan_layer(derived):
     """The :class:`LayerPlan` of ``derived`` (a :class:`symrnn.derived.DerivedNetwork`)."""
+    blocked = unsupported(derived.network.cell)
+    if blocked:
+        raise ConfigError(f"cell {derived.network.cell.name!r} uses {', '.join(blocked)}: "
+                          "not yet supported by code generation")
     facts = step_facts(derived)
     forward = forward_planner.plan_forward(facts)
     backward = backward_planner.plan_backward(facts)
