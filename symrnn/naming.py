@@ -8,9 +8,10 @@ Rules
 -----
 * A vector (input, state, gate) is a lowercase letter followed by lowercase
   letters or digits: ``x``, ``h``, ``c``, ``f``.
-* A parameter is ``w_`` (a weight, used in a matrix-vector product) or ``b_``
-  (a bias or other elementwise parameter) followed by letters or digits, after
-  the notes: ``w_x`` is w^(x), ``w_F`` is w^(F), ``b_a`` is b^(a).
+* A parameter is ``w_`` (a weight, used in a matrix-vector product), ``b_``
+  (a bias or other elementwise parameter) or ``g_`` (an elementwise gain, as
+  layer normalization's) followed by letters or digits, after the notes:
+  ``w_x`` is w^(x), ``w_F`` is w^(F), ``b_a`` is b^(a), ``g_n`` is g^(n).
 * In a network of L >= 2 stacked layers every cell parameter and initial
   state carries its layer number as a suffix ``_l<n>``: ``w_x_l2`` is layer
   2's w^(x). A one-layer network uses the bare names.
@@ -31,7 +32,7 @@ import re
 from .errors import CellError
 
 VECTOR_PATTERN = re.compile(r"[a-z][a-z0-9]{0,15}\Z")
-PARAM_PATTERN = re.compile(r"[wb]_[A-Za-z][A-Za-z0-9]{0,15}\Z")
+PARAM_PATTERN = re.compile(r"[wbg]_[A-Za-z][A-Za-z0-9]{0,15}\Z")
 
 # Names generated code binds beside a cell's vectors, and why. A vector
 # (whose name has no '_') may not take one: it would shadow the generated
@@ -89,8 +90,8 @@ def check_param_name(name):
     """Return ``name`` if it is a valid parameter name, else raise CellError."""
     if not isinstance(name, str) or not PARAM_PATTERN.match(name):
         raise CellError(
-            f"invalid parameter name {name!r}: expected 'w_' or 'b_' followed by a letter and "
-            "up to 15 letters or digits (e.g. 'w_x', 'w_F', 'b_a')"
+            f"invalid parameter name {name!r}: expected 'w_', 'b_' or 'g_' followed by a letter and "
+            "up to 15 letters or digits (e.g. 'w_x', 'w_F', 'b_a', 'g_n')"
         )
     if name in (OUTPUT_WEIGHT, OUTPUT_BIAS):
         raise CellError(f"parameter name {name!r} is reserved for the output layer")
@@ -98,8 +99,8 @@ def check_param_name(name):
 
 
 def is_param_name(name):
-    """Whether ``name`` names a parameter (``w_...`` or ``b_...``): the one place that says so."""
-    return name.startswith(("w_", "b_"))
+    """Whether ``name`` names a parameter (``w_...``, ``b_...`` or a gain ``g_...``): the one place that says so."""
+    return name.startswith(("w_", "b_", "g_"))
 
 
 def layer_name(name, layer, layers):
