@@ -48,8 +48,8 @@ Expressions, from loosest to tightest binding::
   ``2.5e-3`` (up to 17 significant digits, exponents -30..30), held as the
   nearest double (a SymPy Float) and printed back as the shortest decimal
   that reads as that double.
-* Parameters are written as in the notes, ``w^(f)``, ``w^(F)``, ``b^(f)`` (or
-  as their code names ``w_f``, ``w_F``, ``b_f``). A weight ``w^(...)`` directly
+* Parameters are written as in the notes, ``w^(f)``, ``w^(F)``, ``b^(f)``, and
+  gains ``g^(n)`` (or as their code names ``w_f``, ``w_F``, ``b_f``, ``g_n``). A weight ``w^(...)`` directly
   followed by an operand is a matrix product: ``w^(G) (r * h[t-1])``; it takes
   one operand, so ``w^(f) x * y`` is (w·x) ⊙ y. Written alone, a parameter is
   an elementwise vector: ``b^(p) * c[t-1]`` (a peephole), ``w^(u) * h[t-1]``
@@ -123,6 +123,7 @@ MAX_DECIMAL_EXPONENT = 30
 # Functions of a cell file defined only for positive (log) or non-negative (sqrt) arguments.
 POSITIVE_ARGUMENT = {"log": "positive", "sqrt": "non-negative"}
 
+PARAM_LETTERS = ("w", "b", "g")  # w^(f) a weight, b^(f) a bias, g^(n) a gain
 KEYWORDS = ("cell", "description", "input", "state", "output", "size")
 OPERATORS = {"=": "=", "+": "+", "-": "-", "*": "*", "/": "/", "\u2299": "*", "\u00b7": "\u00b7",
              "(": "(", ")": ")", "[": "[", "]": "]", ",": ",", "^": "^"}
@@ -360,8 +361,9 @@ class _ExpressionReader(_LineReader):
         explicit = after.kind == "op" and after.text == "\u00b7"
         if token.kind != "param" or not (transposed or explicit or _starts_operand(after)):
             return self.power()
-        if token.value.startswith("b_"):
-            self.fail(f"{token.text} is a bias: only a weight w^(...) multiplies a vector as a matrix; "
+        if not token.value.startswith("w_"):
+            kind = "a gain" if token.value.startswith("g_") else "a bias"
+            self.fail(f"{token.text} is {kind}: only a weight w^(...) multiplies a vector as a matrix; "
                       f"write {token.text} * ... for an elementwise product", token.column)
         if transposed and not (explicit or _starts_operand(after)):
             self.expected(f"the vector {token.text}^T multiplies (a transposed weight is a product: "
@@ -728,8 +730,8 @@ def _word(line, i, tokens, fail):
     ``w^(f)`` / ``w_f``; returns the index after it."""
     word = IDENT.match(line, i).group()
     end = i + len(word)
-    superscript = SUPERSCRIPT.match(line, end) if word in ("w", "b") else None
-    if word in ("w", "b") and line.startswith("^(", end) and superscript is None:
+    superscript = SUPERSCRIPT.match(line, end) if word in PARAM_LETTERS else None
+    if word in PARAM_LETTERS and line.startswith("^(", end) and superscript is None:
         bad = IDENT_CHARS.match(line, end + 2).end()  # the first character that is not part of a name
         if bad < len(line) and not " " <= line[bad] <= "~":
             fail(f"unexpected character {_describe_character(line[bad])}", bad + 1)
