@@ -133,9 +133,9 @@ class Cell:
     @cached_property
     def constructs(self):
         """The constructs beyond the first language's that the cell uses, by
-        name: 'mean', 'sizes', 'previous input', 'transposed weight', 'output
-        not a state', 'elementwise input' (code generation names the ones
-        it does not support yet)."""
+        name: 'mean', 'max' (a function of two arguments), 'sizes', 'previous
+        input', 'transposed weight', 'output not a state', 'elementwise
+        input' (code generation names the ones it does not support yet)."""
         return frozenset(_constructs(self))
 
     def equations_text(self):
@@ -392,6 +392,8 @@ def _constructs(cell):
                 found.add("mean")
             elif isinstance(node, dot_t):
                 found.add("transposed weight")
+            elif isinstance(node, sympy.Function) and len(node.args) > 1:
+                found.add("max")
             elif node == prev(cell.input):
                 found.add("previous input")
         if _outside(rhs, cell.input):

@@ -51,12 +51,29 @@ def gru_pytorch():
     return _builtin("gru_pytorch")
 
 
+def _from_paper(stem):
+    """The builder of a built-in cell from a paper: its file, whose
+    description cites the paper."""
+    def builder():
+        return _builtin(stem)
+
+    builder.__name__ = builder.__qualname__ = stem
+    builder.__doc__ = f"The built-in cell {stem!r} (symrnn/cell_files/{stem}.cell; its description cites its paper)."
+    return builder
+
+
+# Cells from papers, each a file whose description cites its paper (issue 12). Code generation does
+# not support every construct they use yet (codegen.planner.unsupported says which): those are left
+# out of `symrnn verify`'s matrix until it does.
+PAPER_CELLS = ("lstm_ln", "lstmp", "sru", "qrnn", "antisymmetric", "indrnn", "peephole_lstm", "mgu")
+
 # The registry: cell name -> variant -> builder. Adding a cell touches only
 # this and one file in cell_files/.
 CELLS = {
     "rnn": {"default": rnn},
     "lstm": {"default": lstm},
     "gru": {"notes": gru, "pytorch": gru_pytorch},
+    **{stem: {"default": _from_paper(stem)} for stem in PAPER_CELLS},
 }
 
 
