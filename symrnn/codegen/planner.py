@@ -98,7 +98,7 @@ def step_facts(derived):
 
 
 # Constructs of the cell language (Cell.constructs) that code generation does not support yet.
-NOT_YET_GENERATED = ("mean", "sizes", "previous input", "transposed weight", "output not a state",
+NOT_YET_GENERATED = ("mean", "max", "sizes", "previous input", "transposed weight", "output not a state",
                      "elementwise input")
 
 
