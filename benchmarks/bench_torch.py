@@ -77,6 +77,7 @@ def sources(cell):
 def load_source(name, text):
     spec = importlib.util.spec_from_loader(name, loader=None)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # torch.compile (dynamo) imports a function's module by name
     exec(compile(text, f"<{name}>", "exec"), module.__dict__)
     return module
 
