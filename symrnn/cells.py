@@ -392,7 +392,7 @@ def _constructs(cell):
                 found.add("mean")
             elif isinstance(node, dot_t):
                 found.add("transposed weight")
-            elif isinstance(node, sympy.Function) and len(node.args) > 1:
+            elif function_rule(node) is not None and len(node.args) > 1:
                 found.add("max")
             elif node == prev(cell.input):
                 found.add("previous input")
