@@ -32,7 +32,7 @@ and answers with SymPy expressions placed at a step by
     >>> rule.chain("w_x", 1)
     E@2*J@2*P|w_x@1
 
-Imports: the engine (:func:`symrnn.derive.reverse`), :mod:`symrnn.placement`,
+Imports: errors, the engine (:func:`symrnn.derive.reverse`), :mod:`symrnn.placement`,
 :mod:`symrnn.unroll`, the network's symbols and :mod:`symrnn.naming`.
 """
 
@@ -42,6 +42,7 @@ import sympy
 
 from . import naming
 from .derive import reverse
+from .errors import ConfigError
 from .network import MASK, TOP
 from .placement import Placement, shift
 from .unroll import Unrolled, node_expr, scalar
@@ -73,6 +74,11 @@ class ChainRule:
     def __init__(self, derived, steps, truncate=None, unrolled=None):
         self.derived, self.network, self.steps, self.truncate = derived, derived.network, steps, truncate
         self.cell = self.network.cell
+        lagged = {"previous input", "output not a state"} & self.cell.constructs
+        if self.network.layers > 1 and lagged:
+            raise ConfigError(f"the derivation of a stack of {self.cell.name!r} layers is not written yet: its cell "
+                              f"uses {', '.join(sorted(lagged))}, and the chain rule between layers here assumes "
+                              "a layer reads the state of the layer below at the same step; derive one layer")
         self.placement = Placement(derived)
         self.unrolled = unrolled if unrolled is not None else Unrolled(derived, steps)
         self.cell_adjoints, self.head_adjoints = derived.cell, derived.from_cost
@@ -103,8 +109,11 @@ class ChainRule:
 
     def _coefficient(self, expr, state):
         """d(state at t) / d(what ``expr`` is the adjoint of): the coefficient
-        of the state's seed in the linear adjoint expression."""
-        return sympy.diff(self._inlined(expr), sympy.Symbol(naming.next_adjoint_name(state)))
+        of the state's seed in the linear adjoint expression (for an output
+        that is not a state, such as QRNN's h, its seed ``d_h_out``)."""
+        carried = any(s.name == state for s in self.cell.states)
+        seed = naming.next_adjoint_name(state) if carried else naming.output_adjoint_name(state)
+        return sympy.diff(self._inlined(expr), sympy.Symbol(seed))
 
     def _through_input(self, layer, state, time):
         """d(state of layer at time)/d(the layer's input at time)."""
@@ -135,11 +144,17 @@ class ChainRule:
 
     def output_derivative(self, layer, state, time):
         """d C_time / d(state at time): only the top layer's exposed state feeds the output."""
-        if layer != self.network.layers or state != self.cell.output_state.name:
+        exposed = self.cell.output_state
+        if layer != self.network.layers or (state != exposed.name and exposed in self.cell.states):
             return sympy.S.Zero
         definitions = dict(self.head_adjoints.equations)
-        return scalar(self.head_at(self.head_adjoints.inputs[TOP].xreplace(definitions), time,
+        head = scalar(self.head_at(self.head_adjoints.inputs[TOP].xreplace(definitions), time,
                                    copies=isinstance(time, int)))
+        if state == exposed.name:
+            return head
+        # an output not carried to the next step: through the state's value at this step
+        node_adjoint = self.cell_adjoints.node_adjoint.get(sympy.Symbol(state), sympy.S.Zero)
+        return head * self.at(self._coefficient(node_adjoint, exposed.name), layer, time, isinstance(time, int))
 
     # --- the recurrences and each copy's term ----------------------------------------
 

@@ -502,7 +502,10 @@ class CopyAnalysis:
         for symbol, expr in self.unrolled.adjoint_values.items():
             entries, earliest, chain, forward = self._walk(expr, windows)
             if chain or forward:
-                assert earliest is not None or symbol in seeds, f"{symbol} reaches no output"
+                if earliest is None and symbol not in seeds:
+                    # identically zero: a vector the output reads only at the steps that have
+                    # an output (SRU's h with one output per item) reaches none at the others
+                    continue
                 t = seeds[symbol] if earliest is None else earliest
                 entries = _merge(entries, {t: (chain, forward)})
             if entries:

@@ -389,7 +389,10 @@ def check_derivation(derivation, seed=0, digits=30):
     unrolled = derivation.unrolled
     functions, modules = _reference_functions()
     cost = _with_reference_functions(unrolled.nested_cost(), functions)
-    symbols = sorted(cost.free_symbols, key=lambda s: s.name)
+    # every leaf has a value, also one the cost does not depend on (its uses cancel, or it multiplies 0)
+    definitions = {**unrolled.values, **unrolled.adjoint_values}
+    leaves = set().union(*(e.free_symbols for e in definitions.values())) - set(definitions)
+    symbols = sorted(cost.free_symbols | leaves | set(unrolled.copy_of), key=lambda s: s.name)
     rng = np.random.default_rng(seed)
     point = {s: mpmath.mpf(float(v)) for s, v in zip(symbols, rng.uniform(-1, 1, len(symbols)))}
     point[MASK] = mpmath.mpf(1)  # a derivation follows one item over all its steps

@@ -208,9 +208,9 @@ def test_resolve_cell_takes_a_name_a_file_or_a_cell(tmp_path):
 
 def test_an_unknown_name_suggests_the_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "mgu.cell").write_text("")
-    with pytest.raises(ConfigError, match="did you mean the file 'mgu.cell'"):
-        get_cell("mgu")
+    (tmp_path / "mygru.cell").write_text("")
+    with pytest.raises(ConfigError, match="did you mean the file 'mygru.cell'"):
+        get_cell("mygru")
 
 
 def test_equation_sides_must_be_sympy():
