@@ -17,7 +17,9 @@ from symrnn.verify import (
     verify_network,
 )
 
-CELLS = [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch")]
+# Every built-in cell code generation supports (codegen.planner.unsupported): the matrix of `symrnn verify`.
+CELLS = [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch"), ("indrnn", None),
+         ("peephole_lstm", None), ("mgu", None)]
 
 
 @pytest.mark.parametrize("cell,variant", CELLS)
