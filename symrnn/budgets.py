@@ -43,7 +43,13 @@ of that work, and refuses a cell over one at once with a
 The built-in cells and those of ``tests/cells`` use at most 4 polynomial
 terms, 19 step nodes, a derivative size of 112 and a verify size of 4,128 at
 two layers (``tests/test_limits.py`` checks that they stay well within every
-budget). SymPy's automatic evaluation never
+budget), except the layer-normalized LSTM ``lstm_ln`` (54 step nodes, a
+derivative size of 298, a verify size of 12,672 at two layers: its
+derivation at two layers reaches T = 37, its copy analysis T = 100 at three
+layers) and ``lstmp`` (21 step nodes: its derivation at two layers reaches
+T = 95). Every construct of the language (division, real constants,
+``mean``, transposed products, sizes, the previous input) is a node of the
+step graph like any other, so these budgets bound it. SymPy's automatic evaluation never
 runs on a user's nested expression: the parser builds function calls
 unevaluated and the pipeline rebuilds them unevaluated
 (:func:`symrnn.graph.substitute`), because evaluating ``tanh`` or ``exp`` of
