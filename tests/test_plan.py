@@ -22,9 +22,11 @@ from symrnn.codegen.numpy_emitter import forward_needs_errstate, layer_helpers
 from symrnn.codegen.plan import FusedSum, Role
 from symrnn.codegen.statements import (
     AddParamTerm,
+    Apply,
     Assign,
     ExpRun,
     InPlace,
+    Into,
     KeepStateAdjoint,
     Op,
     ProjectionView,
@@ -34,9 +36,10 @@ from symrnn.codegen.statements import (
     matrix_products,
 )
 from symrnn.derived import derive_network
-from symrnn.rules import ELEMENTWISE, TANH_HELPER, sigmoid
+from symrnn.rules import ELEMENTWISE, TANH_HELPER, maximum, sigmoid
 
 CELLS = Path(__file__).resolve().parent / "cells"
+CODEGEN_CELLS = Path(__file__).resolve().parent / "codegen_cells"
 S = sympy.Symbol
 
 
@@ -304,3 +307,25 @@ def test_head_plan_keeps_only_what_backward_reads():
     xent = plan_head(derive_network(symrnn.network("rnn", output="sequence", loss="xent")))
     assert xent.keeps is not None and set(xent.keeps) < set(xent.cached)
     assert [s.name for s in xent.from_outputs.loads] == [s.name for s in xent.keeps]
+
+
+# --- the cell language's newer constructs (issue 12) ---------------------------
+
+
+def test_max_of_two_arguments_writes_a_new_array_and_keeps_both_for_backward():
+    plan = plan_of(str(CODEGEN_CELLS / "max_rnn.cell"))
+    (vectors,) = [s for s in plan.forward_step if isinstance(s, Apply) and isinstance(s.expr, maximum)]
+    assert vectors.into is not Into.ARGUMENT  # neither argument is overwritten
+    assert set(vectors.expr.args) <= {k.value for k in plan.kept}  # step(a - b) and 1 - step(a - b) read both
+    (state,) = [s for s in plan.forward_step if isinstance(s, InPlace) and s.target == S("h")]
+    assert state.op is Op.APPLY and isinstance(state.args[0], maximum)  # max(tanh(a), -0.5) into h's history
+
+
+def test_a_transposed_product_is_a_group_of_its_own():
+    """w^(W)^T h[t-1] reads w_W the other way: never stacked with w_W h[t-1], never fused."""
+    plan = plan_of("antisymmetric")
+    (transposed,) = [g for g in plan.groups if g.transposed]
+    assert weights(transposed) == ["w_W"] and transposed.arg == S("h_prev") and not transposed.hoisted
+    assert [g.label for g in plan.groups if "w_W" in weights(g)] == ["h_prev", "h_prev_2"]
+    assert all(transposed not in (f.loop, f.hoisted) for f in plan.fused_sums)
+    assert "w_W^T times h_prev" in plan.describe()

@@ -1,6 +1,8 @@
 """Generated modules against central finite differences, across the matrix of
 cells x output modes x 1-2 layers x costs x equal and unequal lengths."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,9 @@ from symrnn.verify import (
 
 # Every built-in cell code generation supports (codegen.planner.unsupported): the matrix of `symrnn verify`.
 CELLS = [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch"), ("indrnn", None),
-         ("peephole_lstm", None), ("mgu", None)]
+         ("peephole_lstm", None), ("mgu", None), ("antisymmetric", None)]
+# Cells of code generation's own constructs that no built-in cell uses (max of two arguments).
+CODEGEN_CELLS = Path(__file__).resolve().parent / "codegen_cells"
 
 
 @pytest.mark.parametrize("cell,variant", CELLS)
@@ -32,6 +36,14 @@ def test_gradients_match_finite_differences(module_for, cell, variant, output, l
         result = check_gradients(module, net, unequal=unequal)
         assert result.max_error <= TOLERANCE, format_table([result])
         assert result.padded_zero, "x past an item's length must get exactly zero gradient"
+
+
+@pytest.mark.parametrize("output,layers,loss", [("last", 1, "squared"), ("sequence", 2, "xent")])
+def test_max_of_two_arguments_matches_finite_differences(module_for, output, layers, loss):
+    net, module = module_for(str(CODEGEN_CELLS / "max_rnn.cell"), None, None, layers, output, loss)
+    for unequal in (False, True):
+        result = check_gradients(module, net, unequal=unequal)
+        assert result.max_error <= TOLERANCE, format_table([result])
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "identity"])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sympy
 
 from .. import naming
-from ..rules import dot_t
+from ..rules import dot, dot_t
 
 
 def adjoint_symbols(adjoints, cell):
@@ -84,11 +84,12 @@ def fewest_operations(expr):
 
 
 def is_hoisted_product(term, hoisted):
-    """``term`` is w^T·d, or a multiple k·w^T·d, for a (w, d) of ``hoisted``: the
-    engine adds up k nodes that multiply the input by one weight and share one
-    adjoint (w_a·x twice in a cell), each a member of a hoisted group."""
+    """``term`` is a product of ``hoisted`` (w^T·d, or w·d of a transposed
+    member), or a multiple k of one: the engine adds up k nodes that multiply
+    the input by one weight and share one adjoint (w_a·x twice in a cell),
+    each a member of a hoisted group."""
     count, product = term.as_coeff_Mul()
-    return count.is_Integer and count > 0 and isinstance(product, dot_t) and tuple(product.args) in hoisted
+    return count.is_Integer and count > 0 and isinstance(product, (dot, dot_t)) and product in hoisted
 
 
 def negated(expr):

@@ -2,7 +2,7 @@
 steps before the loop, runs of slots scaled by one adjoint, the in-place
 schedule of the step, what the step loads, and its window variant.
 
-Imports: naming, the rule table's ``dot_t``, the printer's ``fused_dot_t``
+Imports: naming, the rule table's ``dot`` and ``dot_t``, the printer's ``fused_dot_t``
 (SymPy functions), the algebra helpers, the in-place schedule, names, the
 plan and the statements.
 """
@@ -11,7 +11,7 @@ import sympy
 
 from .. import naming
 from ..printing import fused_dot_t
-from ..rules import dot_t
+from ..rules import dot, dot_t
 from . import names
 from .algebra import is_hoisted_product, split_term
 from .in_place import evaluate_into, write_into
@@ -110,7 +110,8 @@ def input_adjoint_in_loop(facts):
     """The terms of the input's adjoint that are not products with weights
     of a hoisted group (those are one product after the loop)."""
     node_adjoint = facts.adjoints.node_adjoint
-    hoisted = {(m.weight, node_adjoint[m.out]) for g in facts.groups if g.hoisted for m in g.members}
+    hoisted = {(dot if m.transposed else dot_t)(m.weight, node_adjoint[m.out])
+               for g in facts.groups if g.hoisted for m in g.members}
     expr = facts.adjoints.inputs.get(facts.cell.input, sympy.S.Zero)
     return sympy.Add(*[t for t in sympy.Add.make_args(expr) if not is_hoisted_product(t, hoisted)])
 

@@ -37,7 +37,7 @@ def describe_layer(plan):
 
 def _group(group):
     where = "hoisted, all steps before the loop" if group.hoisted else "in the loop"
-    weights = ", ".join(m.weight.name for m in group.members)
+    weights = ", ".join(m.weight.name + ("^T" if m.transposed else "") for m in group.members)
     return f"{group.label}: {weights} times {group.arg} ({where}), slots {group.start}:{group.stop}"
 
 

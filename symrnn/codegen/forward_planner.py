@@ -88,7 +88,7 @@ def _fusable_pres(facts, loop_group, hoisted):
     where their slots overlap (the in-loop group may go on past the hoisted
     one: GRU's u_G beside u_Z, u_R), if every one is such a sum of products
     nothing else reads; else None."""
-    if not hoisted.start <= loop_group.start < hoisted.stop:
+    if not hoisted.start <= loop_group.start < hoisted.stop or loop_group.transposed or hoisted.transposed:
         return None
     sums = {n.expr: n.out for n in facts.graph.nodes if isinstance(n, Compute)}
     pairs = list(zip(hoisted.members[loop_group.start - hoisted.start:], loop_group.members))

@@ -34,7 +34,9 @@ class Group:
     ``members`` are sorted by slot; the group's adjoints are the slots
     ``start:stop``. ``label`` is the name generated code gives the group's
     arrays (proj_x, w_x_all, d_x_all): its vector's name, numbered from the
-    second group of one vector on (x_2).
+    second group of one vector on (x_2). ``transposed``: its one member is a
+    transposed product w^T·v (``v @ w`` over batch-major arrays), never
+    stacked with others.
     """
 
     index: int
@@ -43,6 +45,7 @@ class Group:
     start: int
     hoisted: bool
     label: str
+    transposed: bool = False
 
     @property
     def stop(self):
@@ -90,16 +93,19 @@ def plan_groups(nodes, node_adjoint, hoistable, multiplier=None):
         groups.append(Group(
             index=index, arg=arg, members=tuple(members), start=position[node_adjoint[members[0].out]],
             hoisted=arg in hoistable, label=arg.name if seen[arg] == 1 else f"{arg.name}_{seen[arg]}",
+            transposed=members[0].transposed,
         ))
     return tuple(groups), tuple(order)
 
 
 def _group_by_arg(affine, node_adjoint):
-    """Lists of nodes with one vector, no two of a list sharing an adjoint."""
+    """Lists of nodes with one vector, no two of a list sharing an adjoint;
+    a transposed product is a list of its own (its weight reads the other way)."""
     lists = []
     for node in affine:
         home = next(
-            (members for members in lists if members[0].arg == node.arg
+            (members for members in lists if members[0].arg == node.arg and not node.transposed
+             and not members[0].transposed
              and node_adjoint[node.out] not in {node_adjoint[m.out] for m in members}),
             None,
         )

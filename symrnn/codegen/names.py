@@ -53,13 +53,23 @@ def exp_bias(group):
 
 
 def loop_weights(group):
-    """An in-loop group's weights transposed, as the step's product reads them."""
-    return f"w_{group.label}_T"
+    """An in-loop group's weights transposed, as the step's product reads them
+    (a transposed product reads its weight as it is)."""
+    return stacked_weights(group) if group.transposed else f"w_{group.label}_T"
 
 
 def store(symbol):
     """A value's (or a fused store's) values of every step."""
     return f"{symbol.name}_seq"
+
+
+def output_sequence(plan):
+    """The layer's output of every step: its state's history after the
+    initial value, or the per-step store of a vector that is not a state."""
+    if plan.output_is_state:
+        return f"{history(plan.output_state)}[1:]"
+    kept = next(k for k in plan.kept if k.value == plan.output_state)
+    return store(kept.value) if kept.store is None else f"{store(kept.store)}[:, {kept.index}]"
 
 
 def history(state):

@@ -7,7 +7,7 @@ Imports: naming, names, the statements and the NumPy spelling helpers.
 
 from .. import naming
 from . import names
-from .numpy_text import SequencePrinter, cols, sum_rows
+from .numpy_text import SequencePrinter, adjoint_weights, cols, sum_rows
 from .statements import (
     AddParamTerm,
     Assign,
@@ -148,7 +148,7 @@ def finish_lines(plan, window=False):
     for p in plan.backward.summed_params:
         value = f"{names.per_step_gradient(p)}.sum(axis=0)" if p in per_step else names.summed_gradient(p)
         lines.append(f'grads["{p.name}"] = {value}')
-    product = " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {names.stacked_weights(g)}" for g in plan.hoisted)
+    product = " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {adjoint_weights(g)}" for g in plan.hoisted)
     if product:
         op = "+=" if plan.backward.input_adjoint_in_loop else "="
         lines.append(f"d_inputs {op} ({product}).reshape(T, B, -1)")
@@ -163,6 +163,8 @@ def group_gradient_lines(plan, group, assigned):
     lines = [f"{adjoint} = d_slots_2d[:, {cols(group.start, group.stop)}]"]
     weights = [m.weight.name for m in group.members]
     product = f"{adjoint}.T @ {arg_sequence(plan, group)}.reshape(T * B, -1)"
+    if group.transposed:  # u = w^T·v: the gradient is v d^T summed, (in, out)
+        product = f"{arg_sequence(plan, group)}.reshape(T * B, -1).T @ {adjoint}"
     lines += split_assign(weights, product, f"({product})", "H, -1", assigned)
     biases = [m.bias.name for m in group.members if m.bias is not None]
     if biases and len(biases) == len(group.members):

@@ -8,7 +8,7 @@ NumPy spelling helpers.
 
 from ..rules import EXP_FORMS, function_rule
 from . import names
-from .numpy_text import cols
+from .numpy_text import cols, product_weights
 from .plan import Role
 from .statements import (
     ActivationRun,
@@ -40,7 +40,7 @@ def loop_weight_lines(plan, group):
     takes 1.1-1.9 times as long at a step's shapes (B = 32, H = 128, float64
     and float32, OpenBLAS), the product with a copy does not. A fused sum
     activated by exp has its scaled copy instead (fused_sum_setup)."""
-    if group.hoisted or any(f.loop is group and f.exp for f in plan.fused_sums):
+    if group.hoisted or group.transposed or any(f.loop is group and f.exp for f in plan.fused_sums):
         return []
     return [f"{names.loop_weights(group)} = np.ascontiguousarray({names.stacked_weights(group)}.T)"]
 
@@ -95,7 +95,7 @@ def exp_factor_lines(plan, group):
 
 def hoisted_lines(plan, group):
     """The group's products of all steps: one matrix product, biases added in place."""
-    weights, bias = f"{names.stacked_weights(group)}.T", names.stacked_bias(group)
+    weights, bias = product_weights(group), names.stacked_bias(group)
     if plan.exp_scaling(group) is not None:
         factors = exp_array(plan, group)
         weights, bias = f"({weights} * {factors})", bias and f"{bias} * {factors}"
@@ -203,11 +203,11 @@ def view_index(group, k):
 
 
 def apply_text(printer, s):
-    rule, arg = function_rule(s.expr), printer.show(s.expr.args[0])
+    rule, args = function_rule(s.expr), [printer.show(a) for a in s.expr.args]
     if s.into is Into.NEW:
-        return rule.numpy.format(arg)
-    target = arg if s.into is Into.ARGUMENT else f"{names.store(s.out)}[t]"
-    return rule.numpy_out.format(arg, target)
+        return rule.numpy.format(*args)
+    target = args[0] if s.into is Into.ARGUMENT else f"{names.store(s.out)}[t]"
+    return rule.numpy_out.format(*args, target)
 
 
 def exp_run_lines(s):

@@ -35,6 +35,18 @@ def sum_rows(text, expr):
     return f"{operand}.sum(axis=0)"
 
 
+def product_weights(group):
+    """The group's weights as the (in, out) matrix of ``v @ W`` (w.T, or w of a transposed product)."""
+    weights = names.stacked_weights(group)
+    return weights if group.transposed else f"{weights}.T"
+
+
+def adjoint_weights(group):
+    """The group's weights as the (out, in) matrix of the arg's adjoint ``d @ W``."""
+    weights = names.stacked_weights(group)
+    return f"{weights}.T" if group.transposed else weights
+
+
 def slot_block(group):
     """The group's slots at step t."""
     return f"d_slots[t, :, {cols(group.start, group.stop)}]"
@@ -74,7 +86,7 @@ class StepPrinter:
             return f"{target}[...] = {self.show(args[0])}"
         if op is Op.APPLY:
             (expr,) = args
-            return function_rule(expr).numpy_out.format(self.show(expr.args[0]), target)
+            return function_rule(expr).numpy_out.format(*(self.show(a) for a in expr.args), target)
         if op is Op.MATMUL:
             operand, weights = self.matmul_operands(args[0])
             return f"np.matmul({operand}, {weights}, out={target})"

@@ -39,8 +39,10 @@ def group_step_lines(plan, group, assigned):
     adjoint, n = names.group_adjoint_steps(group), len(group.members)
     lines = [f"{adjoint} = d_slots[:, :, {cols(group.start, group.stop)}]"]
     weights = [m.weight.name for m in group.members]
-    lines += split_assign_steps(weights, f"np.matmul({adjoint}.transpose(0, 2, 1), {arg_sequence(plan, group)})",
-                                f"(T, {n}, H, -1)", assigned)
+    product = f"np.matmul({adjoint}.transpose(0, 2, 1), {arg_sequence(plan, group)})"
+    if group.transposed:  # u = w^T·v: each step's term is v^T d, (in, out)
+        product = f"np.matmul({arg_sequence(plan, group)}.transpose(0, 2, 1), {adjoint})"
+    lines += split_assign_steps(weights, product, f"(T, {n}, H, -1)", assigned)
     biases = [m.bias.name for m in group.members if m.bias is not None]
     if biases and len(biases) == n:
         lines += split_assign_steps(biases, f"{adjoint}.sum(axis=1)", f"(T, {n}, H)", assigned)

@@ -73,9 +73,10 @@ class StepFacts:
         return tuple(n.out for n in self.graph.nodes if n.out in needed and n.out not in self.cell.states)
 
     def computes_in_place(self, node):
-        """An elementwise function may overwrite its argument when the argument
-        is an intermediate of this step that nothing else reads."""
-        if not isinstance(function_rule(node.expr), ElementwiseRule):
+        """An elementwise function of one argument may overwrite it when the
+        argument is an intermediate of this step that nothing else reads (a
+        function of two, max(a, b), writes a new array)."""
+        if not isinstance(function_rule(node.expr), ElementwiseRule) or len(node.expr.args) != 1:
             return False
         (arg,) = node.expr.args
         intermediates = {n.out for n in self.graph.nodes} - set(self.cell.states)
@@ -98,7 +99,7 @@ def step_facts(derived):
 
 
 # Constructs of the cell language (Cell.constructs) that code generation does not support yet.
-NOT_YET_GENERATED = ("mean", "max", "sizes", "previous input", "transposed weight", "output not a state",
+NOT_YET_GENERATED = ("mean", "sizes", "previous input", "output not a state",
                      "elementwise input")
 
 

@@ -10,7 +10,7 @@ products of a group).
 
 from . import names
 from .numpy_backward import REUSED_BUFFER_NOTE, carries, group_gradient_lines, statement_line
-from .numpy_text import cols
+from .numpy_text import adjoint_weights, cols
 from .statements import ZeroCarry
 from .torch_text import TorchSequencePrinter, new_array
 
@@ -73,7 +73,7 @@ def finish_lines(plan):
     for group in plan.groups:
         lines += group_gradient_lines(plan, group, assigned)
     lines += [f'grads["{p.name}"] = {names.summed_gradient(p)}' for p in plan.backward.summed_params]
-    product = " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {names.stacked_weights(g)}" for g in plan.hoisted)
+    product = " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {adjoint_weights(g)}" for g in plan.hoisted)
     if product:
         op = "+=" if plan.backward.input_adjoint_in_loop else "="
         lines.append(f"d_inputs {op} ({product}).reshape(T, B, -1)")

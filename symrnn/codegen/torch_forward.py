@@ -16,7 +16,7 @@ and the NumPy helpers whose text torch shares (column blocks, views, cache).
 from ..rules import function_rule, rule_of
 from . import names
 from .numpy_forward import cache_lines, view_index
-from .numpy_text import cols
+from .numpy_text import cols, product_weights
 from .statements import (
     ActivationRun,
     Apply,
@@ -32,14 +32,14 @@ from .statements import (
     ProjectionView,
     StateView,
 )
-from .torch_text import new_array
+from .torch_text import function_args, new_array
 
 __all__ = ["cache_lines", "setup_lines", "step_lines"]
 
 
 def product_text(group, arg_text):
     """The group's product of ``arg_text``, its bias added in the same call."""
-    weights, bias = f"{names.stacked_weights(group)}.T", names.stacked_bias(group)
+    weights, bias = product_weights(group), names.stacked_bias(group)
     return f"torch.addmm({bias}, {arg_text}, {weights})" if bias else f"{arg_text} @ {weights}"
 
 
@@ -176,11 +176,11 @@ def single_line(s, printer):
 
 
 def apply_text(printer, s):
-    rule, arg = function_rule(s.expr), printer.show(s.expr.args[0])
+    rule, args = function_rule(s.expr), function_args(printer.show, s.expr)
     if s.into is Into.NEW:
-        return rule.torch.format(arg)
-    target = arg if s.into is Into.ARGUMENT else f"{names.store(s.out)}[t]"
-    return rule.torch_out.format(arg, target)
+        return rule.torch.format(*args)
+    target = args[0] if s.into is Into.ARGUMENT else f"{names.store(s.out)}[t]"
+    return rule.torch_out.format(*args, target)
 
 
 def exp_run_lines(s):

@@ -5,16 +5,18 @@ writes by hand for a custom cell). Outputs are the top layer's states at
 every step, zero past each item's length (``--output states``).
 
 Imports: the derived network, the step graph's node types, the
-torch printer, the rule table's ``dot``, the templating environment and the NumPy spelling helpers.
+torch printer, the rule table, the templating environment, the NumPy spelling helpers
+and the torch ones' function arguments.
 """
 
 from ..derived import derive_network
 from ..files import do_not_edit
 from ..graph import Affine
 from ..printing import torch_code
-from ..rules import dot
+from ..rules import function_rule
 from ..templating import environment
 from .numpy_text import python_tuple
+from .torch_text import function_args
 
 
 def step_lines(graph):
@@ -22,8 +24,11 @@ def step_lines(graph):
     lines = []
     for node in graph.nodes:
         if isinstance(node, Affine):
-            expr = dot(node.weight, node.arg) + (node.bias if node.bias is not None else 0)
+            expr = node.product + (node.bias if node.bias is not None else 0)
             lines.append(f"{node.out.name} = {torch_code(expr)}")
+        elif function_rule(node.expr) is not None and len(node.expr.args) > 1:  # max(a, 0.5)
+            args = function_args(torch_code, node.expr)
+            lines.append(f"{node.out.name} = {function_rule(node.expr).torch.format(*args)}")
         else:
             lines.append(f"{node.out.name} = {torch_code(node.expr)}")
     return lines

@@ -17,7 +17,7 @@ import sympy
 
 from ..graph import is_param
 from ..printing import TorchCodePrinter, fused_dot_t
-from ..rules import dot, dot_t, function_rule
+from ..rules import dot, dot_t, function_rule, step
 from .numpy_text import SequencePrinter, StepPrinter
 from .statements import Op
 
@@ -43,8 +43,20 @@ class FusingTorchPrinter(TorchCodePrinter):
         self.operands = operands
 
     def _print_Add(self, expr, order=None):
+        negated_step = self._print_Add_of_step(expr)
+        if negated_step is not None:
+            return negated_step
         fused = fused_call(self, expr.args)
         return fused if fused is not None else super()._print_Add(expr, order)
+
+    def _print_Add_of_step(self, expr):
+        """1 - step(u) (the adjoint max(a, b) sends to b) as a negated
+        comparison: torch refuses to subtract a bool tensor; else None."""
+        if len(expr.args) == 2 and sympy.S.One in expr.args:
+            (other,) = (a for a in expr.args if a != 1)
+            if isinstance(-other, step):
+                return f"(~({self._print((-other).args[0])} > 0))"
+        return None
 
     def _print_Pow(self, expr, rational=False):
         if expr.exp == 2:
@@ -75,12 +87,26 @@ def fused_call(printer, terms, out=None):
         if not broadcast_free(rest) and not _is_param_only(rest):
             continue
         coefficient, factors = term.as_coeff_mul()
+        # as_coeff_mul takes out a rational coefficient only: a real constant (0.01*a) joins it
+        coefficient *= sympy.Mul(*(f for f in factors if f.is_number))
+        factors = tuple(f for f in factors if not f.is_number)
         if len(factors) < 2 or not coefficient.is_number or any(isinstance(f, PRODUCTS) for f in factors):
             continue
         value = "" if coefficient == 1 else f", value={printer._print(coefficient)}"
         first, others = factors[0], sympy.Mul(*factors[1:])
         return f"torch.addcmul({printer._print(rest)}, {printer._print(first)}, {printer._print(others)}{value}{tail})"
     return None
+
+
+def function_args(show, expr):
+    """The argument texts (``show(arg)``) of a function application: a
+    number beside a tensor (max(a, 0.5)) as a 0-d tensor of the other's
+    dtype and device, since torch.maximum takes tensors only."""
+    texts = [show(a) for a in expr.args]
+    if len(texts) < 2:
+        return texts
+    tensor = next(t for a, t in zip(expr.args, texts) if not a.is_number)
+    return [f"{tensor}.new_tensor({t})" if a.is_number else t for a, t in zip(expr.args, texts)]
 
 
 def _is_param_only(expr):
@@ -118,7 +144,7 @@ class TorchStepPrinter(StepPrinter):
             return f"{target}[...] = {self.show(args[0])}"
         if op is Op.APPLY:
             (expr,) = args
-            return function_rule(expr).torch_out.format(self.show(expr.args[0]), target)
+            return function_rule(expr).torch_out.format(*function_args(self.show, expr), target)
         if op is Op.MATMUL:
             operand, weights = self.matmul_operands(args[0])
             return f"torch.matmul({operand}, {weights}, out={target})"
