@@ -79,15 +79,29 @@ class Network:
         return [naming.layer_name(naming.initial_state_name(s.name), layer, self.layers)
                 for s in self.cell.states]
 
+    @property
+    def input_letter(self):
+        """The size letter of layer 1's input x: D, or the letter a cell
+        declares for it (``size x H``: the input used elementwise)."""
+        return self.cell.sizes[self.cell.input.name]
+
+    @property
+    def output_letter(self):
+        """The size letter of each layer's output (H unless the cell declares another)."""
+        return self.cell.sizes[self.cell.output_state.name]
+
     def param_shapes(self):
-        """Every parameter's name and symbolic shape: D input, H hidden, K output."""
+        """Every parameter's name and shape in size letters (the cell's
+        :attr:`Param.shape`): D input, H hidden, K output. A layer above the
+        first reads the output of the one below, so its input's letter is
+        the output's."""
         shapes = {}
         for layer in range(1, self.layers + 1):
-            fan_in = {"input": "D" if layer == 1 else "H", "hidden": "H"}
+            rename = {self.input_letter: self.output_letter} if layer > 1 else {}
             for param, (_, name) in zip(self.cell.parameters, self.layer_params(layer)):
-                shapes[name] = ("H", fan_in[param.fan_in]) if param.is_matrix else ("H",)
+                shapes[name] = tuple(rename.get(letter, letter) for letter in param.shape)
         if self.has_output_layer:
-            shapes[naming.OUTPUT_WEIGHT] = ("K", "H")
+            shapes[naming.OUTPUT_WEIGHT] = ("K", self.output_letter)
             shapes[naming.OUTPUT_BIAS] = ("K",)
         return shapes
 

@@ -101,7 +101,8 @@ class Verification:
 
 def _case(module, network, unequal, seed):
     rng = np.random.default_rng(seed)
-    D, H, K, T, B = (SIZES[k] for k in "DHKTB")
+    H, K, T, B = (SIZES[k] for k in "HKTB")
+    D = SIZES[network.input_letter]  # H where the cell uses its input elementwise (size x H)
     params = module.init_params(D, H, K, seed=seed)
     x = rng.normal(size=(T, B, D))
     lengths = np.array(UNEQUAL_LENGTHS) if unequal else None

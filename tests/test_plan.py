@@ -26,6 +26,7 @@ from symrnn.codegen.statements import (
     Assign,
     ExpRun,
     InPlace,
+    InputView,
     Into,
     KeepStateAdjoint,
     Op,
@@ -329,3 +330,11 @@ def test_a_transposed_product_is_a_group_of_its_own():
     assert [g.label for g in plan.groups if "w_W" in weights(g)] == ["h_prev", "h_prev_2"]
     assert all(transposed not in (f.loop, f.hoisted) for f in plan.fused_sums)
     assert "w_W^T times h_prev" in plan.describe()
+
+
+def test_an_output_that_is_not_a_state_is_kept_and_the_input_is_read_elementwise():
+    plan = plan_of("sru")
+    assert not plan.output_is_state and S("h") in {k.value for k in plan.kept}  # the layer's output, every step
+    assert plan.forward_step[0] == InputView(S("x"))  # h = r*tanh(c) + (1 - r)*x
+    assert plan.backward.input_adjoint_in_loop  # (1 - r)*d_h at each step, beside the hoisted products' adjoint
+    assert len(plan.hoisted) == 1 and matrix_products(plan.forward_step) == 0

@@ -33,7 +33,7 @@ MODES = ("last", "sequence", "states")
 TEST_CELLS = sorted(glob.glob(str(Path(__file__).parent / "cells" / "*.cell")))
 CODEGEN_CELLS = sorted(glob.glob(str(Path(__file__).parent / "codegen_cells" / "*.cell")))
 # Built-in cells of the cell language's newer constructs (issue 12): each mode once, the layers in turn.
-NEWER_BUILT_IN = [("antisymmetric", None)]
+NEWER_BUILT_IN = [("antisymmetric", None), ("sru", None)]
 # Every built-in cell in every mode with 1 and 2 layers; every test cell once, the modes and layers in turn.
 CONFIGS = ([(cell, variant, output, layers) for cell, variant in BUILT_IN for output in MODES for layers in (1, 2)]
            + [(cell, None, MODES[k % 3], 1 + k % 2) for k, cell in enumerate(TEST_CELLS + CODEGEN_CELLS)]
@@ -61,9 +61,10 @@ def loop_module(cell, variant, layers):
 
 def make(module, output, seed=0, dtype=torch.float64):
     """A network with nonzero parameters, an input, lengths and initial states."""
-    net = module.Network(D, H, K if output != "states" else None, dtype=dtype, seed=seed)
+    inputs = D if any("D" in dims for dims in module.PARAMS.values()) else H  # H: x used elementwise (size x H)
+    net = module.Network(inputs, H, K if output != "states" else None, dtype=dtype, seed=seed)
     generator = torch.Generator().manual_seed(seed + 1)
-    x = torch.randn(T, B, D, dtype=dtype, generator=generator)
+    x = torch.randn(T, B, inputs, dtype=dtype, generator=generator)
     names = [name for layer in module.INITIAL_STATES for name in layer]
     state0 = {name: 0.5 * torch.randn(B, H, dtype=dtype, generator=generator) for name in names}
     return net, x, torch.tensor(LENGTHS), state0

@@ -22,6 +22,7 @@ from .statements import (
     FusedStep,
     GateView,
     InPlace,
+    InputView,
     Into,
     KeepValue,
     Op,
@@ -29,6 +30,7 @@ from .statements import (
     Projection,
     ProjectionView,
     StateView,
+    mentioned_symbols,
 )
 
 
@@ -180,6 +182,8 @@ def forward_step(facts, fused, consumers, kept):
             step += _node_statements(facts, node, fused, emitted, in_gate_store)
     written = {s.out for s in step if isinstance(s, Apply) and s.into is Into.STORE}
     step += [KeepValue(k.value) for k in kept if k.store is None and k.value not in written]
+    if facts.cell.input in mentioned_symbols(step):  # the input read elementwise
+        step.insert(0, InputView(facts.cell.input))
     return tuple(step)
 
 

@@ -69,7 +69,7 @@ def emit_layer(plan):
         forward_setup=numpy_forward.setup_lines(plan),
         forward_step=numpy_forward.step_lines(plan, printer),
         forward_cache=cache,
-        forward_result=f"{names.history(plan.output_state)}[1:]",
+        forward_result=names.output_sequence(plan),
         cache_batch_axes=[(key, entry.batch_axis) for (key, _), entry in zip(cache, plan.cache)],
         backward_params=list(plan.backward_params),
         backward_setup=numpy_backward.setup_lines(plan, with_size=False),

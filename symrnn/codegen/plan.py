@@ -159,6 +159,12 @@ class LayerPlan:
     def group(self, index):
         return self.groups[index]
 
+    @property
+    def output_is_state(self):
+        """Whether the layer's output is a state (its history) or a vector
+        the step computes (its per-step store, a kept value)."""
+        return self.output_state in self.states
+
     def exp_scaling(self, group):
         """The :class:`ExpScaling` of ``group``, or None."""
         return next((e for e in self.exp_scalings if e.group == group.index), None)

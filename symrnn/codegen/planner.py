@@ -16,6 +16,7 @@ from functools import cached_property
 
 import sympy
 
+from ..cells import HIDDEN_SIZE
 from ..errors import ConfigError
 from ..graph import Affine, Compute
 from ..rules import ElementwiseRule, function_rule, rule_of
@@ -68,8 +69,9 @@ class StepFacts:
 
     @cached_property
     def needed(self):
-        """Node values (other than states) forward must keep for backward."""
-        needed = self.read | {g.arg for g in self.groups if not g.hoisted}
+        """Node values (other than states) forward must keep: for backward, and
+        an output that is not a state (the layer's output of every step)."""
+        needed = self.read | {g.arg for g in self.groups if not g.hoisted} | {self.cell.output_state}
         return tuple(n.out for n in self.graph.nodes if n.out in needed and n.out not in self.cell.states)
 
     def computes_in_place(self, node):
@@ -80,7 +82,8 @@ class StepFacts:
             return False
         (arg,) = node.expr.args
         intermediates = {n.out for n in self.graph.nodes} - set(self.cell.states)
-        return arg in intermediates and self.uses[arg] == 1 and arg not in self.read
+        return (arg in intermediates and self.uses[arg] == 1 and arg not in self.read
+                and arg != self.cell.output_state)
 
     def group_of(self, node):
         return next(g for g in self.groups if node in g.members)
@@ -99,13 +102,17 @@ def step_facts(derived):
 
 
 # Constructs of the cell language (Cell.constructs) that code generation does not support yet.
-NOT_YET_GENERATED = ("mean", "sizes", "previous input", "output not a state",
-                     "elementwise input")
+NOT_YET_GENERATED = ("mean", "sizes", "previous input")
 
 
 def unsupported(cell):
-    """The constructs of ``cell`` code generation does not support yet, sorted."""
-    return sorted(cell.constructs & set(NOT_YET_GENERATED))
+    """The constructs of ``cell`` code generation does not support yet, sorted.
+    Sizes are supported where every declared size is the hidden size H (the
+    input used elementwise: ``size x H``)."""
+    found = set(cell.constructs & set(NOT_YET_GENERATED))
+    if set(cell.declared_sizes.values()) <= {HIDDEN_SIZE}:
+        found.discard("sizes")
+    return sorted(found)
 
 
 def plan_layer(derived):

@@ -117,6 +117,13 @@ class InPlace(Statement):
 
 
 @dataclass(frozen=True)
+class InputView(Statement):
+    """The layer's input at step t, which the step reads elementwise (h = r*tanh(c) + (1 - r)*x)."""
+
+    input: sympy.Symbol
+
+
+@dataclass(frozen=True)
 class StateView(Statement):
     """The state's slot of its history at step t + 1, written by what follows."""
 

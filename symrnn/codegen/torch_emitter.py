@@ -45,7 +45,7 @@ def emit_layer(plan):
         forward_setup=torch_forward.setup_lines(plan),
         forward_step=torch_forward.step_lines(plan, printer),
         forward_cache=torch_forward.cache_lines(plan),
-        forward_result=f"{names.history(plan.output_state)}[1:]",
+        forward_result=names.output_sequence(plan),
         backward_params=list(plan.backward_params),
         backward_setup=torch_backward.setup_lines(plan),
         backward_step=torch_backward.step_lines(plan, printer),

@@ -25,6 +25,7 @@ from .statements import (
     FusedStep,
     GateView,
     InPlace,
+    InputView,
     Into,
     KeepValue,
     Product,
@@ -160,6 +161,8 @@ def statement_lines(printer, s):
 def single_line(s, printer):
     if isinstance(s, StateView):
         return f"{s.state.name} = {names.history(s.state)}[t + 1]"
+    if isinstance(s, InputView):
+        return f"{s.input.name} = inputs[t]"
     if isinstance(s, Product):
         return f"{s.out.name} = {product_text(s.group, s.group.arg.name)}"
     if isinstance(s, Projection):

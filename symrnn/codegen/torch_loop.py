@@ -48,7 +48,8 @@ def render_loop(network, command=None):
         input=cell.input.name,
         prevs=[graph.prev_symbols[s].name for s in cell.states],
         states=[s.name for s in cell.states],
-        exposed=cell.states.index(cell.output_state),
+        exposed=cell.states.index(cell.output_state) if cell.output_state in cell.states else None,
+        output=None if cell.output_state in cell.states else cell.output_state.name,
         lines=step_lines(graph),
         cell_params=python_tuple(p.name for p in cell.parameters),
     )
