@@ -338,3 +338,15 @@ def test_an_output_that_is_not_a_state_is_kept_and_the_input_is_read_elementwise
     assert plan.forward_step[0] == InputView(S("x"))  # h = r*tanh(c) + (1 - r)*x
     assert plan.backward.input_adjoint_in_loop  # (1 - r)*d_h at each step, beside the hoisted products' adjoint
     assert len(plan.hoisted) == 1 and matrix_products(plan.forward_step) == 0
+
+
+def test_the_previous_inputs_products_are_hoisted_from_the_inputs_shifted_by_one_step():
+    plan = plan_of("qrnn")
+    assert plan.prev_input == S("x_prev") and [g.label for g in plan.hoisted] == ["x", "x_prev"]
+    assert matrix_products(plan.forward_step) == 0 and not plan.backward.input_adjoint_in_loop
+
+
+def test_the_previous_input_used_elementwise_is_refused_by_name():
+    cell = symrnn.parse_cell("cell t\ninput x\nstate h\nsize x H\nh = tanh(w^(x) x + h[t-1]) * x[t-1]")
+    with pytest.raises(symrnn.ConfigError, match="previous input used elementwise: not yet supported"):
+        plan_of(cell)

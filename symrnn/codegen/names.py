@@ -72,6 +72,12 @@ def output_sequence(plan):
     return store(kept.value) if kept.store is None else f"{store(kept.store)}[:, {kept.index}]"
 
 
+def input_sequence(plan, group):
+    """The inputs a hoisted group multiplies: the layer's, or the previous
+    step's (``inputs_prev``, zero at the first step) for x[t-1]."""
+    return "inputs_prev" if group.arg == plan.prev_input else "inputs"
+
+
 def history(state):
     """A state's values of every step, its initial value first."""
     return f"{state.name}_hist"

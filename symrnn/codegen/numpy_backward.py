@@ -7,7 +7,7 @@ Imports: naming, names, the statements and the NumPy spelling helpers.
 
 from .. import naming
 from . import names
-from .numpy_text import SequencePrinter, adjoint_weights, cols, sum_rows
+from .numpy_text import SequencePrinter, cols, input_adjoint_lines, previous_input_lines, sum_rows
 from .statements import (
     AddParamTerm,
     Assign,
@@ -35,6 +35,7 @@ def setup_lines(plan, with_size):
     nothing else needs it (the window variant)."""
     initial = [names.initial_state(s) for s in plan.states]
     lines = ['inputs = cache["inputs"]', "T, B, _ = inputs.shape", *[f'{s} = cache["{s}"]' for s in initial]]
+    lines += previous_input_lines(plan, "np.zeros_like")
     if with_size or plan.slots:
         lines.append(f"H = {initial[0]}.shape[1]")
     stacked = [names.stacked_weights(g) for g in plan.groups if g.stacked]
@@ -127,7 +128,7 @@ def arg_sequence(plan, group):
     arg = group.arg
     previous = plan.previous_states
     if group.hoisted:
-        return "inputs"
+        return names.input_sequence(plan, group)
     if arg in previous:
         return f"{names.history(previous[arg])}[:-1]"
     if arg in plan.states:  # a state's value at this step (w·c after c is computed)
@@ -148,13 +149,7 @@ def finish_lines(plan, window=False):
     for p in plan.backward.summed_params:
         value = f"{names.per_step_gradient(p)}.sum(axis=0)" if p in per_step else names.summed_gradient(p)
         lines.append(f'grads["{p.name}"] = {value}')
-    product = " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {adjoint_weights(g)}" for g in plan.hoisted)
-    if product:
-        op = "+=" if plan.backward.input_adjoint_in_loop else "="
-        lines.append(f"d_inputs {op} ({product}).reshape(T, B, -1)")
-    elif not plan.backward.input_adjoint_in_loop:
-        lines.append("d_inputs = np.zeros_like(inputs)")
-    return lines
+    return lines + input_adjoint_lines(plan, "np.zeros_like")
 
 
 def group_gradient_lines(plan, group, assigned):

@@ -8,7 +8,7 @@ NumPy spelling helpers.
 
 from ..rules import EXP_FORMS, function_rule
 from . import names
-from .numpy_text import cols, product_weights
+from .numpy_text import cols, previous_input_lines, product_weights
 from .plan import Role
 from .statements import (
     ActivationRun,
@@ -54,6 +54,7 @@ def exp_array(plan, group):
 def setup_lines(plan):
     """Forward's lines before the loop."""
     lines = ["T, B, _ = inputs.shape", f"H = {names.initial_state(plan.states[0])}.shape[1]"]
+    lines += previous_input_lines(plan, "np.zeros_like")
     for group in plan.groups:
         lines += stacking_lines(group) + exp_factor_lines(plan, group) + loop_weight_lines(plan, group)
         if group.hoisted:
@@ -100,8 +101,8 @@ def hoisted_lines(plan, group):
     if plan.exp_scaling(group) is not None:
         factors = exp_array(plan, group)
         weights, bias = f"({weights} * {factors})", bias and f"{bias} * {factors}"
-    projection = names.projection(group)
-    lines = [f"{projection} = (inputs.reshape(T * B, -1) @ {weights}).reshape(T, B, -1)"]
+    projection, inputs = names.projection(group), names.input_sequence(plan, group)
+    lines = [f"{projection} = ({inputs}.reshape(T * B, -1) @ {weights}).reshape(T, B, -1)"]
     return lines + ([f"{projection} += {bias}"] if bias else [])
 
 

@@ -47,6 +47,31 @@ def adjoint_weights(group):
     return f"{weights}.T" if group.transposed else weights
 
 
+def previous_input_lines(plan, zeros_like):
+    """The previous step's inputs, x[t-1] with zero at the first step (one
+    copy of the inputs, where the cell reads x[t-1])."""
+    if plan.prev_input is None:
+        return []
+    return [f"inputs_prev = {zeros_like}(inputs)  # x[t-1]: zero at the first step", "inputs_prev[1:] = inputs[:-1]"]
+
+
+def input_adjoint_lines(plan, zeros_like):
+    """After the loop: the input's adjoint from the hoisted groups' slots, one
+    product of each; a product of x[t-1] adds to the adjoint one step earlier."""
+    def products(groups):
+        return " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {adjoint_weights(g)}" for g in groups)
+    current = products(g for g in plan.hoisted if g.arg != plan.prev_input)
+    previous = products(g for g in plan.hoisted if g.arg == plan.prev_input)
+    lines = []
+    if current:
+        lines.append(f"d_inputs {'+=' if plan.backward.input_adjoint_in_loop else '='} ({current}).reshape(T, B, -1)")
+    elif not plan.backward.input_adjoint_in_loop:
+        lines.append(f"d_inputs = {zeros_like}(inputs)")
+    if previous:
+        lines.append(f"d_inputs[:-1] += ({previous}).reshape(T, B, -1)[1:]")
+    return lines
+
+
 def slot_block(group):
     """The group's slots at step t."""
     return f"d_slots[t, :, {cols(group.start, group.stop)}]"

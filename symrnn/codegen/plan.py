@@ -138,6 +138,7 @@ class LayerPlan:
     input: sympy.Symbol
     output_state: sympy.Symbol
     prev_symbols: tuple  # (state, its previous value's symbol)
+    prev_input: sympy.Symbol | None  # the input's previous value (x_prev), where the cell reads x[t-1]
     parameters: tuple  # the cell's parameter names, in order
     groups: tuple
     slots: tuple

@@ -19,7 +19,7 @@ import sympy
 from ..cells import HIDDEN_SIZE
 from ..errors import ConfigError
 from ..graph import Affine, Compute
-from ..rules import ElementwiseRule, function_rule, rule_of
+from ..rules import ElementwiseRule, dot, dot_t, function_rule, prev, rule_of
 from . import backward_planner, forward_planner
 from .algebra import adjoint_symbols, free_symbols, inline_adjoints, split_term
 from .layout import plan_groups
@@ -96,13 +96,15 @@ def step_facts(derived):
     slot_set = {adjoints.node_adjoint[u] for u in affine if u in adjoints.node_adjoint}
     flow = inline_adjoints(adjoints, slot_set, adjoint_symbols(adjoints, cell))
     multipliers = {lhs: split_term(rhs, flow.adjoint_syms) for lhs, rhs in flow.equations if lhs in slot_set}
-    groups, slots = plan_groups(graph.nodes, adjoints.node_adjoint, {cell.input},
+    # the previous input's products are hoisted too: the input's, shifted by one step
+    hoistable = {cell.input} | ({graph.prev_input} if graph.prev_input is not None else set())
+    groups, slots = plan_groups(graph.nodes, adjoints.node_adjoint, hoistable,
                                 lambda slot: (multipliers.get(slot) or (None,))[0])
     return StepFacts(cell, graph, adjoints, flow, groups, slots)
 
 
 # Constructs of the cell language (Cell.constructs) that code generation does not support yet.
-NOT_YET_GENERATED = ("mean", "sizes", "previous input")
+NOT_YET_GENERATED = ("mean", "sizes")
 
 
 def unsupported(cell):
@@ -110,9 +112,20 @@ def unsupported(cell):
     Sizes are supported where every declared size is the hidden size H (the
     input used elementwise: ``size x H``)."""
     found = set(cell.constructs & set(NOT_YET_GENERATED))
+    if any(_elementwise(rhs, prev(cell.input)) for _, rhs in cell.equations):
+        found.add("previous input used elementwise")
     if set(cell.declared_sizes.values()) <= {HIDDEN_SIZE}:
         found.discard("sizes")
     return sorted(found)
+
+
+def _elementwise(expr, symbol):
+    """Whether ``symbol`` occurs in ``expr`` other than as a weight's whole operand."""
+    if expr == symbol:
+        return True
+    if isinstance(expr, (dot, dot_t)):
+        return expr.args[1] != symbol and _elementwise(expr.args[1], symbol)
+    return any(_elementwise(arg, symbol) for arg in expr.args)
 
 
 def plan_layer(derived):
@@ -130,6 +143,7 @@ def plan_layer(derived):
         input=cell.input,
         output_state=cell.output_state,
         prev_symbols=tuple(facts.graph.prev_symbols.items()),
+        prev_input=facts.graph.prev_input,
         parameters=tuple(p.name for p in cell.parameters),
         groups=facts.groups,
         slots=facts.slots,

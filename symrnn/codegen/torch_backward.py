@@ -10,7 +10,7 @@ products of a group).
 
 from . import names
 from .numpy_backward import REUSED_BUFFER_NOTE, carries, group_gradient_lines, statement_line
-from .numpy_text import adjoint_weights, cols
+from .numpy_text import cols, input_adjoint_lines, previous_input_lines
 from .statements import ZeroCarry
 from .torch_text import TorchSequencePrinter, new_array
 
@@ -19,6 +19,7 @@ def setup_lines(plan):
     """Backward's lines before the loop."""
     initial = [names.initial_state(s) for s in plan.states]
     lines = ['inputs = cache["inputs"]', "T, B, _ = inputs.shape", *[f'{s} = cache["{s}"]' for s in initial]]
+    lines += previous_input_lines(plan, "torch.zeros_like")
     if plan.slots:
         lines.append(f"H = {initial[0]}.shape[1]")
     lines += [f'{w} = cache["{w}"]' for w in (names.stacked_weights(g) for g in plan.groups if g.stacked)]
@@ -73,10 +74,4 @@ def finish_lines(plan):
     for group in plan.groups:
         lines += group_gradient_lines(plan, group, assigned)
     lines += [f'grads["{p.name}"] = {names.summed_gradient(p)}' for p in plan.backward.summed_params]
-    product = " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {adjoint_weights(g)}" for g in plan.hoisted)
-    if product:
-        op = "+=" if plan.backward.input_adjoint_in_loop else "="
-        lines.append(f"d_inputs {op} ({product}).reshape(T, B, -1)")
-    elif not plan.backward.input_adjoint_in_loop:
-        lines.append("d_inputs = torch.zeros_like(inputs)")
-    return lines
+    return lines + input_adjoint_lines(plan, "torch.zeros_like")

@@ -16,7 +16,7 @@ and the NumPy helpers whose text torch shares (column blocks, views, cache).
 from ..rules import function_rule, rule_of
 from . import names
 from .numpy_forward import cache_lines, view_index
-from .numpy_text import cols, product_weights
+from .numpy_text import cols, previous_input_lines, product_weights
 from .statements import (
     ActivationRun,
     Apply,
@@ -47,10 +47,11 @@ def product_text(group, arg_text):
 def setup_lines(plan):
     """Forward's lines before the loop."""
     lines = ["T, B, _ = inputs.shape", f"H = {names.initial_state(plan.states[0])}.shape[1]"]
+    lines += previous_input_lines(plan, "torch.zeros_like")
     for group in plan.groups:
         lines += stacking_lines(group)
         if group.hoisted:
-            projection = product_text(group, "inputs.reshape(T * B, -1)")
+            projection = product_text(group, f"{names.input_sequence(plan, group)}.reshape(T * B, -1)")
             lines.append(f"{names.projection(group)} = ({projection}).reshape(T, B, -1)")
     for fused in plan.fused_sums:
         lines += fused_sum_setup(fused)

@@ -50,6 +50,7 @@ def render_loop(network, command=None):
         states=[s.name for s in cell.states],
         exposed=cell.states.index(cell.output_state) if cell.output_state in cell.states else None,
         output=None if cell.output_state in cell.states else cell.output_state.name,
+        prev_input=graph.prev_input.name if graph.prev_input is not None else None,
         lines=step_lines(graph),
         cell_params=python_tuple(p.name for p in cell.parameters),
     )
