@@ -350,3 +350,10 @@ def test_the_previous_input_used_elementwise_is_refused_by_name():
     cell = symrnn.parse_cell("cell t\ninput x\nstate h\nsize x H\nh = tanh(w^(x) x + h[t-1]) * x[t-1]")
     with pytest.raises(symrnn.ConfigError, match="previous input used elementwise: not yet supported"):
         plan_of(cell)
+
+
+def test_a_mean_and_what_is_computed_from_means_alone_are_kept_one_number_per_item():
+    plan = plan_of("lstm_ln")
+    per_item = {k.value.name for k in plan.kept if k.per_item}
+    assert per_item and all(k.store is None for k in plan.kept if k.per_item)  # (T, B, 1) stores of their own
+    assert not any(k.per_item for k in plan.kept if k.value.name in ("f", "i", "g", "o", "mf", "mc"))

@@ -143,7 +143,7 @@ def kept_values(facts, fused, consumers):
             node = consumers.get(pre)
             if node is not None and node.out in facts.needed:
                 homes[node.out] = (f.store, k)
-    return tuple(Kept(s, *homes.get(s, (None, None))) for s in facts.needed)
+    return tuple(Kept(s, *homes.get(s, (None, None)), per_item=s in facts.per_item) for s in facts.needed)
 
 
 def reused_projection(facts):

@@ -61,7 +61,8 @@ def setup_lines(plan):
             lines += hoisted_lines(plan, group)
     for fused in plan.fused_sums:
         lines += fused_sum_setup(plan, fused)
-    lines += [f"{names.store(k.value)} = np.empty((T, B, H), dtype=inputs.dtype)" for k in plan.kept if k.store is None]
+    lines += [f"{names.store(k.value)} = np.empty((T, B, {1 if k.per_item else 'H'}), dtype=inputs.dtype)"
+              for k in plan.kept if k.store is None]
     # Each state's values of all steps, its initial value first: step t
     # reads [t] and writes [t + 1], and the layer's output is [1:].
     for state in plan.states:

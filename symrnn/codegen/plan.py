@@ -54,11 +54,14 @@ class ExpScaling:
 @dataclass(frozen=True)
 class Kept:
     """A step value forward keeps for backward: in its own per-step store, or
-    as gate ``index`` of the gate-major fused ``store``."""
+    as gate ``index`` of the gate-major fused ``store``. ``per_item``: one
+    number per item (a mean, or a function of means and constants), kept
+    as (T, B, 1) and broadcast over the units where it is read."""
 
     value: sympy.Symbol
     store: sympy.Symbol | None = None
     index: int | None = None
+    per_item: bool = False
 
 
 class Role(Enum):

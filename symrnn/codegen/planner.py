@@ -19,7 +19,7 @@ import sympy
 from ..cells import HIDDEN_SIZE
 from ..errors import ConfigError
 from ..graph import Affine, Compute
-from ..rules import ElementwiseRule, dot, dot_t, function_rule, prev, rule_of
+from ..rules import ElementwiseRule, dot, dot_t, function_rule, mean, prev, rule_of
 from . import backward_planner, forward_planner
 from .algebra import adjoint_symbols, free_symbols, inline_adjoints, split_term
 from .layout import plan_groups
@@ -74,6 +74,18 @@ class StepFacts:
         needed = self.read | {g.arg for g in self.groups if not g.hoisted} | {self.cell.output_state}
         return tuple(n.out for n in self.graph.nodes if n.out in needed and n.out not in self.cell.states)
 
+    @cached_property
+    def per_item(self):
+        """Node values with one number per item: a mean (row-wise, broadcast
+        back over the units), and functions and polynomials of those and of
+        constants only (sqrt(mean(m^2) + 1e-5))."""
+        found = set()
+        for node in self.graph.nodes:
+            symbols = node.expr.free_symbols if isinstance(node, Compute) else None
+            if symbols is not None and (isinstance(node.expr, mean) or (symbols and symbols <= found)):
+                found.add(node.out)
+        return frozenset(found)
+
     def computes_in_place(self, node):
         """An elementwise function of one argument may overwrite it when the
         argument is an intermediate of this step that nothing else reads (a
@@ -104,7 +116,7 @@ def step_facts(derived):
 
 
 # Constructs of the cell language (Cell.constructs) that code generation does not support yet.
-NOT_YET_GENERATED = ("mean", "sizes")
+NOT_YET_GENERATED = ("sizes",)
 
 
 def unsupported(cell):

@@ -55,13 +55,18 @@ def setup_lines(plan):
             lines.append(f"{names.projection(group)} = ({projection}).reshape(T, B, -1)")
     for fused in plan.fused_sums:
         lines += fused_sum_setup(fused)
-    lines += [f"{names.store(k.value)} = {new_array('(T, B, H)')}" for k in plan.kept if k.store is None]
+    lines += [f"{names.store(k.value)} = {new_array(store_shape(k))}" for k in plan.kept if k.store is None]
     # Each state's values of all steps, its initial value first: step t
     # reads [t] and writes [t + 1], and the layer's output is [1:].
     for state in plan.states:
         lines += [f"{names.history(state)} = {new_array('(T + 1, B, H)')}",
                   f"{names.history(state)}[0] = {names.initial_state(state)}"]
     return lines
+
+
+def store_shape(kept):
+    """A kept value's store: (T, B, H), or (T, B, 1) for one number per item."""
+    return f"(T, B, {1 if kept.per_item else 'H'})"
 
 
 def stacking_lines(group):

@@ -4,19 +4,18 @@ loop over time that autograd differentiates step by step (what an engineer
 writes by hand for a custom cell). Outputs are the top layer's states at
 every step, zero past each item's length (``--output states``).
 
-Imports: the derived network, the step graph's node types, the
-torch printer, the rule table, the templating environment, the NumPy spelling helpers
-and the torch ones' function arguments.
+Imports: the derived network, the step graph's node types, the rule
+table, the templating environment, the NumPy spelling helpers and the torch
+ones (the printer, function arguments).
 """
 
 from ..derived import derive_network
 from ..files import do_not_edit
 from ..graph import Affine
-from ..printing import torch_code
 from ..rules import function_rule
 from ..templating import environment
 from .numpy_text import python_tuple
-from .torch_text import function_args
+from .torch_text import function_args, torch_text
 
 
 def step_lines(graph):
@@ -25,12 +24,12 @@ def step_lines(graph):
     for node in graph.nodes:
         if isinstance(node, Affine):
             expr = node.product + (node.bias if node.bias is not None else 0)
-            lines.append(f"{node.out.name} = {torch_code(expr)}")
+            lines.append(f"{node.out.name} = {torch_text(expr)}")
         elif function_rule(node.expr) is not None and len(node.expr.args) > 1:  # max(a, 0.5)
-            args = function_args(torch_code, node.expr)
+            args = function_args(torch_text, node.expr)
             lines.append(f"{node.out.name} = {function_rule(node.expr).torch.format(*args)}")
         else:
-            lines.append(f"{node.out.name} = {torch_code(node.expr)}")
+            lines.append(f"{node.out.name} = {torch_text(node.expr)}")
     return lines
 
 

@@ -32,7 +32,21 @@ def new_array(shape):
     return f"inputs.new_empty({shape})"
 
 
-class FusingTorchPrinter(TorchCodePrinter):
+class TorchPrinter(TorchCodePrinter):
+    """The torch printer, with the row mean as a call of its own: the rule
+    row's method form ``{0}.mean(...)`` binds to the last factor of a
+    product it is given (``a/b**3.mean()``)."""
+
+    def _print_mean(self, expr):
+        return f"torch.mean({self._print(expr.args[0])}, dim=-1, keepdim=True)"
+
+
+def torch_text(expr):
+    """``expr`` as torch code (:class:`TorchPrinter`)."""
+    return TorchPrinter().doprint(expr)
+
+
+class FusingTorchPrinter(TorchPrinter):
     """The torch printer, spelling a sum with ``torch.addmm`` or
     ``torch.addcmul`` where one of its terms is a matrix product or a
     product of factors and the rest is a tensor (not a number);
