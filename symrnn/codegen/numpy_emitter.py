@@ -15,9 +15,9 @@ Imports: naming, the rule table, names and the NumPy parts
 from dataclasses import dataclass
 
 from .. import naming
-from ..rules import rule_of
+from ..rules import mean, rule_of
 from . import names, numpy_backward, numpy_forward, numpy_window
-from .numpy_text import StepPrinter
+from .numpy_text import MEAN_HELPER, StepPrinter
 
 # Activations from exp and expm1 (the rules' exp forms) and the tanh helper may overflow to inf
 # for a huge argument, where the result is the exact limit, and tanh's 2/E divides by zero at
@@ -90,5 +90,6 @@ def forward_needs_errstate(plan):
 
 def layer_helpers(plan):
     """The helper functions (``_sigmoid``, ``_tanh``, ...) the layer's code calls."""
-    rules = map(rule_of, plan.forward_functions + plan.backward_functions)
-    return {rule.helper for rule in rules if rule.helper}
+    functions = plan.forward_functions + plan.backward_functions
+    rules = map(rule_of, functions)
+    return {rule.helper for rule in rules if rule.helper} | ({MEAN_HELPER} if mean in functions else set())
