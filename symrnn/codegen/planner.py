@@ -7,8 +7,9 @@ which values forward must keep), then asks the forward planner
 (:mod:`symrnn.codegen.backward_planner`) for their parts. The engine does
 not run here: everything comes from :func:`symrnn.derived.derive_network`.
 
-Imports: errors, the step graph's node types, the rule table, the layout, the
-algebra helpers, the statements, the plan and the two planners.
+Imports: the cells' hidden-size letter, errors, the step graph's node types,
+the rule table, the layout, the algebra helpers, the statements, the plan and
+the two planners.
 """
 
 from dataclasses import dataclass
