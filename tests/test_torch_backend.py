@@ -1,7 +1,9 @@
 """The generated PyTorch modules (``backend="torch"``): gradcheck in float64,
 equal to the NumPy module for the same weights, to nn.LSTM/GRU/RNN through
 the interop, to autograd over a plain loop of the same equations (itself
-generated from the step graph), and under DistributedDataParallel.
+generated from the step graph), and under DistributedDataParallel; the NumPy
+modules of the cells from papers (lstm_ln, sru, qrnn, antisymmetric) equal
+autograd of their equations written by hand in torch.
 
 Sizes are tiny (T <= 4, B <= 3, H <= 3) and each module is generated once
 per session: the whole file costs a few tens of seconds.
@@ -303,3 +305,69 @@ def test_cuda_graphed_passes_what_the_network_checks_to_the_captured_callable():
         step(x2, lengths, {"c0_l2": c0.detach()})
     with pytest.raises(symrnn.InputError, match="lengths"):
         step(x2, [0, 1, 2], {"c0_l2": c0})
+
+
+# The papers' equations written by hand in torch (not generated from the step graph), one step each:
+# step(p, x, x_prev, states) -> (new states in CELL_STATES order, the layer's output).
+def _layer_norm(p, u, gate):
+    m = u - u.mean(-1, keepdim=True)
+    return p[f"g_{gate}"] * m / torch.sqrt((m**2).mean(-1, keepdim=True) + 1e-5) + p[f"b_{gate}"]
+
+
+def _lstm_ln_step(p, x, x_prev, states):
+    c, h = states
+    f, i, o = (torch.sigmoid(_layer_norm(p, x @ p[f"w_{k}"].T + h @ p[f"w_{k.upper()}"].T, k)) for k in "fio")
+    g = torch.tanh(_layer_norm(p, x @ p["w_g"].T + h @ p["w_G"].T, "g"))
+    c = f * c + i * g
+    h = o * torch.tanh(_layer_norm(p, c, "c"))
+    return (c, h), h
+
+
+def _sru_step(p, x, x_prev, states):
+    (c,) = states
+    f, r = torch.sigmoid(x @ p["w_f"].T + p["b_f"]), torch.sigmoid(x @ p["w_r"].T + p["b_r"])
+    c = f * c + (1 - f) * (x @ p["w_c"].T)
+    return (c,), r * torch.tanh(c) + (1 - r) * x
+
+
+def _qrnn_step(p, x, x_prev, states):
+    (c,) = states
+    z, f, o = (x @ p[f"w_{k}"].T + x_prev @ p[f"w_{k.upper()}"].T + p[f"b_{k}"] for k in "zfo")
+    c = torch.sigmoid(f) * c + (1 - torch.sigmoid(f)) * torch.tanh(z)
+    return (c,), torch.sigmoid(o) * c
+
+
+def _antisymmetric_step(p, x, x_prev, states):
+    (h,) = states
+    h = h + 0.01 * torch.tanh(h @ p["w_W"].T - h @ p["w_W"] - 0.1 * h + x @ p["w_V"].T + p["b_h"])
+    return (h,), h
+
+
+HAND_WRITTEN = {"lstm_ln": _lstm_ln_step, "sru": _sru_step, "qrnn": _qrnn_step,
+                "antisymmetric": _antisymmetric_step}
+
+
+@pytest.mark.parametrize("cell", sorted(HAND_WRITTEN))
+def test_numpy_module_equals_autograd_of_the_papers_equations_written_by_hand(cell):
+    net, module = cached_module(cell, output="states")
+    inputs = H if cell == "sru" else D
+    params = module.init_params(inputs, H, seed=1)
+    rng = np.random.default_rng(2)
+    x, d_out = rng.normal(size=(T, B, inputs)), rng.normal(size=(T, B, H))
+    state0 = {name: 0.5 * rng.normal(size=(B, H)) for name in module.INITIAL_STATES[0]}
+    outputs, cache = module.forward(params, x, np.array(LENGTHS), state0)
+    grads = module.backward(params, cache, d_out)
+
+    p = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
+    xt = torch.tensor(x, requires_grad=True)
+    s0 = {name: torch.tensor(value, requires_grad=True) for name, value in state0.items()}
+    states, outs = tuple(s0[name] for name in module.INITIAL_STATES[0]), []
+    for t in range(T):
+        states, out = HAND_WRITTEN[cell](p, xt[t], xt[t - 1] if t else torch.zeros_like(xt[0]), states)
+        outs.append(out)
+    mask = (torch.arange(T)[:, None] < torch.tensor(LENGTHS)[None, :]).to(torch.float64)[:, :, None]
+    expected = torch.stack(outs) * mask
+    (expected * torch.tensor(d_out)).sum().backward()
+    np.testing.assert_allclose(outputs, expected.detach().numpy(), rtol=1e-12, atol=1e-14)
+    for name, tensor in [*p.items(), ("x", xt), *s0.items()]:
+        np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=name)
