@@ -180,15 +180,18 @@ def statement_lines(plan, printer, s):
     return [single_line(s, printer)]
 
 
-def single_line(s, printer):
+def single_line(s, printer, product=None):
+    """The line of a statement whose spelling is the same in NumPy and torch
+    but for the matrix product (``product``: the backend's, NumPy's by default)."""
+    product = product or product_text
     if isinstance(s, StateView):
         return f"{s.state.name} = {names.history(s.state)}[t + 1]"
     if isinstance(s, InputView):
         return f"{s.input.name} = inputs[t]"
     if isinstance(s, Product):
-        return f"{s.out.name} = {product_text(s.group, s.group.arg.name)}"
+        return f"{s.out.name} = {product(s.group, s.group.arg.name)}"
     if isinstance(s, Projection):
-        return f"{names.projection(s.group)} = {product_text(s.group, s.group.arg.name)}"
+        return f"{names.projection(s.group)} = {product(s.group, s.group.arg.name)}"
     if isinstance(s, ProjectionView):
         return f"{s.out.name} = {names.projection(s.group)}{view_index(s.group, s.k)}"
     if isinstance(s, GateView):
@@ -197,7 +200,7 @@ def single_line(s, printer):
         return f"{s.lhs.name} = {printer.show(s.rhs)}"
     if isinstance(s, KeepValue):
         return f"{names.store(s.value)}[t] = {s.value.name}"
-    raise TypeError(f"no NumPy form for the forward statement {s}")
+    raise TypeError(f"no line spelling the forward statement {s}")
 
 
 def view_index(group, k):

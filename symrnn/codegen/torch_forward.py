@@ -15,23 +15,15 @@ and the NumPy helpers whose text torch shares (column blocks, views, cache).
 
 from ..rules import function_rule, rule_of
 from . import names
-from .numpy_forward import cache_lines, view_index
+from .numpy_forward import cache_lines, single_line
 from .numpy_text import cols, previous_input_lines, product_weights
 from .statements import (
     ActivationRun,
     Apply,
-    Assign,
     ExpRun,
     FusedStep,
-    GateView,
     InPlace,
-    InputView,
     Into,
-    KeepValue,
-    Product,
-    Projection,
-    ProjectionView,
-    StateView,
 )
 from .torch_text import function_args, new_array
 
@@ -161,27 +153,7 @@ def statement_lines(printer, s):
         return [f"{s.out.name} = {apply_text(printer, s)}"]
     if isinstance(s, InPlace):
         return [printer.in_place(s)]
-    return [single_line(s, printer)]
-
-
-def single_line(s, printer):
-    if isinstance(s, StateView):
-        return f"{s.state.name} = {names.history(s.state)}[t + 1]"
-    if isinstance(s, InputView):
-        return f"{s.input.name} = inputs[t]"
-    if isinstance(s, Product):
-        return f"{s.out.name} = {product_text(s.group, s.group.arg.name)}"
-    if isinstance(s, Projection):
-        return f"{names.projection(s.group)} = {product_text(s.group, s.group.arg.name)}"
-    if isinstance(s, ProjectionView):
-        return f"{s.out.name} = {names.projection(s.group)}{view_index(s.group, s.k)}"
-    if isinstance(s, GateView):
-        return f"{s.out.name} = {s.store.name}[{s.k}]"
-    if isinstance(s, Assign):
-        return f"{s.lhs.name} = {printer.show(s.rhs)}"
-    if isinstance(s, KeepValue):
-        return f"{names.store(s.value)}[t] = {s.value.name}"
-    raise TypeError(f"no torch form for the forward statement {s}")
+    return [single_line(s, printer, product_text)]
 
 
 def apply_text(printer, s):
