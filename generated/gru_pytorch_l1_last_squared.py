@@ -385,7 +385,8 @@ def forward(params, x, lengths=None, state0=None):
     the values forward() ran with.
     """
     outputs, cache = _forward(params, x, lengths, state0, keep=True)
-    if any(np.may_share_memory(outputs, value) for value in cache["head"].values()):
+    cached = [*cache["head"].values(), *cache["layers"][-1].values()]
+    if any(np.may_share_memory(outputs, value) for value in cached):
         outputs = outputs.copy()  # the caller may change it: backward reads the cache's copy
     return outputs, cache
 

@@ -384,7 +384,7 @@ def _head_forward(params, top, mask):
     y_pre = top @ w_y.T + b_y
     y_logp = _log_softmax(y_pre)
     y_hat = np.exp(y_logp)
-    y_out = mask*y_hat
+    y_out = y_hat if mask is None else mask*y_hat
     cache = {
         "top": top,
         "mask": mask,
@@ -404,7 +404,7 @@ def _head_backward(params, cache, d_out, group=None):
     mask = cache["mask"]
     y_hat = cache["y_hat"]
     grads = {}
-    d_y_hat = d_out*mask
+    d_y_hat = d_out if mask is None else d_out*mask
     d_y_logp = d_y_hat*y_hat
     d_y_pre = d_y_logp - y_hat*d_y_logp.sum(axis=-1, keepdims=True)
     grads["w_y"] = d_y_pre.T @ top
@@ -426,9 +426,9 @@ def _head_loss(params, cache, y, group=None):
     mask = cache["mask"]
     y_logp = cache["y_logp"]
     y_hat = cache["y_hat"]
-    loss = np.sum(-mask*y*y_logp)
+    loss = np.sum(-y*y_logp) if mask is None else np.sum(-mask*y*y_logp)
     grads = {}
-    d_y_logp = -mask*y
+    d_y_logp = -y if mask is None else -mask*y
     d_y_pre = d_y_logp - y_hat*d_y_logp.sum(axis=-1, keepdims=True)
     grads["w_y"] = d_y_pre.T @ top
     grads["b_y"] = d_y_pre.sum(axis=0)
@@ -483,7 +483,8 @@ def forward(params, x, lengths=None, state0=None):
     # backward() reads fewer of the output layer's values than the cost in
     # loss_and_grad(): the others are freed now rather than kept for it.
     cache["head"] = {name: cache["head"][name] for name in ("top", "mask", "y_hat")}
-    if any(np.may_share_memory(outputs, value) for value in cache["head"].values()):
+    cached = [*cache["head"].values(), *cache["layers"][-1].values()]
+    if any(np.may_share_memory(outputs, value) for value in cached):
         outputs = outputs.copy()  # the caller may change it: backward reads the cache's copy
     return outputs, cache
 
@@ -506,7 +507,9 @@ def _forward(params, x, lengths, state0, keep):
         top, layer_cache = _layer_forward(layer_params, top, *(states0[name] for name in names))
         layer_caches.append(layer_cache)
     rows = top.reshape(T * B, -1)
-    mask = (np.arange(T)[:, None] < lengths[None, :]).reshape(T * B, 1).astype(dtype)
+    # No item shorter than x: no row is padded, and the output layer multiplies by no mask.
+    padded = lengths.min() < T
+    mask = (np.arange(T)[:, None] < lengths[None, :]).reshape(T * B, 1).astype(dtype) if padded else None
     outputs, head_cache = _head_forward(params, rows, mask)
     if keep:
         params = {name: params[name].copy() for name in BACKWARD_PARAMS}

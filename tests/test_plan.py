@@ -310,6 +310,26 @@ def test_head_plan_keeps_only_what_backward_reads():
     assert [s.name for s in xent.from_outputs.loads] == [s.name for s in xent.keeps]
 
 
+@pytest.mark.parametrize("output, loss", [("states", "squared"), ("sequence", "squared"), ("sequence", "xent")])
+def test_a_masked_head_has_an_unpadded_form_of_every_expression_reading_the_mask(output, loss):
+    """Without padded rows the mask is 1: each expression that reads it has a
+    form without it (an alias where only the mask was multiplied), so no
+    (T*B, H) product by ones is computed; no parameter's gradient reads the
+    mask itself (the per-step terms are written from the gradients as they are)."""
+    mask = sympy.Symbol("mask")
+    plan = plan_head(derive_network(symrnn.network("rnn", output=output, loss=loss)))
+    unpadded = dict(plan.unpadded)
+    assert unpadded and all(mask in e.free_symbols and mask not in u.free_symbols for e, u in plan.unpadded)
+    reverses = (plan.from_outputs, plan.from_cost)
+    reading = [rhs for r in reverses for _, rhs in r.equations] + [r.top_adjoint for r in reverses] + [plan.cost]
+    assert {e for e in reading if mask in e.free_symbols} <= set(unpadded)
+    assert all(mask not in total.free_symbols for r in reverses for _, total in r.gradients)
+    if output == "states":  # y_out = mask*top and d_top = d_out*mask: the arrays themselves
+        assert unpadded[plan.from_outputs.top_adjoint] == sympy.Symbol("d_out")
+        assert unpadded[plan.nodes[0].expr] == sympy.Symbol("top")
+    assert plan_head(derive_network(symrnn.network("rnn", output="last"))).unpadded == ()
+
+
 # --- the cell language's newer constructs (issue 12) ---------------------------
 
 

@@ -215,6 +215,8 @@ ALIAS_CASES = [
     ("gru", "pytorch", 2, "sequence", "xent", "softmax"),
     ("rnn", None, 2, "sequence", "squared", "sigmoid"),
     ("rnn", None, 1, "last", "squared", "identity"),
+    ("rnn", None, 1, "states", "squared", "identity"),
+    ("lstm", None, 2, "states", "squared", "identity"),
 ]
 
 
@@ -225,11 +227,11 @@ def module_with_head(cell, variant, layers, output, loss, out_activation):
     return symrnn.load_module(net)
 
 
-def caller_arrays(module, dtype, seed=1):
+def caller_arrays(module, dtype, seed=1, padded=True):
     rng = np.random.default_rng(seed)
     params = {k: v * 1.5 for k, v in module.init_params(D, H, K, seed=seed, dtype=dtype).items()}
     x = rng.normal(size=(T, B, D)).astype(dtype)
-    lengths = np.array([T, 2, 4])
+    lengths = np.array([T, 2, 4] if padded else [T] * B)
     state0 = {name: rng.normal(size=(B, H)).astype(dtype) for names in module.INITIAL_STATES for name in names}
     return params, x, lengths, state0
 
@@ -247,16 +249,22 @@ def arrays_in(value):
 
 @pytest.mark.parametrize("case", ALIAS_CASES, ids=lambda case: "-".join(str(c) for c in case))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_changing_the_callers_arrays_after_forward_changes_no_gradient(case, dtype):
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "full-length"])
+def test_changing_the_callers_arrays_after_forward_changes_no_gradient(case, dtype, padded):
     """x, every initial state, lengths, every parameter and the outputs changed
     in place between forward() and backward(): backward() returns exactly what
-    it returns for an untouched run, and the cache shares memory with none."""
+    it returns for an untouched run, and the cache shares memory with none.
+    Without padding the output layer multiplies by no mask: the outputs are
+    then the states themselves (``--output states``), copied, and backward()
+    reads the caller's d_outputs without writing to it."""
     module = module_with_head(*case)
-    params, x, lengths, state0 = caller_arrays(module, dtype)
+    params, x, lengths, state0 = caller_arrays(module, dtype, padded=padded)
     clean = copy.deepcopy((params, x, lengths, state0))
     outputs, cache = module.forward(*clean[:2], clean[2], clean[3])
     d_outputs = np.random.default_rng(2).normal(size=outputs.shape).astype(dtype)
+    d_given = d_outputs.copy()
     expected = module.backward(clean[0], cache, d_outputs)
+    np.testing.assert_array_equal(d_outputs, d_given)
 
     outputs, cache = module.forward(params, x, lengths, state0)
     callers = [x, lengths, outputs, *state0.values(), *params.values()]

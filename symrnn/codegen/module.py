@@ -78,7 +78,9 @@ def output_mode_code(network):
         "output_dims": ("T", "B", "K"),
         "rows_lines": [
             "rows = top.reshape(T * B, -1)",
-            "mask = (np.arange(T)[:, None] < lengths[None, :]).reshape(T * B, 1).astype(dtype)",
+            "# No item shorter than x: no row is padded, and the output layer multiplies by no mask.",
+            "padded = lengths.min() < T",
+            "mask = (np.arange(T)[:, None] < lengths[None, :]).reshape(T * B, 1).astype(dtype) if padded else None",
         ],
         "outputs_value": "outputs.reshape(T, B, -1)",
         "d_top_lines": ["d_seq = d_top.reshape(T, B, -1)"],

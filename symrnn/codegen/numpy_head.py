@@ -34,21 +34,29 @@ class HeadCode:
 
 def emit_head(plan):
     """The :class:`HeadCode` of a head plan."""
-    show = numpy_code
+    unpadded = dict(plan.unpadded)
+
+    def spelled(expr, spell=numpy_code):
+        """``spell(expr)``, or both spellings where the expression reads the
+        mask: its unpadded form where ``mask`` is None."""
+        if expr not in unpadded:
+            return spell(expr)
+        return f"{spell(unpadded[expr])} if mask is None else {spell(expr)}"
+
     forward = []
     for node in plan.nodes:
         if isinstance(node, Affine):
             forward.append(f"{node.out.name} = {node.arg.name} @ {node.weight.name}.T + {node.bias.name}")
         else:
-            forward.append(f"{node.out.name} = {show(node.expr)}")
+            forward.append(f"{node.out.name} = {spelled(node.expr)}")
     return HeadCode(
         forward=forward,
         outputs=plan.outputs.name,
         cached=[s.name for s in plan.cached],
-        backward_outputs=backward_lines(plan.from_outputs),
+        backward_outputs=backward_lines(plan.from_outputs, spelled),
         outputs_loads=[s.name for s in plan.from_outputs.loads],
-        loss_value=f"np.sum({show(plan.cost)})",
-        backward_loss=backward_lines(plan.from_cost),
+        loss_value=spelled(plan.cost, lambda cost: f"np.sum({numpy_code(cost)})"),
+        backward_loss=backward_lines(plan.from_cost, spelled),
         loss_loads=[s.name for s in plan.from_cost.loads],
         steps_outputs=steps_lines(plan.from_outputs),
         steps_loss=steps_lines(plan.from_cost),
@@ -65,13 +73,18 @@ def head_helpers(plan):
     return {rule.helper for rule in rules if rule is not None and rule.helper}
 
 
-def backward_lines(reverse):
-    lines = [f"{lhs.name} = {numpy_code(rhs)}" for lhs, rhs in reverse.equations]
+def backward_lines(reverse, spelled):
+    """The reverse pass's lines; ``spelled(expr[, spell])`` writes an expression."""
+    lines = [f"{lhs.name} = {spelled(rhs)}" for lhs, rhs in reverse.equations]
     for name, total in reverse.gradients:
-        value = numpy_code(total) if isinstance(total, outer) else sum_rows(numpy_code(total), total)
-        lines.append(f"grads[\"{name}\"] = {value}")
-    lines.append(f"d_top = {numpy_code(reverse.top_adjoint)}")
+        lines.append(f"grads[\"{name}\"] = {spelled(total, _gradient)}")
+    lines.append(f"d_top = {spelled(reverse.top_adjoint)}")
     return lines
+
+
+def _gradient(total):
+    """A parameter's gradient, summed over the rows."""
+    return numpy_code(total) if isinstance(total, outer) else sum_rows(numpy_code(total), total)
 
 
 def steps_lines(reverse):
