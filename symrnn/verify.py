@@ -99,19 +99,32 @@ class Verification:
         return "FAIL: padded x grad not 0" if not self.padded_zero else "FAIL"
 
 
+def case_sizes(network):
+    """:data:`SIZES`, and each further size letter of the cell (P...) a
+    small size distinct from all of them (5, 6, ...)."""
+    letters = dict.fromkeys(network.cell.sizes.values())
+    further = [letter for letter in letters if letter not in SIZES]
+    return SIZES | {letter: max(SIZES.values()) + 1 + k for k, letter in enumerate(further)}
+
+
 def _case(module, network, unequal, seed):
     rng = np.random.default_rng(seed)
-    H, K, T, B = (SIZES[k] for k in "HKTB")
-    D = SIZES[network.input_letter]  # H where the cell uses its input elementwise (size x H)
-    params = module.init_params(D, H, K, seed=seed)
+    sizes = case_sizes(network)
+    H, K, T, B = (sizes[k] for k in "HKTB")
+    D = sizes[network.input_letter]  # H where the cell uses its input elementwise (size x H)
+    further = {letter: n for letter, n in sizes.items() if letter not in "DHKTB"}
+    params = module.init_params(D, H, K, seed=seed, **further)
     x = rng.normal(size=(T, B, D))
     lengths = np.array(UNEQUAL_LENGTHS) if unequal else None
-    out_shape = (B, K) if network.output == "last" else (T, B, K if network.has_output_layer else H)
+    top = sizes[network.output_letter]
+    out_shape = (B, K) if network.output == "last" else (T, B, K if network.has_output_layer else top)
     if network.loss == "xent":
         y = rng.dirichlet(np.ones(K), size=out_shape[:-1])
     else:
         y = rng.normal(size=out_shape)
-    state0 = {name: 0.5 * rng.normal(size=(B, H)) for names in module.INITIAL_STATES for name in names}
+    letters = [network.cell.sizes[s.name] for s in network.cell.states]
+    state0 = {name: 0.5 * rng.normal(size=(B, sizes[letter]))
+              for names in module.INITIAL_STATES for name, letter in zip(names, letters)}
     d_outputs = rng.normal(size=out_shape)
     return params, x, lengths, y, state0, d_outputs
 

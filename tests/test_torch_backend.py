@@ -29,13 +29,14 @@ from symrnn.interop import from_torch, layout_of, network_of  # noqa: E402
 from conftest import cached_module  # noqa: E402
 
 T, B, D, H, K = 4, 3, 2, 3, 2
+FURTHER = {"P": 4}  # the size of the cells' vectors of their own size (lstmp's r)
 LENGTHS = [4, 2, 3]
 BUILT_IN = [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch")]
 MODES = ("last", "sequence", "states")
 TEST_CELLS = sorted(glob.glob(str(Path(__file__).parent / "cells" / "*.cell")))
 CODEGEN_CELLS = sorted(glob.glob(str(Path(__file__).parent / "codegen_cells" / "*.cell")))
 # Built-in cells of the cell language's newer constructs (issue 12): each mode once, the layers in turn.
-NEWER_BUILT_IN = [("antisymmetric", None), ("sru", None), ("qrnn", None), ("lstm_ln", None)]
+NEWER_BUILT_IN = [("antisymmetric", None), ("sru", None), ("qrnn", None), ("lstm_ln", None), ("lstmp", None)]
 # Every built-in cell in every mode with 1 and 2 layers; every test cell once, the modes and layers in turn.
 CONFIGS = ([(cell, variant, output, layers) for cell, variant in BUILT_IN for output in MODES for layers in (1, 2)]
            + [(cell, None, MODES[k % 3], 1 + k % 2) for k, cell in enumerate(TEST_CELLS + CODEGEN_CELLS)]
@@ -64,11 +65,13 @@ def loop_module(cell, variant, layers):
 def make(module, output, seed=0, dtype=torch.float64):
     """A network with nonzero parameters, an input, lengths and initial states."""
     inputs = D if any("D" in dims for dims in module.PARAMS.values()) else H  # H: x used elementwise (size x H)
-    net = module.Network(inputs, H, K if output != "states" else None, dtype=dtype, seed=seed)
+    sizes = {letter: n for letter, n in FURTHER.items() if any(letter in dims for dims in module.PARAMS.values())}
+    net = module.Network(inputs, H, K if output != "states" else None, sizes=sizes, dtype=dtype, seed=seed)
     generator = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(T, B, inputs, dtype=dtype, generator=generator)
     names = [name for layer in module.INITIAL_STATES for name in layer]
-    state0 = {name: 0.5 * torch.randn(B, H, dtype=dtype, generator=generator) for name in names}
+    state0 = {name: 0.5 * torch.randn(B, net.sizes[module._STATE_SIZES[name]], dtype=dtype, generator=generator)
+              for name in names}
     return net, x, torch.tensor(LENGTHS), state0
 
 
@@ -125,10 +128,10 @@ def test_equal_to_autograd_over_a_plain_loop(config):
     _, module = torch_module(*config)
     loop = loop_module(cell, variant, layers)
     net, x, lengths, state0 = make(module, output)
-    d_outputs = torch.randn(T, B, H, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     reference = {n: p.detach().clone().requires_grad_() for n, p in net.named_parameters()}
     x_ref = x.clone().requires_grad_()
     expected = loop["run"](reference, x_ref, lengths, state0)
+    d_outputs = torch.randn(expected.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     (expected * d_outputs).sum().backward()
     x.requires_grad_()
     outputs, _ = net(x, lengths, state0)
@@ -343,18 +346,30 @@ def _antisymmetric_step(p, x, x_prev, states):
     return (h,), h
 
 
+def _lstmp_step(p, x, x_prev, states):
+    c, r = states
+    f, i, o = (torch.sigmoid(x @ p[f"w_{k}"].T + r @ p[f"w_{k.upper()}"].T + p[f"b_{k}"]) for k in "fio")
+    g = torch.tanh(x @ p["w_g"].T + r @ p["w_G"].T + p["b_g"])
+    c = f * c + i * g
+    r = (o * torch.tanh(c)) @ p["w_r"].T
+    return (c, r), r
+
+
 HAND_WRITTEN = {"lstm_ln": _lstm_ln_step, "sru": _sru_step, "qrnn": _qrnn_step,
-                "antisymmetric": _antisymmetric_step}
+                "antisymmetric": _antisymmetric_step, "lstmp": _lstmp_step}
 
 
 @pytest.mark.parametrize("cell", sorted(HAND_WRITTEN))
 def test_numpy_module_equals_autograd_of_the_papers_equations_written_by_hand(cell):
     net, module = cached_module(cell, output="states")
     inputs = H if cell == "sru" else D
-    params = module.init_params(inputs, H, seed=1)
+    further = {letter: n for letter, n in FURTHER.items() if letter in net.cell.sizes.values()}
+    params = module.init_params(inputs, H, seed=1, **further)
+    sizes = {"H": H, **further}
     rng = np.random.default_rng(2)
-    x, d_out = rng.normal(size=(T, B, inputs)), rng.normal(size=(T, B, H))
-    state0 = {name: 0.5 * rng.normal(size=(B, H)) for name in module.INITIAL_STATES[0]}
+    x, d_out = rng.normal(size=(T, B, inputs)), rng.normal(size=(T, B, sizes[net.output_letter]))
+    letters = [net.cell.sizes[s.name] for s in net.cell.states]
+    state0 = {name: 0.5 * rng.normal(size=(B, sizes[letter])) for name, letter in zip(module.INITIAL_STATES[0], letters)}
     outputs, cache = module.forward(params, x, np.array(LENGTHS), state0)
     grads = module.backward(params, cache, d_out)
 

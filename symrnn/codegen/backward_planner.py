@@ -75,15 +75,17 @@ def slot_runs(facts):
     coefficient is a local derivative of forward values only (d_pre_f =
     d_c * c_prev*f*(1 - f)): before the loop each slot gets its own for all
     steps at once, and the loop multiplies a whole run by the adjoint in
-    one call."""
+    one call. Slots of several sizes have no gate-major view: no run then
+    spans two."""
     terms = {lhs: split_term(rhs, facts.flow.adjoint_syms) for lhs, rhs in facts.flow.equations
              if lhs in facts.slots}
+    one_size = len(set(facts.slot_sizes)) == 1
     runs = []
     for k, slot in enumerate(facts.slots):
         term = terms.get(slot)
         if term is None:
             continue
-        if runs and runs[-1][1] == k and runs[-1][2] == term[0]:
+        if one_size and runs and runs[-1][1] == k and runs[-1][2] == term[0]:
             runs[-1] = (runs[-1][0], k + 1, term[0])
         else:
             runs.append((k, k + 1, term[0]))

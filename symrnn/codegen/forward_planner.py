@@ -151,7 +151,7 @@ def reused_projection(facts):
     adjoints: it is dead after the forward loop and has their shape, so
     backward writes into pages already mapped instead of fresh ones."""
     hoisted = [g for g in facts.groups if g.hoisted]
-    if len(hoisted) == 1 and len(hoisted[0].members) == len(facts.slots):
+    if len(hoisted) == 1 and (hoisted[0].size,) * len(hoisted[0].members) == facts.slot_sizes:
         return hoisted[0]
     return None
 

@@ -46,6 +46,7 @@ class Group:
     hoisted: bool
     label: str
     transposed: bool = False
+    size: str = "H"  # the size letter of every member's output (never mixed in one group)
 
     @property
     def stop(self):
@@ -61,7 +62,7 @@ class Group:
         return len(self.members) > 1
 
 
-def plan_groups(nodes, node_adjoint, hoistable, multiplier=None):
+def plan_groups(nodes, node_adjoint, hoistable, multiplier=None, size_of=None):
     """Groups of affine nodes with a slot order making each contiguous.
 
     Among such orders the one with the fewest changes between neighbouring
@@ -69,13 +70,15 @@ def plan_groups(nodes, node_adjoint, hoistable, multiplier=None):
     applies a function to neighbouring pre-activations at once) and of
     ``multiplier(slot)``, the adjoint a slot's adjoint is a multiple of (one
     call multiplies neighbouring slots by it: the LSTM's d_pre_f, d_pre_i,
-    d_pre_g are all multiples of d_c).
+    d_pre_g are all multiples of d_c). ``size_of(symbol)``: its size letter
+    (all H if None); products of different output sizes are never stacked.
 
     Returns ``(groups, slots)``: a tuple of :class:`Group` and the adjoint
     symbols in buffer order.
     """
     affine = [n for n in nodes if isinstance(n, Affine) and n.out in node_adjoint]
-    member_lists = _group_by_arg(affine, node_adjoint)
+    size_of = size_of or (lambda symbol: "H")
+    member_lists = _group_by_arg(affine, node_adjoint, size_of)
     slots = list(dict.fromkeys(node_adjoint[n.out] for n in affine))
     activation = _activation_of(nodes)
     multiplier = multiplier or (lambda slot: None)
@@ -93,19 +96,20 @@ def plan_groups(nodes, node_adjoint, hoistable, multiplier=None):
         groups.append(Group(
             index=index, arg=arg, members=tuple(members), start=position[node_adjoint[members[0].out]],
             hoisted=arg in hoistable, label=arg.name if seen[arg] == 1 else f"{arg.name}_{seen[arg]}",
-            transposed=members[0].transposed,
+            transposed=members[0].transposed, size=size_of(members[0].out),
         ))
     return tuple(groups), tuple(order)
 
 
-def _group_by_arg(affine, node_adjoint):
-    """Lists of nodes with one vector, no two of a list sharing an adjoint;
-    a transposed product is a list of its own (its weight reads the other way)."""
+def _group_by_arg(affine, node_adjoint, size_of):
+    """Lists of nodes with one vector and one output size, no two of a list
+    sharing an adjoint; a transposed product is a list of its own (its
+    weight reads the other way)."""
     lists = []
     for node in affine:
         home = next(
             (members for members in lists if members[0].arg == node.arg and not node.transposed
-             and not members[0].transposed
+             and not members[0].transposed and size_of(members[0].out) == size_of(node.out)
              and node_adjoint[node.out] not in {node_adjoint[m.out] for m in members}),
             None,
         )

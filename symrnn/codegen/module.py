@@ -63,7 +63,7 @@ def output_mode_code(network):
             "outputs_value": "outputs",
             "d_top_lines": [
                 "lengths = cache[\"lengths\"]",
-                "d_seq = np.zeros((T, B, sizes[\"H\"]), d_top.dtype)",
+                f"d_seq = np.zeros((T, B, sizes[\"{network.output_letter}\"]), d_top.dtype)",
                 "d_seq[lengths - 1, np.arange(B)] = d_top",
             ],
             # row b is item b's output, at its step lengths[b]
@@ -88,7 +88,7 @@ def output_mode_code(network):
         "group_lines": ["group = np.repeat(np.eye(T, dtype=dtype), B, axis=1)"],
     } | ({} if network.has_output_layer else {
         "outputs_doc": "(T, B, H): the last layer's states, zero past each item's length",
-        "output_dims": ("T", "B", "H"),
+        "output_dims": ("T", "B", network.output_letter),
     })
 
 
@@ -106,6 +106,28 @@ def network_tables(network):
         "layer_states": [python_tuple(naming.layer_name(s.name, layer, network.layers) for s in cell.states)
                          for layer in layers],
         "initial_state_names": [name for layer in layers for name in network.initial_states(layer)],
+        **size_tables(network),
+    }
+
+
+def size_tables(network):
+    """The size letters beyond D, H and K (init_params takes them by letter),
+    every letter the parameters use, and each initial state's letter where
+    one differs from H (else None)."""
+    used = dict.fromkeys(letter for shape in network.param_shapes().values() for letter in shape)
+    further = [letter for letter in used if letter not in ("D", "H", "K")]
+    letters = {name: cell_letter for layer in range(1, network.layers + 1)
+               for name, cell_letter in zip(network.initial_states(layer),
+                                            (network.cell.sizes[s.name] for s in network.cell.states))}
+    return {
+        "further_sizes": further,
+        "further_set": "{" + ", ".join(f'"{letter}"' for letter in further) + "}",
+        "size_letters": python_tuple(["D", "H", "K", *further]),
+        "state_sizes": "{" + ", ".join(f'"{n}": "{v}"' for n, v in letters.items()) + "}"
+        if set(letters.values()) != {"H"} else None,
+        "state_letters": "{" + ", ".join(f'"{n}": "{v}"' for n, v in letters.items()) + "}",
+        "state_shapes_doc": "(B, H)" if set(letters.values()) == {"H"}
+        else "(B, its size: " + ", ".join(f"{n} {v}" for n, v in letters.items()) + ")",
     }
 
 

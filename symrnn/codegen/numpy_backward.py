@@ -7,7 +7,15 @@ Imports: naming, names, the statements and the NumPy spelling helpers.
 
 from .. import naming
 from . import names
-from .numpy_text import SequencePrinter, cols, input_adjoint_lines, previous_input_lines, sum_rows
+from .numpy_text import (
+    SequencePrinter,
+    cols,
+    input_adjoint_lines,
+    previous_input_lines,
+    size_lines,
+    sum_rows,
+    width,
+)
 from .statements import (
     AddParamTerm,
     Assign,
@@ -31,13 +39,13 @@ def carries(plan):
 
 
 def setup_lines(plan, with_size):
-    """Backward's lines before the loop; ``with_size``: bind H even where
-    nothing else needs it (the window variant)."""
+    """Backward's lines before the loop; ``with_size``: bind the sizes even
+    where nothing else needs them (the window variant)."""
     initial = [names.initial_state(s) for s in plan.states]
     lines = ['inputs = cache["inputs"]', "T, B, _ = inputs.shape", *[f'{s} = cache["{s}"]' for s in initial]]
     lines += previous_input_lines(plan, "np.zeros_like")
     if with_size or plan.slots:
-        lines.append(f"H = {initial[0]}.shape[1]")
+        lines += size_lines(plan)
     stacked = [names.stacked_weights(g) for g in plan.groups if g.stacked]
     lines += [f'{w} = cache["{w}"]' for w in stacked]
     lines += [f'{names.store(k.value)} = cache["{k.value.name}"]' for k in plan.kept]
@@ -45,8 +53,7 @@ def setup_lines(plan, with_size):
     if plan.reused_projection is not None:
         lines += REUSED_BUFFER_NOTE + [f'd_slots = cache["{names.projection(plan.reused_projection)}"]']
     elif plan.slots:
-        width = "H" if len(plan.slots) == 1 else f"{len(plan.slots)} * H"
-        lines.append(f"d_slots = np.empty((T, B, {width}), dtype=inputs.dtype)")
+        lines.append(f"d_slots = np.empty((T, B, {width(plan.slot_sizes)}), dtype=inputs.dtype)")
     backward = plan.backward
     lines += [f"{names.summed_gradient(p)} = np.zeros_like({p.name})" for p in backward.summed_params]
     if backward.input_adjoint_in_loop:
@@ -54,7 +61,8 @@ def setup_lines(plan, with_size):
     lines += [f"{carry} = np.zeros_like({arg})" for carry, arg in zip(carries(plan), initial)]
     lines += local_derivative_lines(plan)
     if backward.gate_major_slots:
-        lines.append(f"d_slots_gates = d_slots.reshape(T, B, {len(plan.slots)}, H).transpose(0, 2, 1, 3)")
+        (size,) = set(plan.slot_sizes)  # the planner views the slots gate-major only where they have one size
+        lines.append(f"d_slots_gates = d_slots.reshape(T, B, {len(plan.slots)}, {size}).transpose(0, 2, 1, 3)")
     return lines
 
 
@@ -70,7 +78,7 @@ def local_derivative_lines(plan):
              "# loop multiplies it by that adjoint."]
     for d in derivatives:
         printer = SequencePrinter(plan, d.coefficient)
-        view = f"d_slots[:, :, {cols(d.k, d.k + 1)}]"
+        view = f"d_slots[:, :, {cols(d.k, d.k + 1, plan.slot_sizes)}]"
         if d.target is None:
             lines.append(f"{view} = {printer.show(d.coefficient)}")
         else:
@@ -78,10 +86,10 @@ def local_derivative_lines(plan):
     return lines
 
 
-def load_line(load):
+def load_line(plan, load):
     symbol, source = load.symbol.name, load.source
     if source is Source.SLOT:
-        return f"{symbol} = d_slots[t, :, {cols(load.subject, load.subject + 1)}]"
+        return f"{symbol} = d_slots[t, :, {cols(load.subject, load.subject + 1, plan.slot_sizes)}]"
     if source is Source.STATE:
         return f"{symbol} = {names.history(load.symbol)}[t + 1]"
     if source is Source.PREVIOUS:
@@ -94,7 +102,7 @@ def load_line(load):
 def statement_line(printer, s):
     """The line of one backward statement."""
     if isinstance(s, Load):
-        return load_line(s)
+        return load_line(printer.plan, s)
     if isinstance(s, InPlace):
         return printer.in_place(s)
     if isinstance(s, Assign):
@@ -102,7 +110,7 @@ def statement_line(printer, s):
     if isinstance(s, ScaleRun):
         return f"d_slots_gates[t, {s.start or ''}:{s.stop}] *= {s.adjoint.name}"
     if isinstance(s, CopyToSlot):
-        return f"d_slots[t, :, {cols(s.k, s.k + 1)}] = {s.adjoint.name}"
+        return f"d_slots[t, :, {cols(s.k, s.k + 1, printer.plan.slot_sizes)}] = {s.adjoint.name}"
     if isinstance(s, AddParamTerm):
         total = sum_rows(printer.show(s.total), s.total)
         if s.per_step:
@@ -155,20 +163,20 @@ def finish_lines(plan, window=False):
 def group_gradient_lines(plan, group, assigned):
     """The gradients of the group's weights (one product over all steps) and biases."""
     adjoint = names.group_adjoint(group)
-    lines = [f"{adjoint} = d_slots_2d[:, {cols(group.start, group.stop)}]"]
+    lines = [f"{adjoint} = d_slots_2d[:, {cols(group.start, group.stop, plan.slot_sizes)}]"]
     weights = [m.weight.name for m in group.members]
     product = f"{adjoint}.T @ {arg_sequence(plan, group)}.reshape(T * B, -1)"
     if group.transposed:  # u = w^T·v: the gradient is v d^T summed, (in, out)
         product = f"{arg_sequence(plan, group)}.reshape(T * B, -1).T @ {adjoint}"
-    lines += split_assign(weights, product, f"({product})", "H, -1", assigned)
+    lines += split_assign(weights, product, f"({product})", f"{group.size}, -1", assigned)
     biases = [m.bias.name for m in group.members if m.bias is not None]
     if biases and len(biases) == len(group.members):
-        lines += split_assign(biases, f"{adjoint}.sum(axis=0)", f"{adjoint}.sum(axis=0)", "H", assigned)
+        lines += split_assign(biases, f"{adjoint}.sum(axis=0)", f"{adjoint}.sum(axis=0)", group.size, assigned)
     else:
         for k, member in enumerate(group.members):
             if member.bias is not None:
-                block = f"d_slots_2d[:, {cols(group.start + k, group.start + k + 1)}]"
-                lines += split_assign([member.bias.name], f"{block}.sum(axis=0)", None, "H", assigned)
+                block = f"d_slots_2d[:, {cols(group.start + k, group.start + k + 1, plan.slot_sizes)}]"
+                lines += split_assign([member.bias.name], f"{block}.sum(axis=0)", None, group.size, assigned)
     return lines
 
 

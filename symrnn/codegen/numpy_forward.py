@@ -8,7 +8,7 @@ NumPy spelling helpers.
 
 from ..rules import EXP_FORMS, function_rule
 from . import names
-from .numpy_text import cols, previous_input_lines, product_weights
+from .numpy_text import member_cols, previous_input_lines, product_weights, size_lines, width
 from .plan import Role
 from .statements import (
     ActivationRun,
@@ -53,7 +53,7 @@ def exp_array(plan, group):
 
 def setup_lines(plan):
     """Forward's lines before the loop."""
-    lines = ["T, B, _ = inputs.shape", f"H = {names.initial_state(plan.states[0])}.shape[1]"]
+    lines = ["T, B, _ = inputs.shape", *size_lines(plan)]
     lines += previous_input_lines(plan, "np.zeros_like")
     for group in plan.groups:
         lines += stacking_lines(group) + exp_factor_lines(plan, group) + loop_weight_lines(plan, group)
@@ -61,12 +61,12 @@ def setup_lines(plan):
             lines += hoisted_lines(plan, group)
     for fused in plan.fused_sums:
         lines += fused_sum_setup(plan, fused)
-    lines += [f"{names.store(k.value)} = np.empty((T, B, {1 if k.per_item else 'H'}), dtype=inputs.dtype)"
-              for k in plan.kept if k.store is None]
+    lines += [f"{names.store(k.value)} = np.empty((T, B, {1 if k.per_item else plan.size(k.value)}), "
+              "dtype=inputs.dtype)" for k in plan.kept if k.store is None]
     # Each state's values of all steps, its initial value first: step t
     # reads [t] and writes [t + 1], and the layer's output is [1:].
     for state in plan.states:
-        lines += [f"{names.history(state)} = np.empty((T + 1, B, H), dtype=inputs.dtype)",
+        lines += [f"{names.history(state)} = np.empty((T + 1, B, {plan.size(state)}), dtype=inputs.dtype)",
                   f"{names.history(state)}[0] = {names.initial_state(state)}"]
     return lines
 
@@ -93,7 +93,7 @@ def exp_factor_lines(plan, group):
     listed = ", ".join(map(str, scaling.factors))
     return ["# The gates are activated in their store, each to a few ulp: sigmoid(u) = 1/(1 + exp(-u)),",
             "# tanh(u) = -1/(1 + 2/expm1(-2u)); each gate's factor of u (-1, -2) is folded into its weights.",
-            f"{names.exp_factors(group)} = np.repeat(np.array([{listed}], dtype=inputs.dtype), H)"]
+            f"{names.exp_factors(group)} = np.repeat(np.array([{listed}], dtype=inputs.dtype), {group.size})"]
 
 
 def hoisted_lines(plan, group):
@@ -119,13 +119,14 @@ def fused_sum_setup(plan, fused):
                      f"{exp_array(plan, loop)}, order=\"C\")")
         if loop.has_bias:
             lines.append(f"{names.exp_bias(loop)} = {names.stacked_bias(loop)} * {exp_array(plan, loop)}")
-    lines.append(f"{names.projection(loop)} = np.empty((B, {'H' if n == 1 else f'{n} * H'}), dtype=inputs.dtype)")
+    size = loop.size
+    lines.append(f"{names.projection(loop)} = np.empty((B, {width((size,) * n)}), dtype=inputs.dtype)")
     if n > 1:
         outer, inner = names.projection(hoisted), names.projection(loop)
         lines += [
-            f"{names.gates(outer)} = {outer}.reshape(T, B, {len(hoisted.members)}, H).transpose(0, 2, 1, 3)",
-            f"{names.gates(inner)} = {inner}.reshape(B, {n}, H).transpose(1, 0, 2)",
-            f"{names.store(fused.store)} = np.empty((T, {summed}, B, H), dtype=inputs.dtype)",
+            f"{names.gates(outer)} = {outer}.reshape(T, B, {len(hoisted.members)}, {size}).transpose(0, 2, 1, 3)",
+            f"{names.gates(inner)} = {inner}.reshape(B, {n}, {size}).transpose(1, 0, 2)",
+            f"{names.store(fused.store)} = np.empty((T, {summed}, B, {size}), dtype=inputs.dtype)",
         ]
     return lines
 
@@ -145,8 +146,8 @@ def fused_step_lines(plan, fused):
     if not fused.gate_major:
         view = f"{names.projection(hoisted)}[t]"
         if hoisted.stacked:
-            view = f"{names.projection(hoisted)}[t, :, {cols(fused.offset, fused.offset + 1)}]"
-        return lines + [f"{store} = {view}", f"{store} += {product}" + (f"[:, {cols(0, 1)}]" if past else "")]
+            view = f"{names.projection(hoisted)}[t, :, {member_cols(hoisted, fused.offset)}]"
+        return lines + [f"{store} = {view}", f"{store} += {product}" + (f"[:, {member_cols(loop, 0)}]" if past else "")]
     gates = f"{names.gates(names.projection(hoisted))}[t]"
     if (fused.offset, summed) != (0, len(hoisted.members)):
         gates = f"{names.gates(names.projection(hoisted))}[t, {fused.offset or ''}:{fused.offset + summed}]"
@@ -206,8 +207,8 @@ def single_line(s, printer, product=None):
 def view_index(group, k):
     """Member ``k``'s block of the group's projection at step t."""
     if group.hoisted:
-        return "[t]" if not group.stacked else f"[t, :, {cols(k, k + 1)}]"
-    return f"[:, {cols(k, k + 1)}]"
+        return "[t]" if not group.stacked else f"[t, :, {member_cols(group, k)}]"
+    return f"[:, {member_cols(group, k)}]"
 
 
 def apply_text(printer, s):

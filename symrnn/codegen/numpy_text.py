@@ -16,11 +16,29 @@ from . import names
 from .statements import Op
 
 
-def cols(start, stop):
-    """Column slice text for blocks ``start:stop`` of width H."""
-    def times_h(k):
-        return "" if k == 0 else "H" if k == 1 else f"{k} * H"
-    return f"{times_h(start)}:{times_h(stop)}"
+def cols(start, stop, sizes=None):
+    """Column slice text for blocks ``start:stop``, block k of width
+    ``sizes[k]`` (a size letter; all H if None)."""
+    sizes = sizes or ("H",) * stop
+    return f"{width(sizes[:start])}:{width(sizes[:stop])}"
+
+
+def size_lines(plan):
+    """Each size letter the layer's arrays use, from a state's initial value
+    (its columns) or a weight (its rows)."""
+    lines = []
+    for letter, source in plan.size_bindings:
+        if source in plan.states:
+            lines.append(f"{letter} = {names.initial_state(source)}.shape[1]")
+        else:
+            lines.append(f"{letter} = {source.name}.shape[0]")
+    return lines
+
+
+def width(sizes):
+    """The total of blocks of these size letters: "", "H", "4 * H", "4 * H + P"."""
+    counts = {letter: sizes.count(letter) for letter in dict.fromkeys(sizes)}
+    return " + ".join(letter if n == 1 else f"{n} * {letter}" for letter, n in counts.items())
 
 
 def python_tuple(items):
@@ -59,7 +77,8 @@ def input_adjoint_lines(plan, zeros_like):
     """After the loop: the input's adjoint from the hoisted groups' slots, one
     product of each; a product of x[t-1] adds to the adjoint one step earlier."""
     def products(groups):
-        return " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop)}] @ {adjoint_weights(g)}" for g in groups)
+        return " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop, plan.slot_sizes)}] @ {adjoint_weights(g)}"
+                          for g in groups)
     current = products(g for g in plan.hoisted if g.arg != plan.prev_input)
     previous = products(g for g in plan.hoisted if g.arg == plan.prev_input)
     lines = []
@@ -72,9 +91,15 @@ def input_adjoint_lines(plan, zeros_like):
     return lines
 
 
-def slot_block(group):
+def slot_block(plan, group):
     """The group's slots at step t."""
-    return f"d_slots[t, :, {cols(group.start, group.stop)}]"
+    return f"d_slots[t, :, {cols(group.start, group.stop, plan.slot_sizes)}]"
+
+
+def member_cols(group, k, stop=None):
+    """Columns of members ``k:stop`` (k + 1 if None) of a group's stacked product."""
+    stop = k + 1 if stop is None else stop
+    return cols(k, stop, (group.size,) * stop)
 
 
 # The NumPy call of each in-place operation that writes through ``out=``, and
@@ -103,7 +128,7 @@ class StepPrinter:
 
     def __init__(self, plan):
         self.plan = plan
-        self.fused = {g.index: f"{slot_block(g)} @ {names.stacked_weights(g)}" for g in plan.groups if g.stacked}
+        self.fused = {g.index: f"{slot_block(plan, g)} @ {names.stacked_weights(g)}" for g in plan.groups if g.stacked}
 
     def show(self, expr):
         return NumPyPrinter(self.fused).doprint(expr)
@@ -112,7 +137,7 @@ class StepPrinter:
         """(operand, weights) of w^T·d: the d and w of ``d @ w``."""
         if isinstance(product, fused_dot_t):
             group = self.plan.group(int(product.args[0]))
-            return slot_block(group), names.stacked_weights(group)
+            return slot_block(self.plan, group), names.stacked_weights(group)
         weight, arg = product.args
         operand = self.show(arg)
         return (operand if isinstance(arg, sympy.Symbol) else f"({operand})"), self.show(weight)

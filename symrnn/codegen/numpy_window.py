@@ -16,7 +16,8 @@ def setup_lines(plan):
     lines = backward_setup(plan, with_size=True)
     lines += [f"{names.per_step_gradient(p)} = np.zeros((T, *{p.name}.shape), dtype=inputs.dtype)"
               for p in plan.backward.per_step_params]
-    lines += [f"{names.state_adjoint_steps(s)} = np.empty((T, B, H), dtype=inputs.dtype)" for s in plan.states]
+    lines += [f"{names.state_adjoint_steps(s)} = np.empty((T, B, {plan.size(s)}), dtype=inputs.dtype)"
+              for s in plan.states]
     return lines
 
 
@@ -37,19 +38,19 @@ def group_step_lines(plan, group, assigned):
     """Each copy's term of the group's parameters: the products of
     backward's gradients kept apart per step (a leading T axis)."""
     adjoint, n = names.group_adjoint_steps(group), len(group.members)
-    lines = [f"{adjoint} = d_slots[:, :, {cols(group.start, group.stop)}]"]
+    lines = [f"{adjoint} = d_slots[:, :, {cols(group.start, group.stop, plan.slot_sizes)}]"]
     weights = [m.weight.name for m in group.members]
     product = f"np.matmul({adjoint}.transpose(0, 2, 1), {arg_sequence(plan, group)})"
     if group.transposed:  # u = w^T·v: each step's term is v^T d, (in, out)
         product = f"np.matmul({arg_sequence(plan, group)}.transpose(0, 2, 1), {adjoint})"
-    lines += split_assign_steps(weights, product, f"(T, {n}, H, -1)", assigned)
+    lines += split_assign_steps(weights, product, f"(T, {n}, {group.size}, -1)", assigned)
     biases = [m.bias.name for m in group.members if m.bias is not None]
     if biases and len(biases) == n:
-        lines += split_assign_steps(biases, f"{adjoint}.sum(axis=1)", f"(T, {n}, H)", assigned)
+        lines += split_assign_steps(biases, f"{adjoint}.sum(axis=1)", f"(T, {n}, {group.size})", assigned)
     else:
         for k, member in enumerate(group.members):
             if member.bias is not None:
-                block = f"d_slots[:, :, {cols(group.start + k, group.start + k + 1)}]"
+                block = f"d_slots[:, :, {cols(group.start + k, group.start + k + 1, plan.slot_sizes)}]"
                 lines += split_assign_steps([member.bias.name], f"{block}.sum(axis=1)", None, assigned)
     return lines
 

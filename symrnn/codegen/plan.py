@@ -145,6 +145,9 @@ class LayerPlan:
     parameters: tuple  # the cell's parameter names, in order
     groups: tuple
     slots: tuple
+    slot_sizes: tuple  # each slot's size letter, in buffer order
+    sizes: tuple  # (symbol, size letter) for every symbol of the step
+    size_bindings: tuple  # (letter, the state or weight whose size it is), each letter the arrays use
     fused_sums: tuple
     exp_scalings: tuple
     kept: tuple
@@ -162,6 +165,10 @@ class LayerPlan:
 
     def group(self, index):
         return self.groups[index]
+
+    def size(self, symbol):
+        """The size letter of a symbol of the step ("1": one number per item)."""
+        return dict(self.sizes)[symbol]
 
     @property
     def output_is_state(self):

@@ -7,7 +7,7 @@ which values forward must keep), then asks the forward planner
 (:mod:`symrnn.codegen.backward_planner`) for their parts. The engine does
 not run here: everything comes from :func:`symrnn.derived.derive_network`.
 
-Imports: the cells' hidden-size letter, errors, the step graph's node types,
+Imports: errors, the step graph's node types,
 the rule table, the layout, the algebra helpers, the statements, the plan and
 the two planners.
 """
@@ -17,7 +17,6 @@ from functools import cached_property
 
 import sympy
 
-from ..cells import HIDDEN_SIZE
 from ..errors import ConfigError
 from ..graph import Affine, Compute
 from ..rules import ElementwiseRule, dot, dot_t, function_rule, mean, prev, rule_of
@@ -101,6 +100,41 @@ class StepFacts:
     def group_of(self, node):
         return next(g for g in self.groups if node in g.members)
 
+    @cached_property
+    def size_of(self):
+        """Symbol -> its size letter: see :func:`step_sizes`."""
+        return step_sizes(self.cell, self.graph)
+
+    @cached_property
+    def slot_sizes(self):
+        """The size letter of each slot, in buffer order (a product's output size)."""
+        size = {self.adjoints.node_adjoint[m.out]: g.size for g in self.groups for m in g.members}
+        return tuple(size[slot] for slot in self.slots)
+
+
+def step_sizes(cell, graph):
+    """Each symbol of one step -> its size letter: the cell's vectors as the
+    cell declares them, a product's output the rows of its weight, a
+    previous value its value's, any other node the size of the vectors it
+    reads ("1" for one number per item: a mean, and what only means and
+    constants make)."""
+    shapes = {p.name: p.shape for p in cell.parameters}
+    sizes = {sympy.Symbol(name): letter for name, letter in cell.sizes.items()}
+    sizes |= {previous: sizes[state] for state, previous in graph.prev_symbols.items()}
+    if graph.prev_input is not None:
+        sizes[graph.prev_input] = sizes[cell.input]
+    for node in graph.nodes:
+        if isinstance(node, Affine):
+            rows, columns = shapes[node.weight.name]
+            sizes[node.out] = columns if node.transposed else rows
+        elif isinstance(node.expr, mean):
+            sizes[node.out] = "1"
+        elif node.out not in sizes:
+            vectors = [sizes[s] for s in sorted(node.expr.free_symbols, key=str) if sizes.get(s, "1") != "1"]
+            vectors += [shapes[s.name][0] for s in node.expr.free_symbols if s.name in shapes]
+            sizes[node.out] = vectors[0] if vectors else "1"
+    return sizes
+
 
 def step_facts(derived):
     """The :class:`StepFacts` of a derived network's cell step."""
@@ -111,24 +145,22 @@ def step_facts(derived):
     multipliers = {lhs: split_term(rhs, flow.adjoint_syms) for lhs, rhs in flow.equations if lhs in slot_set}
     # the previous input's products are hoisted too: the input's, shifted by one step
     hoistable = {cell.input} | ({graph.prev_input} if graph.prev_input is not None else set())
+    sizes = step_sizes(cell, graph)
     groups, slots = plan_groups(graph.nodes, adjoints.node_adjoint, hoistable,
-                                lambda slot: (multipliers.get(slot) or (None,))[0])
+                                lambda slot: (multipliers.get(slot) or (None,))[0], sizes.get)
     return StepFacts(cell, graph, adjoints, flow, groups, slots)
 
 
 # Constructs of the cell language (Cell.constructs) that code generation does not support yet.
-NOT_YET_GENERATED = ("sizes",)
+NOT_YET_GENERATED = ()
 
 
 def unsupported(cell):
     """The constructs of ``cell`` code generation does not support yet, sorted.
-    Sizes are supported where every declared size is the hidden size H (the
-    input used elementwise: ``size x H``)."""
+    """
     found = set(cell.constructs & set(NOT_YET_GENERATED))
     if any(_elementwise(rhs, prev(cell.input)) for _, rhs in cell.equations):
         found.add("previous input used elementwise")
-    if set(cell.declared_sizes.values()) <= {HIDDEN_SIZE}:
-        found.discard("sizes")
     return sorted(found)
 
 
@@ -160,6 +192,9 @@ def plan_layer(derived):
         parameters=tuple(p.name for p in cell.parameters),
         groups=facts.groups,
         slots=facts.slots,
+        slot_sizes=facts.slot_sizes,
+        sizes=tuple(facts.size_of.items()),
+        size_bindings=_size_bindings(facts),
         fused_sums=forward.fused_sums,
         exp_scalings=forward.exp_scalings,
         kept=forward.kept,
@@ -172,6 +207,22 @@ def plan_layer(derived):
         backward_functions=_sorted_functions(_backward_functions(backward)),
         backward=backward,
     )
+
+
+def _size_bindings(facts):
+    """(letter, source) for each size letter the layer's arrays use, in
+    order of first use: the first state of that size (its initial value's
+    columns), else a weight whose rows have it."""
+    cell = facts.cell
+    letters = dict.fromkeys([facts.size_of[s] for s in cell.states] + list(facts.slot_sizes))
+    letters |= dict.fromkeys(facts.size_of[s] for s in facts.needed)
+    letters.pop("1", None)
+    bindings = []
+    for letter in letters:
+        state = next((s for s in cell.states if facts.size_of[s] == letter), None)
+        weight = next((p for p in cell.parameters if p.shape[0] == letter), None)
+        bindings.append((letter, state if state is not None else sympy.Symbol(weight.name)))
+    return tuple(bindings)
 
 
 def _group_params(groups):

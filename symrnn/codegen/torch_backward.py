@@ -10,7 +10,7 @@ products of a group).
 
 from . import names
 from .numpy_backward import REUSED_BUFFER_NOTE, carries, group_gradient_lines, statement_line
-from .numpy_text import cols, input_adjoint_lines, previous_input_lines
+from .numpy_text import cols, input_adjoint_lines, previous_input_lines, size_lines, width
 from .statements import ZeroCarry
 from .torch_text import TorchSequencePrinter, new_array
 
@@ -21,15 +21,14 @@ def setup_lines(plan):
     lines = ['inputs = cache["inputs"]', "T, B, _ = inputs.shape", *[f'{s} = cache["{s}"]' for s in initial]]
     lines += previous_input_lines(plan, "torch.zeros_like")
     if plan.slots:
-        lines.append(f"H = {initial[0]}.shape[1]")
+        lines += size_lines(plan)
     lines += [f'{w} = cache["{w}"]' for w in (names.stacked_weights(g) for g in plan.groups if g.stacked)]
     lines += [f'{names.store(k.value)} = cache["{k.value.name}"]' for k in plan.kept]
     lines += [f'{names.history(s)} = cache["{s.name}"]' for s in plan.states]
     if plan.reused_projection is not None:
         lines += REUSED_BUFFER_NOTE + [f'd_slots = cache["{names.projection(plan.reused_projection)}"]']
     elif plan.slots:
-        width = "H" if len(plan.slots) == 1 else f"{len(plan.slots)} * H"
-        lines.append(f"d_slots = {new_array(f'(T, B, {width})')}")
+        lines.append(f"d_slots = {new_array(f'(T, B, {width(plan.slot_sizes)})')}")
     backward = plan.backward
     lines += [f"{names.summed_gradient(p)} = torch.zeros_like({p.name})" for p in backward.summed_params]
     if backward.input_adjoint_in_loop:
@@ -37,7 +36,8 @@ def setup_lines(plan):
     lines += [f"{carry} = torch.zeros_like({arg})" for carry, arg in zip(carries(plan), initial)]
     lines += local_derivative_lines(plan)
     if backward.gate_major_slots:
-        lines.append(f"d_slots_gates = d_slots.reshape(T, B, {len(plan.slots)}, H).permute(0, 2, 1, 3)")
+        (size,) = set(plan.slot_sizes)  # the planner views the slots gate-major only where they have one size
+        lines.append(f"d_slots_gates = d_slots.reshape(T, B, {len(plan.slots)}, {size}).permute(0, 2, 1, 3)")
     return lines
 
 
@@ -46,7 +46,7 @@ def local_derivative_lines(plan):
     lines = []
     for d in plan.backward.local_derivatives:
         printer = TorchSequencePrinter(plan, d.coefficient)
-        view = f"d_slots[:, :, {cols(d.k, d.k + 1)}]"
+        view = f"d_slots[:, :, {cols(d.k, d.k + 1, plan.slot_sizes)}]"
         if d.target is None:
             lines.append(f"{view} = {printer.show(d.coefficient)}")
         else:

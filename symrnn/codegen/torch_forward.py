@@ -16,7 +16,7 @@ and the NumPy helpers whose text torch shares (column blocks, views, cache).
 from ..rules import function_rule, rule_of
 from . import names
 from .numpy_forward import cache_lines, single_line
-from .numpy_text import cols, previous_input_lines, product_weights
+from .numpy_text import member_cols, previous_input_lines, product_weights, size_lines, width
 from .statements import (
     ActivationRun,
     Apply,
@@ -38,7 +38,7 @@ def product_text(group, arg_text):
 
 def setup_lines(plan):
     """Forward's lines before the loop."""
-    lines = ["T, B, _ = inputs.shape", f"H = {names.initial_state(plan.states[0])}.shape[1]"]
+    lines = ["T, B, _ = inputs.shape", *size_lines(plan)]
     lines += previous_input_lines(plan, "torch.zeros_like")
     for group in plan.groups:
         lines += stacking_lines(group)
@@ -47,18 +47,18 @@ def setup_lines(plan):
             lines.append(f"{names.projection(group)} = ({projection}).reshape(T, B, -1)")
     for fused in plan.fused_sums:
         lines += fused_sum_setup(fused)
-    lines += [f"{names.store(k.value)} = {new_array(store_shape(k))}" for k in plan.kept if k.store is None]
+    lines += [f"{names.store(k.value)} = {new_array(store_shape(plan, k))}" for k in plan.kept if k.store is None]
     # Each state's values of all steps, its initial value first: step t
     # reads [t] and writes [t + 1], and the layer's output is [1:].
     for state in plan.states:
-        lines += [f"{names.history(state)} = {new_array('(T + 1, B, H)')}",
+        lines += [f"{names.history(state)} = {new_array(f'(T + 1, B, {plan.size(state)})')}",
                   f"{names.history(state)}[0] = {names.initial_state(state)}"]
     return lines
 
 
-def store_shape(kept):
-    """A kept value's store: (T, B, H), or (T, B, 1) for one number per item."""
-    return f"(T, B, {1 if kept.per_item else 'H'})"
+def store_shape(plan, kept):
+    """A kept value's store: (T, B, its size), or (T, B, 1) for one number per item."""
+    return f"(T, B, {1 if kept.per_item else plan.size(kept.value)})"
 
 
 def stacking_lines(group):
@@ -81,19 +81,16 @@ def fused_sum_setup(fused):
     hoisted, loop = fused.hoisted, fused.loop
     if adds_in_place(fused):
         return []
-    lines = [f"{names.projection(loop)} = {new_array(f'(B, {n_h(n)})')}"]
+    size = loop.size
+    lines = [f"{names.projection(loop)} = {new_array(f'(B, {width((size,) * n)})')}"]
     if n > 1:
         outer, inner = names.projection(hoisted), names.projection(loop)
         lines += [
-            f"{names.gates(outer)} = {outer}.reshape(T, B, {len(hoisted.members)}, H).permute(0, 2, 1, 3)",
-            f"{names.gates(inner)} = {inner}.reshape(B, {n}, H).permute(1, 0, 2)",
-            f"{names.store(fused.store)} = {new_array(f'(T, {summed}, B, H)')}",
+            f"{names.gates(outer)} = {outer}.reshape(T, B, {len(hoisted.members)}, {size}).permute(0, 2, 1, 3)",
+            f"{names.gates(inner)} = {inner}.reshape(B, {n}, {size}).permute(1, 0, 2)",
+            f"{names.store(fused.store)} = {new_array(f'(T, {summed}, B, {size})')}",
         ]
     return lines
-
-
-def n_h(n):
-    return "H" if n == 1 else f"{n} * H"
 
 
 def adds_in_place(fused):
@@ -111,7 +108,7 @@ def fused_step_lines(fused):
     if adds_in_place(fused):
         view = f"{names.projection(hoisted)}[t]"
         if hoisted.stacked:
-            view = f"{names.projection(hoisted)}[t, :, {cols(fused.offset, fused.offset + 1)}]"
+            view = f"{names.projection(hoisted)}[t, :, {member_cols(hoisted, fused.offset)}]"
         return [f"{store} = {view}", f"{store}.addmm_({loop.arg.name}, {weights})"]
     if loop.has_bias:
         lines = [f"torch.addmm({names.stacked_bias(loop)}, {loop.arg.name}, {weights}, out={product})"]
@@ -121,8 +118,8 @@ def fused_step_lines(fused):
     if not fused.gate_major:
         view = f"{names.projection(hoisted)}[t]"
         if hoisted.stacked:
-            view = f"{names.projection(hoisted)}[t, :, {cols(fused.offset, fused.offset + 1)}]"
-        return lines + [f"{store} = {view}", f"{store} += {product}" + (f"[:, {cols(0, 1)}]" if past else "")]
+            view = f"{names.projection(hoisted)}[t, :, {member_cols(hoisted, fused.offset)}]"
+        return lines + [f"{store} = {view}", f"{store} += {product}" + (f"[:, {member_cols(loop, 0)}]" if past else "")]
     gates = f"{names.gates(names.projection(hoisted))}[t]"
     if (fused.offset, summed) != (0, len(hoisted.members)):
         gates = f"{names.gates(names.projection(hoisted))}[t, {fused.offset or ''}:{fused.offset + summed}]"
