@@ -29,7 +29,7 @@ from symrnn.interop import from_torch, layout_of, network_of  # noqa: E402
 from conftest import cached_module  # noqa: E402
 
 T, B, D, H, K = 4, 3, 2, 3, 2
-FURTHER = {"P": 4}  # the size of the cells' vectors of their own size (lstmp's r)
+FURTHER = {"P": 4, "Q": 5}  # the sizes of vectors of their own size (lstmp's r, a test cell's v)
 LENGTHS = [4, 2, 3]
 BUILT_IN = [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch")]
 MODES = ("last", "sequence", "states")

@@ -254,10 +254,12 @@ def _backward_mentions(backward):
 
 def _backward_structural_params(facts):
     """Parameters backward reads outside its statements: the summed
-    parameters (their gradient's zeros) and the weights of a hoisted group
-    of one member (the input's adjoint after the loop)."""
+    parameters (their gradient's zeros), the weights of a hoisted group
+    of one member (the input's adjoint after the loop) and those a size is
+    read from."""
     names = {p.name for p in facts.summed_params}
     names |= {g.members[0].weight.name for g in facts.groups if g.hoisted and not g.stacked}
+    names |= {source.name for _, source in _size_bindings(facts) if source not in facts.cell.states}  # a size's weight
     return names
 
 
