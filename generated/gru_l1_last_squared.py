@@ -138,14 +138,14 @@ def _layer_forward(layer_params, inputs, h0):
         pre_all[:2] += 1
         np.divide(1, pre_all[:2], out=pre_all[:2])
         r, z = pre_all
-        v_G = h_prev*r
+        v_G = v_G_seq[t]
+        np.multiply(h_prev, r, out=v_G)
         np.matmul(v_G, w_v_G_T, out=proj_v_G)
         pre_g = proj_x[t, :, 2 * H:3 * H]
         pre_g += proj_v_G
         g = _tanh(pre_g, out=g_seq[t])
         h = h_hist[t + 1]
         np.add(h_prev, z*(g - h_prev), out=h)
-        v_G_seq[t] = v_G
     cache = {
         "z": pre_all_seq[:, 1],
         "r": pre_all_seq[:, 0],

@@ -17,7 +17,8 @@ user's own (:mod:`symrnn.registry` names them). In Python::
     >>> [p.name for p in mgu_like.parameters]
     ['w_f', 'w_F', 'b_f', 'w_h']
 
-Imports: budgets, naming, the printers and the rule table (never the parser or the registry).
+Imports: budgets, naming, the printers, the rule table and the sign analysis (never the parser or the
+registry).
 """
 
 import re
@@ -30,6 +31,7 @@ from . import naming
 from .budgets import check_cell
 from .errors import CellError, Where
 from .rules import dot, dot_t, function_rule, known_function_names, mean, prev
+from .signs import outside_domain, sign, what_is
 
 CELL_NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
 # A description reaches docstrings of generated code and LaTeX: no quotes,
@@ -145,10 +147,6 @@ class Cell:
         return [text_equation(lhs, rhs) for lhs, rhs in self.equations]
 
 
-# Functions defined only for arguments >= 0 (sqrt) or > 0 (log): a negative constant argument is refused.
-NONNEGATIVE_ARGUMENT = ("sqrt", "log")
-
-
 def _check_symbol(value, role):
     if not isinstance(value, sympy.Symbol):
         raise CellError(f"the {role} must be a SymPy Symbol, got {value!r}")
@@ -192,12 +190,14 @@ def _validate(cell):
         raise _error(f"cell {cell.name!r}: the name {vector} is reserved: generated code calls the initial "
                      f"value of the state {state} '{vector}' (a state's name plus 0); rename {vector}",
                      None if declared else vector, vector, "declared" if declared else "lhs")
+    signs = {}  # each earlier value's sign, for the arguments of sqrt and log
     for lhs, rhs in cell.equations:
         if lhs == cell.input:
             raise _error(f"cell {cell.name!r}: the input {lhs} cannot be assigned", lhs, lhs, "lhs")
         if lhs in defined:
             raise _error(f"cell {cell.name!r}: {lhs} is assigned twice", lhs, lhs, "lhs")
         _check_expression(rhs, cell, defined, lhs)
+        _check_domains(rhs, cell, lhs, signs)
         if not rhs.free_symbols:
             raise _error(f"cell {cell.name!r}: {lhs} = {rhs} is a constant: every vector depends on the input, "
                          "a state or a parameter (a constant term is a bias)", lhs, lhs, "lhs")
@@ -208,6 +208,18 @@ def _validate(cell):
                          None, state, "declared")
     cell.parameters  # noqa: B018 - checks shape consistency of every parameter
     _check_influence(cell)
+
+
+def _check_domains(rhs, cell, lhs, signs):
+    """sqrt only of what the cell makes non-negative, log only of what it
+    makes positive (:mod:`symrnn.signs`); records the sign of ``lhs``."""
+    found = outside_domain(rhs, signs)
+    if found is not None:
+        node, domain = found
+        raise _error(f"cell {cell.name!r}, equation for {lhs}: {type(node).__name__} of {node.args[0]}: its "
+                     f"argument must be {domain}, and nothing in the cell makes it so; write it from what is: "
+                     f"{what_is(domain)}", lhs, node, "node")
+    signs[lhs] = sign(rhs, signs)
 
 
 def _check_expression(expr, cell, defined, lhs):
@@ -235,9 +247,6 @@ def _check_expression(expr, cell, defined, lhs):
     if isinstance(expr, sympy.Function) and function_rule(expr) is not None:
         for arg in expr.args:
             _check_expression(arg, cell, defined, lhs)
-        negative = [a for a in expr.args if a.is_Number and a.is_negative]
-        if type(expr).__name__ in NONNEGATIVE_ARGUMENT and negative:
-            raise _error(f"{where}: {type(expr).__name__} of the negative constant {negative[0]}", lhs, expr, "node")
         if not any(arg.free_symbols for arg in expr.args):
             raise _error(f"{where}: {expr} is a function of a constant: the functions apply to vectors "
                          "(a constant term is a bias)", lhs, expr, "node")

@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 import symrnn
 from symrnn import cellfile
-from symrnn.cellfile import FUNCTIONS, MAX_DEPTH, format_cell, format_expression, load_cell, parse_cell
+from symrnn.cellfile import (
+    FUNCTIONS,
+    MAX_DEPTH,
+    POSITIVE_ARGUMENT,
+    format_cell,
+    format_expression,
+    load_cell,
+    parse_cell,
+)
 from symrnn.cells import Cell, parameters, vectors
 from symrnn.cli import main
 from symrnn.errors import CellError, CellFileError, ConfigError
@@ -90,7 +98,14 @@ UNARY = sorted(name for name in FUNCTIONS if name != "max")
 
 @pytest.mark.parametrize("name", UNARY)
 def test_every_function_of_the_rule_table(name):
-    assert rhs(f"h = {name}(w^(x) x + h[t-1])") == FUNCTIONS[name](dot(w_x, x) + prev(h))
+    """sqrt and log take what the cell makes non-negative or positive (symrnn.signs): a sigmoid."""
+    if name in POSITIVE_ARGUMENT:
+        expected = FUNCTIONS[name](FUNCTIONS["sigmoid"](dot(w_x, x) + prev(h)))
+        assert rhs(f"h = {name}(sigmoid(w^(x) x + h[t-1]))") == expected
+        with pytest.raises(CellFileError, match=f"{name} of dot.w_x, x. . prev.h.: its argument must be"):
+            rhs(f"h = {name}(w^(x) x + h[t-1])")
+    else:
+        assert rhs(f"h = {name}(w^(x) x + h[t-1])") == FUNCTIONS[name](dot(w_x, x) + prev(h))
 
 
 def test_the_functions_come_from_the_rule_table():

@@ -127,6 +127,11 @@ BAD = [
                                                       "non-negative")),
     (HEADER + "h = tanh(w^(x) x + h[t-1]) * log(0)", ("t.cell:4:34: log of the constant 0: its argument must be "
                                                     "positive")),
+    (HEADER + "u = w^(x) x + h[t-1]\nh = tanh(u) * sqrt(u)", ("t.cell:5:15: cell 't', equation for h: sqrt of u: "
+                                                            "its argument must be non-negative, and nothing in the "
+                                                            "cell makes it so")),
+    (HEADER + "h = tanh(w^(x) x + h[t-1]) * log(relu(w^(x) x))", ("t.cell:4:30: cell 't', equation for h: log of "
+                                                                 "relu(dot(w_x, x)): its argument must be positive")),
     (HEADER + "h = tanh(w^(x) x + h[t-1]) / 0", "t.cell:4:30: division by 0: the divisor is the constant 0"),
     (HEADER + "h = tanh(w^(x) x + h[t-1]) / (1 - 1)", "t.cell:4:30: division by 0"),
     (HEADER + "h = tanh(w^(x) x + h[t-1]) * 0^-1", "t.cell:4:33: division by 0: 0 to a negative power"),

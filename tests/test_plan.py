@@ -24,11 +24,13 @@ from symrnn.codegen.statements import (
     AddParamTerm,
     Apply,
     Assign,
+    ExpApply,
     ExpRun,
     InPlace,
     InputView,
     Into,
     KeepStateAdjoint,
+    KeepValue,
     Op,
     ProjectionView,
     ResetCarry,
@@ -37,7 +39,7 @@ from symrnn.codegen.statements import (
     matrix_products,
 )
 from symrnn.derived import derive_network
-from symrnn.rules import ELEMENTWISE, TANH_HELPER, maximum, sigmoid
+from symrnn.rules import ELEMENTWISE, TANH_HELPER, maximum, mean, sigmoid
 
 CELLS = Path(__file__).resolve().parent / "cells"
 CODEGEN_CELLS = Path(__file__).resolve().parent / "codegen_cells"
@@ -377,3 +379,58 @@ def test_a_mean_and_what_is_computed_from_means_alone_are_kept_one_number_per_it
     per_item = {k.value.name for k in plan.kept if k.per_item}
     assert per_item and all(k.store is None for k in plan.kept if k.per_item)  # (T, B, 1) stores of their own
     assert not any(k.per_item for k in plan.kept if k.value.name in ("f", "i", "g", "o", "mf", "mc"))
+
+
+# --- Layer normalization: shared adjoints, means, stores ---------------------------
+
+
+def test_an_adjoint_read_by_several_expressions_keeps_its_name():
+    """d_pre_f = c_prev*d_c*f*(1 - f) is read by d_mf, by the mean's argument
+    and by the gain's and bias's terms: it is computed once, not in each."""
+    plan = plan_of("lstm_ln")
+    assigned = {s.lhs: s.rhs for s in plan.backward.step if isinstance(s, Assign)}
+    assert assigned[S("d_pre_f")] == S("c_prev") * S("d_c") * S("f") * (1 - S("f"))
+    terms = {s.param.name: s.total for s in plan.backward.step if isinstance(s, AddParamTerm)}
+    assert terms["b_f"] == S("d_pre_f") and terms["g_f"] == S("d_pre_f") * S("mf") / S("sqrt_pre_sqrt")
+    # the LSTM's one-multiple adjoints are still inlined into its slots (runs of local derivatives)
+    lstm = plan_of("lstm").backward
+    assert lstm.slot_runs == ((0, 3, S("d_c")), (3, 4, S("d_h")))
+    assert {s.lhs for s in lstm.step if isinstance(s, Assign)} == {S("d_h"), S("d_c")}
+
+
+def test_a_mean_takes_no_factor_that_is_one_number_per_item():
+    """mean(k*v) is written k*mean(v) where k is a number or per-item: the
+    full-size products by k are left out of the mean."""
+    plan = plan_of("lstm_ln")
+    per_item = {k.value for k in plan.kept if k.per_item}
+    means = [m for s in plan.backward.step for e in s.expressions()
+             for m in sympy.preorder_traversal(sympy.sympify(e)) if isinstance(m, mean)]
+    assert len(means) == 10  # the gates' four and c's: the variance's and the centring's
+    for m in means:
+        for factor in sympy.Mul.make_args(m.args[0]):
+            assert not factor.is_Number and factor.as_base_exp()[0] not in per_item, m
+    assigned = {s.lhs: s.rhs for s in plan.backward.step if isinstance(s, Assign)}
+    assert assigned[S("d_pre_mean")] == (-sympy.Rational(1, 2) * mean(S("d_pre_f") * S("g_f") * S("mf"))
+                                         / S("sqrt_pre_sqrt") ** 3)
+
+
+def test_a_centred_gate_is_written_over_its_pre_activation_in_the_gate_store():
+    """m_f = u_f - mean(u_f) reads u_f last and backward never reads u_f: m_f
+    takes u_f's block of the gate store, which the cache keeps; m_c, of a
+    state, gets a store of its own, written in place (no copy)."""
+    plan = plan_of("lstm_ln")
+    kept = {k.value.name: k for k in plan.kept}
+    assert [(kept[m].store.name, kept[m].index) for m in ("mf", "mi", "mg", "mo")] == [("pre_all", k) for k in range(4)]
+    assert kept["mc"].store is None and not any(isinstance(s, KeepValue) for s in plan.forward_step)
+    assert InPlace(S("mf"), Op.SUBTRACT, (S("uf"), S("mean_uf"))) in plan.forward_step
+
+
+def test_a_lone_sigmoid_is_computed_from_its_exp_form():
+    """The rule table's sigmoid row says exp_alone: f = sigmoid(pre_f), not
+    in a store of gates, is E = exp(-pre_f) into f's store, then 1/(1 + E),
+    under the errstate decorator; the helper is not emitted."""
+    plan = plan_of("lstm_ln")
+    lone = [s for s in plan.forward_step if isinstance(s, ExpApply)]
+    assert [(s.out.name, s.into) for s in lone] == [("f", Into.STORE), ("i", Into.STORE), ("o", Into.STORE)]
+    assert sigmoid not in plan.forward_functions and forward_needs_errstate(plan)
+    assert ELEMENTWISE["sigmoid"].helper not in layer_helpers(plan)

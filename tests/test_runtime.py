@@ -491,6 +491,24 @@ def test_generated_gates_are_within_a_few_ulp_of_exact(dtype, size):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_lone_sigmoid_from_its_exp_form_is_within_a_few_ulp_of_exact(dtype):
+    """MGU's forget gate f = sigmoid(u), alone in its store (the exp form, not
+    the helper), with D = H = 1 and u the input, one item per value, under
+    warnings turned into errors: flushed to 0 only below the smallest normal."""
+    module = one_unit("mgu")
+    params = {k: np.zeros_like(v) for k, v in module.init_params(1, 1, 1, dtype=dtype).items()}
+    params["w_f"][:] = 1
+    u = magnitudes(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            _, cache = module.forward(params, u.reshape(1, -1, 1))
+    got, want = np.asarray(cache["layers"][0]["f"]).ravel(), exact(mp_sigmoid, u)
+    assert got.dtype == dtype
+    assert_ulps(got, want, 3, flushed=want < np.finfo(dtype).tiny)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_tanh_helper_is_within_a_few_ulp_of_exact(dtype):
     """The standalone helper (expm1 form for float64 from 1000 values; np.tanh
     otherwise) and the RNN state it computes in place."""

@@ -18,7 +18,7 @@ MAX_FUNCTION_LINES = 60
 LAYERS = [
     {"errors", "limits", "plot_svg", "templating"},
     {"naming", "files", "rules"},
-    {"graph", "printing"},
+    {"graph", "printing", "signs"},
     {"budgets"},
     {"cells"},
     {"cellfile"},

@@ -4,7 +4,7 @@ it is cheapest, and the adjoint equations with one-multiple adjoints inlined.
 
 Everything here takes and returns SymPy objects; nothing prints.
 
-Imports: naming and the rule table's structural primitives only.
+Imports: naming and the rule table's structural primitives (products, mean) only.
 """
 
 from dataclasses import dataclass
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import sympy
 
 from .. import naming
-from ..rules import dot, dot_t
+from ..rules import dot, dot_t, mean
 
 
 def adjoint_symbols(adjoints, cell):
@@ -49,17 +49,77 @@ def inline_adjoints(adjoints, slots, adjoint_syms):
     """Substitute every intermediate adjoint that is one multiple of another
     (d_f = c_prev*d_c) into its uses: each slot's adjoint then reads as the
     adjoint it is a multiple of times forward values only (d_pre_f =
-    d_c*c_prev*f*(1 - f)), and those values are known before the loop."""
+    d_c*c_prev*f*(1 - f)), and those values are known before the loop.
+    An adjoint that other expressions read as well (:func:`shared_adjoints`)
+    keeps its name: substituted, each of them would compute it again."""
+    shared = shared_adjoints(adjoints, slots, adjoint_syms)
     inline, equations = {}, []
     for lhs, rhs in adjoints.equations:
         rhs = rhs.xreplace(inline)
-        if lhs not in slots and split_term(rhs, adjoint_syms) is not None:
+        if lhs not in slots and lhs not in shared and split_term(rhs, adjoint_syms) is not None:
             inline[lhs] = rhs
         else:
             equations.append((lhs, rhs))
     inputs = {k: sympy.sympify(v).xreplace(inline) for k, v in adjoints.inputs.items()}
     params = {k: tuple(t.xreplace(inline) for t in v) for k, v in adjoints.params.items()}
     return Flow(tuple(equations), inputs, params, frozenset(adjoint_syms - set(inline)))
+
+
+def shared_adjoints(adjoints, slots, adjoint_syms):
+    """One-multiple adjoints with two uses or more, one of them not a slot's
+    or another one-multiple's equation (which inlining keeps one product):
+    a sum of terms, a parameter's term or a carry reads it (layer
+    normalization's d_pre_f, read by d_mf, by d_mean's argument and by the
+    gain's and bias's terms)."""
+    multiples = {lhs for lhs, rhs in adjoints.equations if split_term(rhs, adjoint_syms) is not None}
+    flowing = set(slots) | multiples
+    readers = [(lhs, rhs) for lhs, rhs in adjoints.equations]
+    readers += [(None, rhs) for rhs in adjoints.inputs.values()]
+    readers += [(None, term) for terms in adjoints.params.values() for term in terms]
+    shared = set()
+    for adjoint in multiples - set(slots):
+        uses = [lhs for lhs, rhs in readers if adjoint in sympy.sympify(rhs).free_symbols]
+        if len(uses) > 1 and any(lhs not in flowing for lhs in uses):
+            shared.add(adjoint)
+    return shared
+
+
+def means_factored(flow, per_item):
+    """``flow`` with every mean(k*v) written k*mean(v), k the factors with one
+    number per item (numbers, and ``per_item`` symbols and their powers): the
+    mean is linear and k is constant over the units it averages, so the
+    full-size multiplications by k leave the mean (layer normalization's
+    mean(-1/2*d*g*m/s**3) becomes -1/2*mean(d*g*m)/s**3, mean(-d) -mean(d))."""
+    def factored(expr):
+        return _factor_means(sympy.sympify(expr), per_item, {})
+
+    return Flow(tuple((lhs, factored(rhs)) for lhs, rhs in flow.equations),
+                {k: factored(v) for k, v in flow.inputs.items()},
+                {k: tuple(factored(t) for t in v) for k, v in flow.params.items()},
+                flow.adjoint_syms)
+
+
+def _factor_means(expr, per_item, memo):
+    if not expr.args:
+        return expr
+    if expr not in memo:
+        args = [_factor_means(a, per_item, memo) for a in expr.args]
+        if isinstance(expr, mean):
+            factors = sympy.Mul.make_args(args[0])
+            outside = [f for f in factors if _one_per_item(f, per_item)]
+            inside = [f for f in factors if not _one_per_item(f, per_item)]
+            memo[expr] = sympy.Mul(*outside) * mean(sympy.Mul(*inside)) if inside else args[0]
+        elif all(new is old for new, old in zip(args, expr.args)):
+            memo[expr] = expr
+        else:
+            memo[expr] = expr.func(*args)
+    return memo[expr]
+
+
+def _one_per_item(factor, per_item):
+    """A number, a per-item symbol, or a power of one with a number exponent."""
+    base, exponent = factor.as_base_exp()
+    return factor.is_Number or (base in per_item and exponent.is_Number)
 
 
 def operations(expr):

@@ -18,6 +18,7 @@ from .statements import (
     ActivationRun,
     Apply,
     Assign,
+    ExpApply,
     ExpRun,
     FusedStep,
     GateView,
@@ -30,6 +31,7 @@ from .statements import (
     Projection,
     ProjectionView,
     StateView,
+    StoreView,
     mentioned_symbols,
 )
 
@@ -136,14 +138,30 @@ def exp_scalings(groups, fused):
 
 
 def kept_values(facts, fused, consumers):
-    """Each value forward keeps, in its gate store where it is computed in one."""
+    """Each value forward keeps, in its gate store where it is computed in
+    one: by the function that overwrites its pre-activation, or by the
+    expression that reads the pre-activation last (:func:`last_reader`)."""
     homes = {}
     for f in (f for f in fused if f.gate_major):
         for k, pre in enumerate(f.pres):
-            node = consumers.get(pre)
+            node = consumers.get(pre) or last_reader(facts, pre)
             if node is not None and node.out in facts.needed:
                 homes[node.out] = (f.store, k)
     return tuple(Kept(s, *homes.get(s, (None, None)), per_item=s in facts.per_item) for s in facts.needed)
+
+
+def last_reader(facts, pre):
+    """The algebraic node that reads ``pre`` last, if it may write its value
+    over it: backward never reads ``pre``, and the node makes a vector
+    (layer normalization's m_f = u_f - mean(u_f) takes u_f's block of the
+    gate store once mean(u_f) is known)."""
+    readers = [n for n in facts.graph.nodes if isinstance(n, Compute) and pre in n.expr.free_symbols]
+    if not readers or pre in facts.read or pre == facts.cell.output_state:
+        return None
+    node = readers[-1]
+    if function_rule(node.expr) is not None or node.out in facts.per_item or node.out in facts.cell.states:
+        return None
+    return node
 
 
 def reused_projection(facts):
@@ -173,7 +191,7 @@ def forward_step(facts, fused, consumers, kept):
     """The statements of one forward step, node by node, then the copies of
     kept values that no statement wrote into their stores."""
     runs = activation_runs(fused, consumers)
-    in_gate_store = {k.value for k in kept if k.store is not None}
+    in_gate_store = {k.value: k for k in kept if k.store is not None}
     emitted, step = set(), []
     for node in facts.graph.nodes:
         if node.out in runs:
@@ -181,6 +199,7 @@ def forward_step(facts, fused, consumers, kept):
         else:
             step += _node_statements(facts, node, fused, emitted, in_gate_store)
     written = {s.out for s in step if isinstance(s, Apply) and s.into is Into.STORE}
+    written |= {s.value for s in step if isinstance(s, StoreView)}
     step += [KeepValue(k.value) for k in kept if k.store is None and k.value not in written]
     if facts.cell.input in mentioned_symbols(step):  # the input read elementwise
         step.insert(0, InputView(facts.cell.input))
@@ -265,14 +284,25 @@ def _affine_statements(group, node, emitted):
 
 def _compute_statements(facts, node, in_gate_store):
     """A function application or an algebraic node: a state into its history,
-    a kept value into its store, else in place of its argument where that is
-    dead, else a new array."""
+    a kept value into its store (no copy at the step's end), else in place
+    of its argument where that is dead, else a new array."""
     out, is_state = node.out, node.out in facts.cell.states
+    kept_in_store = out in facts.needed and out not in in_gate_store
     if not isinstance(function_rule(node.expr), ElementwiseRule):
         expr = fewest_operations(node.expr)
-        return [StateView(out), write_into(out, expr)] if is_state else [Assign(out, expr)]
+        if is_state:
+            return [StateView(out), write_into(out, expr)]
+        if out in in_gate_store:
+            kept = in_gate_store[out]
+            return [GateView(out, kept.store, kept.index), write_into(out, expr)]
+        return [StoreView(out), write_into(out, expr)] if kept_in_store else [Assign(out, expr)]
     if is_state:
         return [StateView(out), InPlace(out, Op.APPLY, (node.expr,))]
-    if out in facts.needed and out not in in_gate_store:
-        return [Apply(out, node.expr, Into.STORE)]
-    return [Apply(out, node.expr, Into.ARGUMENT if facts.computes_in_place(node) else Into.NEW)]
+    if kept_in_store:
+        return [_apply(node, Into.STORE)]
+    return [_apply(node, Into.ARGUMENT if facts.computes_in_place(node) else Into.NEW)]
+
+
+def _apply(node, into):
+    """A function node's application: from its exp form where its rule says so."""
+    return (ExpApply if function_rule(node.expr).exp_alone else Apply)(node.out, node.expr, into)

@@ -26,10 +26,12 @@ def write_into(target, rhs, fuse=lambda expr: expr):
     fused = fuse(rhs)
     if isinstance(fused, (dot_t, fused_dot_t)):
         return InPlace(target, Op.MATMUL, (fused,))
-    for kind, op in ((sympy.Mul, Op.MULTIPLY), (sympy.Add, Op.ADD)):
-        if isinstance(fused, kind):
-            *rest, last = fused.args
-            return InPlace(target, op, (fuse(kind(*rest)), fuse(last)))
+    if isinstance(fused, sympy.Mul):
+        *rest, last = fused.args
+        return InPlace(target, Op.MULTIPLY, (fuse(sympy.Mul(*rest)), fuse(last)))
+    if isinstance(fused, sympy.Add):
+        *rest, last = fused.args
+        return sum_into(target, fuse(sympy.Add(*rest)), fuse(last))
     return InPlace(target, Op.FILL, (fused,))
 
 

@@ -18,6 +18,7 @@ from .. import naming
 from ..rules import mean, rule_of
 from . import names, numpy_backward, numpy_forward, numpy_window
 from .numpy_text import MEAN_HELPER, StepPrinter
+from .statements import ExpApply
 
 # Activations from exp and expm1 (the rules' exp forms) and the tanh helper may overflow to inf
 # for a huge argument, where the result is the exact limit, and tanh's 2/E divides by zero at
@@ -85,7 +86,8 @@ def emit_layer(plan):
 def forward_needs_errstate(plan):
     """Gates activated by an exp form, or a function whose runtime form
     (the rule table's row) may overflow or divide by zero on purpose."""
-    return bool(plan.exp_scalings) or any(rule_of(f).errstate for f in plan.forward_functions)
+    return (bool(plan.exp_scalings) or any(isinstance(s, ExpApply) for s in plan.forward_step)
+            or any(rule_of(f).errstate for f in plan.forward_functions))
 
 
 def layer_helpers(plan):

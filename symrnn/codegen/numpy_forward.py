@@ -14,6 +14,7 @@ from .statements import (
     ActivationRun,
     Apply,
     Assign,
+    ExpApply,
     ExpRun,
     FusedStep,
     GateView,
@@ -25,6 +26,7 @@ from .statements import (
     Projection,
     ProjectionView,
     StateView,
+    StoreView,
 )
 
 
@@ -174,6 +176,8 @@ def statement_lines(plan, printer, s):
                 f"{', '.join(n.out.name for n in s.nodes)} = {block}"]
     if isinstance(s, ExpRun):
         return exp_run_lines(s)
+    if isinstance(s, ExpApply):
+        return exp_apply_lines(printer, s)
     if isinstance(s, Apply):
         return [f"{s.out.name} = {apply_text(printer, s)}"]
     if isinstance(s, InPlace):
@@ -187,6 +191,8 @@ def single_line(s, printer, product=None):
     product = product or product_text
     if isinstance(s, StateView):
         return f"{s.state.name} = {names.history(s.state)}[t + 1]"
+    if isinstance(s, StoreView):
+        return f"{s.value.name} = {names.store(s.value)}[t]"
     if isinstance(s, InputView):
         return f"{s.input.name} = inputs[t]"
     if isinstance(s, Product):
@@ -217,6 +223,16 @@ def apply_text(printer, s):
         return rule.numpy.format(*args)
     target = args[0] if s.into is Into.ARGUMENT else f"{names.store(s.out)}[t]"
     return rule.numpy_out.format(*args, target)
+
+
+def exp_apply_lines(printer, s):
+    """One value from its function's exp form: E = e(k·u) into its array, then the rest."""
+    form, out = EXP_FORMS[type(s.expr)], s.out.name
+    arg = printer.show(s.expr.args[0])
+    target = {Into.NEW: "", Into.ARGUMENT: f", out={arg}", Into.STORE: f", out={names.store(s.out)}[t]"}[s.into]
+    scaled = f"np.negative({arg}{target})" if form.factor == -1 else f"np.multiply({arg}, {form.factor}{target})"
+    return [f"{out} = {scaled}", f"np.{form.function}({out}, out={out})",
+            *(statement.format(out) for statement in form.statements)]
 
 
 def exp_run_lines(s):

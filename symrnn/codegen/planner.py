@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..graph import Affine, Compute
 from ..rules import ElementwiseRule, dot, dot_t, function_rule, mean, prev, rule_of
 from . import backward_planner, forward_planner
-from .algebra import adjoint_symbols, free_symbols, inline_adjoints, split_term
+from .algebra import adjoint_symbols, free_symbols, inline_adjoints, means_factored, split_term
 from .layout import plan_groups
 from .plan import LayerPlan
 from .statements import called_functions, mentioned_symbols
@@ -76,15 +76,8 @@ class StepFacts:
 
     @cached_property
     def per_item(self):
-        """Node values with one number per item: a mean (row-wise, broadcast
-        back over the units), and functions and polynomials of those and of
-        constants only (sqrt(mean(m^2) + 1e-5))."""
-        found = set()
-        for node in self.graph.nodes:
-            symbols = node.expr.free_symbols if isinstance(node, Compute) else None
-            if symbols is not None and (isinstance(node.expr, mean) or (symbols and symbols <= found)):
-                found.add(node.out)
-        return frozenset(found)
+        """Node values with one number per item: see :func:`per_item_values`."""
+        return per_item_values(self.graph)
 
     def computes_in_place(self, node):
         """An elementwise function of one argument may overwrite it when the
@@ -110,6 +103,23 @@ class StepFacts:
         """The size letter of each slot, in buffer order (a product's output size)."""
         size = {self.adjoints.node_adjoint[m.out]: g.size for g in self.groups for m in g.members}
         return tuple(size[slot] for slot in self.slots)
+
+
+def per_item_values(graph):
+    """Node values with one number per item: a mean (row-wise, broadcast
+    back over the units), and functions and polynomials of those and of
+    constants only (sqrt(mean(m^2) + 1e-5))."""
+    found = set()
+    for node in graph.nodes:
+        symbols = node.expr.free_symbols if isinstance(node, Compute) else None
+        if symbols is not None and (isinstance(node.expr, mean) or (symbols and symbols <= found)):
+            found.add(node.out)
+    return frozenset(found)
+
+
+def per_item_symbols(graph, flow):
+    """The per-item node values and the adjoints that are means (one number per item too)."""
+    return per_item_values(graph) | {lhs for lhs, rhs in flow.equations if isinstance(rhs, mean)}
 
 
 def step_sizes(cell, graph):
@@ -142,6 +152,7 @@ def step_facts(derived):
     affine = [n.out for n in graph.nodes if isinstance(n, Affine)]
     slot_set = {adjoints.node_adjoint[u] for u in affine if u in adjoints.node_adjoint}
     flow = inline_adjoints(adjoints, slot_set, adjoint_symbols(adjoints, cell))
+    flow = means_factored(flow, per_item_symbols(graph, flow))
     multipliers = {lhs: split_term(rhs, flow.adjoint_syms) for lhs, rhs in flow.equations if lhs in slot_set}
     # the previous input's products are hoisted too: the input's, shifted by one step
     hoistable = {cell.input} | ({graph.prev_input} if graph.prev_input is not None else set())

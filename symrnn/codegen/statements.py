@@ -131,6 +131,13 @@ class StateView(Statement):
 
 
 @dataclass(frozen=True)
+class StoreView(Statement):
+    """A kept value's slot of its per-step store at step t, written by what follows."""
+
+    value: sympy.Symbol
+
+
+@dataclass(frozen=True)
 class FusedStep(Statement):
     """The in-loop product of a fused sum, added to the hoisted projection
     (``fused``: a :class:`symrnn.codegen.plan.FusedSum`)."""
@@ -209,6 +216,16 @@ class Apply(Statement):
 
     def expressions(self):
         return (self.out, self.expr)
+
+
+@dataclass(frozen=True)
+class ExpApply(Apply):
+    """``out = F(u)`` computed from F's exp form (rules' EXP_FORMS) rather
+    than its helper, by a backend that has exp forms; another computes it
+    as an :class:`Apply`. It calls no helper of F."""
+
+    def expressions(self):
+        return (self.out, *self.expr.args)
 
 
 @dataclass(frozen=True)
