@@ -32,7 +32,7 @@ and answers with SymPy expressions placed at a step by
     >>> rule.chain("w_x", 1)
     E@2*J@2*P|w_x@1
 
-Imports: errors, the engine (:func:`symrnn.derive.reverse`), :mod:`symrnn.placement`,
+Imports: the engine (:func:`symrnn.derive.reverse`), :mod:`symrnn.placement`,
 :mod:`symrnn.unroll`, the network's symbols and :mod:`symrnn.naming`.
 """
 
@@ -42,7 +42,6 @@ import sympy
 
 from . import naming
 from .derive import reverse
-from .errors import ConfigError
 from .network import MASK, TOP
 from .placement import Placement, shift
 from .unroll import Unrolled, node_expr, scalar
@@ -74,15 +73,14 @@ class ChainRule:
     def __init__(self, derived, steps, truncate=None, unrolled=None):
         self.derived, self.network, self.steps, self.truncate = derived, derived.network, steps, truncate
         self.cell = self.network.cell
-        lagged = {"previous input", "output not a state"} & self.cell.constructs
-        if self.network.layers > 1 and lagged:
-            raise ConfigError(f"the derivation of a stack of {self.cell.name!r} layers is not written yet: its cell "
-                              f"uses {', '.join(sorted(lagged))}, and the chain rule between layers here assumes "
-                              "a layer reads the state of the layer below at the same step; derive one layer")
         self.placement = Placement(derived)
         self.unrolled = unrolled if unrolled is not None else Unrolled(derived, steps)
         self.cell_adjoints, self.head_adjoints = derived.cell, derived.from_cost
-        self.states = [(layer, s.name) for layer in range(1, self.network.layers + 1) for s in self.cell.states]
+        # An output that is not a state (SRU's h) joins the states here: h_t is a function of the
+        # step's inputs and the states at t-1, as a state is, and C_t and the layer above read it.
+        exposed = self.cell.output_state
+        chained = list(self.cell.states) + ([] if exposed in self.cell.states else [exposed])
+        self.states = [(layer, s.name) for layer in range(1, self.network.layers + 1) for s in chained]
         self.atoms = {}  # symbol -> ChainAtom, of every chain built
 
     # --- placing --------------------------------------------------------------
@@ -123,13 +121,27 @@ class ChainRule:
     def state_derivative(self, layer, state, wrt_layer, wrt_state, time):
         """d(state of layer at time)/d(wrt_state of wrt_layer at time - 1)."""
         if wrt_layer == layer:
-            prev_symbol = self.derived.graph.prev_symbols[sympy.Symbol(wrt_state)]
+            prev_symbol = self.derived.graph.prev_symbols.get(sympy.Symbol(wrt_state))
+            if prev_symbol is None:
+                return sympy.S.Zero  # an output that is not a state: step t does not read its value at t-1
             local = self._coefficient(self.cell_adjoints.inputs.get(prev_symbol, sympy.S.Zero), state)
             return self.at(local, layer, time, copies=isinstance(time, int))
         if wrt_layer > layer:
             return sympy.S.Zero
-        below = self.state_derivative(layer - 1, self.cell.output_state.name, wrt_layer, wrt_state, time)
-        return self._through_input(layer, state, time) * below
+        exposed = self.cell.output_state.name
+        below = self.state_derivative(layer - 1, exposed, wrt_layer, wrt_state, time)
+        total = self._through_input(layer, state, time) * below
+        if wrt_layer == layer - 1 and wrt_state == exposed:
+            total += self._through_previous_input(layer, state, time)
+        return total
+
+    def _through_previous_input(self, layer, state, time):
+        """d(state of layer at time)/d(the layer's input at time - 1), read as x[t-1] (QRNN); 0 without."""
+        previous = self.derived.graph.prev_input
+        if previous is None:
+            return sympy.S.Zero
+        adjoint = self.cell_adjoints.inputs.get(previous, sympy.S.Zero)
+        return self.at(self._coefficient(adjoint, state), layer, time, copies=isinstance(time, int))
 
     def parameter_derivative(self, layer, state, param, time):
         """d(state of layer at time)/d(the copy of network parameter ``param`` used at time)."""
@@ -145,16 +157,11 @@ class ChainRule:
     def output_derivative(self, layer, state, time):
         """d C_time / d(state at time): only the top layer's exposed state feeds the output."""
         exposed = self.cell.output_state
-        if layer != self.network.layers or (state != exposed.name and exposed in self.cell.states):
+        if layer != self.network.layers or state != exposed.name:
             return sympy.S.Zero
         definitions = dict(self.head_adjoints.equations)
-        head = scalar(self.head_at(self.head_adjoints.inputs[TOP].xreplace(definitions), time,
+        return scalar(self.head_at(self.head_adjoints.inputs[TOP].xreplace(definitions), time,
                                    copies=isinstance(time, int)))
-        if state == exposed.name:
-            return head
-        # an output not carried to the next step: through the state's value at this step
-        node_adjoint = self.cell_adjoints.node_adjoint.get(sympy.Symbol(state), sympy.S.Zero)
-        return head * self.at(self._coefficient(node_adjoint, exposed.name), layer, time, isinstance(time, int))
 
     # --- the recurrences and each copy's term ----------------------------------------
 
@@ -162,7 +169,16 @@ class ChainRule:
         """What flows into a layer's exposed state at ``time`` from the output or the layer above."""
         if layer == self.network.layers:
             return self.head_at(self.head_adjoints.inputs[TOP], time)
-        return self.at(self.cell_adjoints.inputs[self.cell.input], layer + 1, time)
+        # seeded: an output that is not a state has no adjoint equation of its own, so the
+        # input's adjoint may read its seed (SRU's (1 - r)*d_h_out), which is what flows from above
+        above, inputs = layer + 1, self.cell_adjoints.inputs
+        flow = self.seeded(inputs[self.cell.input], self.step_seeds(above, time), above, time)
+        previous = self.derived.graph.prev_input
+        if previous is None or time == self.steps:
+            return flow
+        # the layer above reads this output again at the next step, as its x[t-1] (QRNN)
+        later = shift(time, 1)
+        return flow + self.seeded(inputs.get(previous, sympy.S.Zero), self.step_seeds(above, later), above, later)
 
     def step_seeds(self, layer, time):
         """Each seed of the step (``d_h_next``, ``d_h_out``) and what flows into it."""

@@ -193,7 +193,8 @@ class Derivation:
         else:
             display.add("C", r"C_{T} = " + unmarked(cost).replace("_{t}", "_{T}"))
         pre = self.pre_activation_display()
-        text = _cell_text(self.network, self.units, self.product, bool(pre.rows))
+        output = self.name(self.placement.state(self.network.cell.output_state.name, 1, "t"))
+        text = _cell_text(self.network, self.units, self.product, bool(pre.rows), output)
         return Section("The cell", text, [display, pre] if pre.rows else [display])
 
     def pre_activation_display(self):
@@ -427,11 +428,12 @@ def _check_options(network, steps, units, truncate, product):
 # --- the sections' prose and closed form ---------------------------------------------------
 
 
-def _cell_text(network, units, product, pre_activations):
-    """Section 1's paragraph (``pre_activations``: whether a table of them follows the cell's)."""
+def _cell_text(network, units, product, pre_activations, output):
+    """Section 1's paragraph (``pre_activations``: whether a table of them follows the cell's;
+    ``output``: the LaTeX of the layer's output at t)."""
     layers = "" if network.layers == 1 else (
         rf" Layer \(l\) of the {network.layers} stacked layers carries \([l]\) in its superscripts; "
-        r"its input is the output state of layer \(l-1\).")
+        + _layer_input_text(network.cell, output))
     sign = PRODUCTS[product].strip()
     products = (rf"\(w \cdot v\) is the matrix-vector product and \({sign}\) the elementwise product"
                 if units == "vector" else
@@ -446,6 +448,20 @@ def _cell_text(network, units, product, pre_activations):
     return text + (r" For any quantity \(q\), \(\delta q = \partial C / \partial q\) is the total derivative "
                    r"of the cost with respect to \(q\), through every path from \(q\) to \(C\); "
                    r"\(\delta[e]\) is the same for an expression \(e\), such as \(\delta[\tanh(a_{t})]\).")
+
+
+def _layer_input_text(cell, output):
+    """What a stacked layer reads from the layer below, and how the chains count an output that is not a state."""
+    if cell.output_state in cell.states and "previous input" not in cell.constructs:
+        return r"its input is the output state of layer \(l-1\)."
+    text = r"its input is the output of layer \(l-1\)"
+    if "previous input" in cell.constructs:
+        text += r", at step \(t\) and, as its previous input, at step \(t-1\)"
+    text += "."
+    if cell.output_state not in cell.states:
+        text += (rf" A layer's output (\({output}\) in layer 1) is not carried to the next step; the "
+                 r"chains count it with the states, as a function of the states at \(t-1\) and the step's input.")
+    return text
 
 
 def _unrolled_text(first, initial, states, steps):

@@ -11,8 +11,8 @@ import symrnn
 from symrnn.cellfile import format_cell, parse_cell
 from symrnn.codegen.planner import unsupported
 from symrnn.copies import CopyAnalysis
-from symrnn.derivation import Derivation
-from symrnn.errors import CellFileError, ConfigError
+from symrnn.derivation import Derivation, compile_pdf, overfull_lines
+from symrnn.errors import CellFileError
 from symrnn.latex import latex, unmarked
 from symrnn.network import Network
 from symrnn.registry import CELLS, PAPER_CELLS, builtin_file, get_cell
@@ -249,7 +249,24 @@ def test_a_transposed_use_is_the_same_copy():
     assert [c.copy for c in analysis.table("w_W").copies if c.param == "w_W"] == ["w_W_1", "w_W_2"]
 
 
-def test_stacks_of_cells_that_read_across_steps_are_not_derived_yet():
-    with pytest.raises(ConfigError, match="derivation of a stack of 'qrnn' layers is not written yet"):
-        Derivation(Network(get_cell("qrnn"), layers=2), 2)
-    assert CopyAnalysis(Network(get_cell("qrnn"), layers=2), 2).table("w_Z")
+@pytest.mark.parametrize("name, steps, wrt", [
+    ("qrnn", 3, ["w_Z_l1", "w_f_l1", "w_F_l2", "b_o_l2"]),  # x[t-1] reads the layer below at t-1
+    ("sru", 2, ["w_r_l1", "w_c_l1", "w_f_l2"]),  # h, not a state, is the layer above's input
+])
+def test_stacks_of_cells_that_read_across_steps_are_derived_exactly(name, steps, wrt):
+    """The chains count an output that is not a state with the states, and a
+    layer's x[t-1] as a link to the layer below at t-1; both forms equal
+    SymPy's diff of the nested cost."""
+    net = exact_constants(Network(get_cell(name), layers=2, output="sequence"))
+    differences = check_derivation(Derivation(net, steps, wrt=wrt))
+    assert len(differences) == 2 * len(wrt) and max(differences.values()) < 1e-25
+    assert CopyAnalysis(Network(get_cell(name), layers=2), 2).table(wrt[0])
+
+
+def test_a_stacked_qrnn_derivation_compiles_and_reads_the_layer_below_at_t_minus_1():
+    d = Derivation(Network(get_cell("qrnn"), layers=2, output="sequence"), 2, wrt=["w_f_l1"])
+    document = d.document()
+    assert r"as its previous input, at step \(t-1\)" in document
+    assert r"w^{\left(Z\right)[2]} \cdot \delta u^{\left(z\right)[2]}_{t+1}" in document
+    pdf, log = compile_pdf(document)
+    assert pdf.startswith(b"%PDF") and overfull_lines(log) == []
