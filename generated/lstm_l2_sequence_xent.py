@@ -118,11 +118,10 @@ def _log_softmax(z):
     return shifted - np.log1p(e.sum(axis=-1, keepdims=True))
 
 
-def _tanh(z, out=None):
+def _tanh_from_expm1(z, out=None):
     """tanh(z), for a float64 array of a thousand values or more as
-    -1/(1 + 2/E) with E = expm1(-2z): NumPy's float64 exp functions are about
-    twice as fast as its tanh where it lacks AVX-512, which pays for the four
-    further calls (its float32 tanh is vectorised). Accurate to a few ulp for
+    -1/(1 + 2/E) with E = expm1(-2z): faster than NumPy's own tanh where its
+    float64 loop is not vectorised (see _tanh). Accurate to a few ulp for
     every z (no cancellation: 1 + 2/E is never near 0). Call it under
     np.errstate(over="ignore", divide="ignore"): E overflows to inf for
     z < -355, giving exactly -1, and z = 0 divides 2 by 0, giving tanh(+-0) = +-0.
@@ -134,6 +133,24 @@ def _tanh(z, out=None):
     np.divide(2, out, out=out)
     out += 1
     return np.divide(-1, out, out=out)
+
+
+def _numpy_tanh_is_vectorised():
+    """Whether NumPy's float64 tanh runs a SIMD loop on this CPU (AVX2 or
+    AVX-512 in NumPy 2.4), as NumPy >= 2.0 reports; older NumPy cannot say."""
+    try:
+        from numpy.lib.introspect import opt_func_info
+
+        loops = opt_func_info(func_name="^tanh$", signature="^float64$")["tanh"]
+        return not next(iter(loops.values()))["current"].startswith("baseline")
+    except (ImportError, KeyError, StopIteration):
+        return False
+
+
+# NumPy's own tanh where its float64 loop is vectorised: 1.2 to 4 times as fast as the expm1
+# form there (AVX2, AVX-512), and no wrapper call per step; the expm1 form where it is not,
+# which is up to 1.3 times as fast for large arrays. Decided once, when the module is imported.
+_tanh = np.tanh if _numpy_tanh_is_vectorised() else _tanh_from_expm1
 
 
 

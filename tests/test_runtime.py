@@ -3,6 +3,8 @@ bad input, numerical stability."""
 
 import copy
 import functools
+import os
+import platform
 import subprocess
 import sys
 import warnings
@@ -508,6 +510,21 @@ def test_a_lone_sigmoid_from_its_exp_form_is_within_a_few_ulp_of_exact(dtype):
     assert_ulps(got, want, 3, flushed=want < np.finfo(dtype).tiny)
 
 
+def test_the_tanh_helper_is_numpys_own_where_its_float64_loop_is_vectorised():
+    """np.tanh where NumPy reports a SIMD float64 loop (AVX2, AVX-512), else the expm1 form."""
+    module = one_unit("rnn")
+    assert module._tanh is (np.tanh if module._numpy_tanh_is_vectorised() else module._tanh_from_expm1)
+    script = ("import numpy as np, symrnn; m = symrnn.load_module(symrnn.network('rnn')); "
+              "print(m._numpy_tanh_is_vectorised(), m._tanh is np.tanh)")
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return  # the features switched off below are x86's
+    # NumPy's own switch for its CPU dispatch: without AVX2 and AVX-512 its tanh loop is the baseline one
+    disabled = "AVX512F AVX512CD AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR X86_V4 AVX2 FMA3 X86_V3"
+    env = {**os.environ, "NPY_DISABLE_CPU_FEATURES": disabled}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0 and result.stdout.split() == ["False", "False"], result.stderr
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_tanh_helper_is_within_a_few_ulp_of_exact(dtype):
     """The standalone helper (expm1 form for float64 from 1000 values; np.tanh
@@ -515,10 +532,11 @@ def test_the_tanh_helper_is_within_a_few_ulp_of_exact(dtype):
     module = one_unit("rnn")
     u = magnitudes(dtype)
     for z in (u, u[:500], np.tile(u, 2)):
-        with np.errstate(over="ignore", divide="ignore"):
-            got = module._tanh(z.copy())
-        assert_ulps(got, exact(mpmath.tanh, z), 3)
-        assert np.signbit(got[z == 0]).tolist() == np.signbit(z[z == 0]).tolist()  # tanh(-0) = -0
+        for tanh in (module._tanh, module._tanh_from_expm1):  # the one this machine uses, and the expm1 form
+            with np.errstate(over="ignore", divide="ignore"):
+                got = tanh(z.copy())
+            assert_ulps(got, exact(mpmath.tanh, z), 3)
+            assert np.signbit(got[z == 0]).tolist() == np.signbit(z[z == 0]).tolist()  # tanh(-0) = -0
     params = {k: np.zeros_like(v) for k, v in module.init_params(1, 1, 1, dtype=dtype).items()}
     params["w_x"][:] = 1
     with warnings.catch_warnings():
