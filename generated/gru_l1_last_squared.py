@@ -410,14 +410,18 @@ def forward(params, x, lengths=None, state0=None):
     (converted to the parameters' dtype, or copied where it already has it),
     copies of the initial states, of ``lengths`` and of the parameters
     backward() reads (``BACKWARD_PARAMS``), and values computed here. Changing
-    x, ``state0``, ``lengths``, ``params`` or ``outputs`` in place after
-    forward() changes nothing that backward() returns: it differentiates at
-    the values forward() ran with.
+    x, ``state0``, ``lengths`` or ``params`` in place after forward() changes
+    nothing that backward() returns: it differentiates at the values forward()
+    ran with. ``outputs`` is read-only where it is memory the cache holds (the
+    states themselves, or values the output layer's backward reads): backward()
+    reads it, so it is not copied; copy it to change it.
     """
     outputs, cache = _forward(params, x, lengths, state0, keep=True)
     cached = [*cache["head"].values(), *cache["layers"][-1].values()]
     if any(np.may_share_memory(outputs, value) for value in cached):
-        outputs = outputs.copy()  # the caller may change it: backward reads the cache's copy
+        # backward reads this memory: the caller gets it read-only, not a copy (fresh pages)
+        outputs = outputs.view()
+        outputs.flags.writeable = False
     return outputs, cache
 
 

@@ -255,10 +255,11 @@ def arrays_in(value):
 def test_changing_the_callers_arrays_after_forward_changes_no_gradient(case, dtype, padded):
     """x, every initial state, lengths, every parameter and the outputs changed
     in place between forward() and backward(): backward() returns exactly what
-    it returns for an untouched run, and the cache shares memory with none.
-    Without padding the output layer multiplies by no mask: the outputs are
-    then the states themselves (``--output states``), copied, and backward()
-    reads the caller's d_outputs without writing to it."""
+    it returns for an untouched run, and the cache shares memory with none of
+    the caller's arrays. Outputs that are the cache's own memory (the states
+    themselves, ``--output states`` without padding; a softmax's or sigmoid's
+    values, which its backward reads) are read-only instead: changing them
+    raises. backward() reads the caller's d_outputs without writing to it."""
     module = module_with_head(*case)
     params, x, lengths, state0 = caller_arrays(module, dtype, padded=padded)
     clean = copy.deepcopy((params, x, lengths, state0))
@@ -269,13 +270,19 @@ def test_changing_the_callers_arrays_after_forward_changes_no_gradient(case, dty
     np.testing.assert_array_equal(d_outputs, d_given)
 
     outputs, cache = module.forward(params, x, lengths, state0)
-    callers = [x, lengths, outputs, *state0.values(), *params.values()]
+    callers = [x, lengths, *state0.values(), *params.values()]
+    shared = any(np.may_share_memory(kept, outputs) for kept in arrays_in(cache))
     for kept in arrays_in(cache):
         for array in callers:
             assert not np.may_share_memory(kept, array)
     x[:] = x[::-1] * 3  # a permutation, then a scale
     lengths[:] = 1
-    outputs *= -7
+    assert outputs.flags.writeable == (not shared)
+    if shared:
+        with pytest.raises(ValueError, match="read-only"):
+            outputs *= -7
+    else:
+        outputs *= -7
     for array in [*state0.values(), *params.values()]:
         array *= 0.5
         array += 1
