@@ -38,9 +38,10 @@ def carries(plan):
     return [naming.next_adjoint_name(s.name) for s in plan.states]
 
 
-def setup_lines(plan, with_size):
+def setup_lines(plan, with_size, window=False):
     """Backward's lines before the loop; ``with_size``: bind the sizes even
-    where nothing else needs them (the window variant)."""
+    where nothing else needs them; ``window``: no accumulator for the
+    parameters whose terms are kept per step (both: the window variant)."""
     initial = [names.initial_state(s) for s in plan.states]
     lines = ['inputs = cache["inputs"]', "T, B, _ = inputs.shape", *[f'{s} = cache["{s}"]' for s in initial]]
     lines += previous_input_lines(plan, "np.zeros_like")
@@ -55,7 +56,7 @@ def setup_lines(plan, with_size):
     elif plan.slots:
         lines.append(f"d_slots = np.empty((T, B, {width(plan.slot_sizes)}), dtype=inputs.dtype)")
     backward = plan.backward
-    lines += [f"{names.summed_gradient(p)} = np.zeros_like({p.name})" for p in backward.summed_params]
+    lines += summed_gradient_lines(backward, "np.zeros((B, {}.shape[0]), dtype=inputs.dtype)", window)
     if backward.input_adjoint_in_loop:
         lines.append("d_inputs = np.zeros_like(inputs)")
     lines += [f"{carry} = np.zeros_like({arg})" for carry, arg in zip(carries(plan), initial)]
@@ -64,6 +65,18 @@ def setup_lines(plan, with_size):
         (size,) = set(plan.slot_sizes)  # the planner views the slots gate-major only where they have one size
         lines.append(f"d_slots_gates = d_slots.reshape(T, B, {len(plan.slots)}, {size}).transpose(0, 2, 1, 3)")
     return lines
+
+
+SUMMED_NOTE = ["# The elementwise parameters' terms, added up per item over the steps and",
+               "# summed over the batch after the loop: one reduction each, not one per step."]
+
+
+def summed_gradient_lines(backward, zeros, window=False):
+    """The (B, n) accumulator of each elementwise parameter's terms (``zeros``:
+    the backend's, of a name); ``window``: of those not kept per step."""
+    per_step = set(backward.per_step_params) if window else set()
+    summed = [p for p in backward.summed_params if p not in per_step]
+    return (SUMMED_NOTE if summed else []) + [f"{names.summed_gradient(p)} = {zeros.format(p.name)}" for p in summed]
 
 
 def local_derivative_lines(plan):
@@ -112,10 +125,9 @@ def statement_line(printer, s):
     if isinstance(s, CopyToSlot):
         return f"d_slots[t, :, {cols(s.k, s.k + 1, printer.plan.slot_sizes)}] = {s.adjoint.name}"
     if isinstance(s, AddParamTerm):
-        total = sum_rows(printer.show(s.total), s.total)
         if s.per_step:
-            return f"{names.per_step_gradient(s.param)}[t] = {total}"
-        return f"{names.summed_gradient(s.param)} += {total}"
+            return f"{names.per_step_gradient(s.param)}[t] = {sum_rows(printer.show(s.total), s.total)}"
+        return f"{names.summed_gradient(s.param)} += {printer.show(s.total)}"
     if isinstance(s, InputAdjoint):
         return f"d_inputs[t] = {printer.show(s.expr)}"
     if isinstance(s, ZeroCarry):
@@ -155,7 +167,8 @@ def finish_lines(plan, window=False):
         lines += group_gradient_lines(plan, group, assigned)
     per_step = set(plan.backward.per_step_params) if window else set()
     for p in plan.backward.summed_params:
-        value = f"{names.per_step_gradient(p)}.sum(axis=0)" if p in per_step else names.summed_gradient(p)
+        value = names.per_step_gradient(p) if p in per_step else names.summed_gradient(p)
+        value = f"{value}.sum(axis=0)"
         lines.append(f'grads["{p.name}"] = {value}')
     return lines + input_adjoint_lines(plan, "np.zeros_like")
 

@@ -13,7 +13,7 @@ from .numpy_text import cols
 
 def setup_lines(plan):
     """Backward's set-up, then the per-step buffers of parameter terms and state adjoints."""
-    lines = backward_setup(plan, with_size=True)
+    lines = backward_setup(plan, with_size=True, window=True)
     lines += [f"{names.per_step_gradient(p)} = np.zeros((T, *{p.name}.shape), dtype=inputs.dtype)"
               for p in plan.backward.per_step_params]
     lines += [f"{names.state_adjoint_steps(s)} = np.empty((T, B, {plan.size(s)}), dtype=inputs.dtype)"

@@ -9,7 +9,7 @@ products of a group).
 """
 
 from . import names
-from .numpy_backward import REUSED_BUFFER_NOTE, carries, group_gradient_lines, statement_line
+from .numpy_backward import REUSED_BUFFER_NOTE, carries, group_gradient_lines, statement_line, summed_gradient_lines
 from .numpy_text import cols, input_adjoint_lines, previous_input_lines, size_lines, width
 from .statements import ZeroCarry
 from .torch_text import TorchSequencePrinter, new_array
@@ -30,7 +30,7 @@ def setup_lines(plan):
     elif plan.slots:
         lines.append(f"d_slots = {new_array(f'(T, B, {width(plan.slot_sizes)})')}")
     backward = plan.backward
-    lines += [f"{names.summed_gradient(p)} = torch.zeros_like({p.name})" for p in backward.summed_params]
+    lines += summed_gradient_lines(backward, "inputs.new_zeros((B, {}.shape[0]))")
     if backward.input_adjoint_in_loop:
         lines.append("d_inputs = torch.zeros_like(inputs)")
     lines += [f"{carry} = torch.zeros_like({arg})" for carry, arg in zip(carries(plan), initial)]
@@ -73,5 +73,5 @@ def finish_lines(plan):
     assigned = set()
     for group in plan.groups:
         lines += group_gradient_lines(plan, group, assigned)
-    lines += [f'grads["{p.name}"] = {names.summed_gradient(p)}' for p in plan.backward.summed_params]
+    lines += [f'grads["{p.name}"] = {names.summed_gradient(p)}.sum(axis=0)' for p in plan.backward.summed_params]
     return lines + input_adjoint_lines(plan, "torch.zeros_like")
