@@ -120,8 +120,8 @@ FUNCTION_NAMES = {function: name for name, function in FUNCTIONS.items() if isin
 
 MAX_REAL_DIGITS = 17  # significant digits of a real constant: enough for any double
 MAX_DECIMAL_EXPONENT = 30
-# Functions defined only for positive (log) or non-negative (sqrt) arguments: a constant outside
-# is refused where it is written (symrnn.signs refuses any other argument the cell does not make so).
+# Functions defined only for positive arguments (sqrt, log: their derivatives are infinite at 0):
+# a constant outside is refused where it is written (symrnn.signs refuses any other argument the cell does not make so).
 POSITIVE_ARGUMENT = {name: rule.domain for name, rule in ELEMENTWISE.items() if rule.domain}
 
 PARAM_LETTERS = ("w", "b", "g")  # w^(f) a weight, b^(f) a bias, g^(n) a gain

@@ -211,8 +211,7 @@ def _validate(cell):
 
 
 def _check_domains(rhs, cell, lhs, signs):
-    """sqrt only of what the cell makes non-negative, log only of what it
-    makes positive (:mod:`symrnn.signs`); records the sign of ``lhs``."""
+    """sqrt and log only of what the cell makes positive (:mod:`symrnn.signs`); records the sign of ``lhs``."""
     found = outside_domain(rhs, signs)
     if found is not None:
         node, domain = found

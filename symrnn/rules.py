@@ -182,7 +182,7 @@ class ElementwiseRule:
     exp_form: ExpForm | None = None  # how a store of gates computes it from one exp call (EXP_FORMS)
     # a lone application in a layer's step computed from its exp form too (not the helper)
     exp_alone: bool = False
-    domain: str = ""  # "positive" or "non-negative": the arguments a cell may give it (symrnn.signs)
+    domain: str = ""  # "positive": the only arguments a cell may give it (symrnn.signs)
     # the sign of its value: "positive", "non-negative", "argument" (its argument's), "greatest"
     # (its greatest argument's), "" (none known)
     value_sign: str = ""
@@ -266,7 +266,7 @@ ELEMENTWISE = {
                            value_sign="positive",
                            torch="torch.exp({0})", torch_out="torch.exp({0}, out={1})"),
     "sqrt": ElementwiseRule(sqrt, lambda y, u: 1 / (2 * y), "np.sqrt({0})", "np.sqrt({0}, out={1})",
-                            definition=sympy.sqrt, latex=r"\sqrt", domain="non-negative",
+                            definition=sympy.sqrt, latex=r"\sqrt", domain="positive",
                             value_sign="argument",
                             torch="torch.sqrt({0})", torch_out="torch.sqrt({0}, out={1})"),
     "log": ElementwiseRule(sympy.log, lambda y, u: 1 / u, "np.log({0})", "np.log({0}, out={1})", latex=r"\log",

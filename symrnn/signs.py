@@ -1,9 +1,9 @@
 """Which values of a cell are positive or non-negative by construction.
 
-``sqrt`` takes only what the cell makes non-negative and ``log`` only what it
-makes positive (the rule table's ``domain``): a cell that takes them of
-anything else would give NaN or -inf for some inputs, so it is refused when
-it is built. :func:`sign` proves what it can from the expression alone and
+``sqrt`` and ``log`` take only what the cell makes positive (the rule
+table's ``domain``): of anything else they give NaN or -inf for some inputs,
+and at 0 their derivatives are infinite (sqrt(relu(u)) is 0 wherever u < 0),
+so such a cell is refused when it is built. :func:`sign` proves what it can from the expression alone and
 the signs of the step's earlier values, nothing from the weights or the
 data: positive constants, squares, functions whose values have a sign (the
 rule table's ``value_sign``: exp, sigmoid and softplus are positive, relu
@@ -100,8 +100,7 @@ def what_is(domain):
     def signed(value_sign):
         return ", ".join(name for name, rule in ELEMENTWISE.items() if rule.value_sign == value_sign)
 
-    if domain == "positive":
-        return (f"positive constants and {signed('positive')} of anything, plus non-negative terms "
-                "(squares, relu), and products and means of those, e.g. log(1 + u^2)")
-    return (f"squares, positive constants, {signed('positive')} and {signed('non-negative')} of anything, "
-            "and sums, products and means of those, e.g. sqrt(mean(m^2) + 1e-5)")
+    assert domain == "positive", domain
+    return (f"positive constants and {signed('positive')} of anything, plus non-negative terms "
+            f"(squares, {signed('non-negative')}), and products and means of those, e.g. "
+            "sqrt(mean(m^2) + 1e-5) or log(1 + u^2)")

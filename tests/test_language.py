@@ -124,12 +124,14 @@ BAD = [
     (HEADER + "h = tanh(w^(x) x) + mean(2) * h[t-1]", ("t.cell:4:21: cell 't', equation for h: mean(2) is a function "
                                                        "of a constant")),
     (HEADER + "h = tanh(w^(x) x + h[t-1]) * sqrt(-2)", ("t.cell:4:35: sqrt of the constant -2: its argument must be "
-                                                      "non-negative")),
+                                                      "positive")),
     (HEADER + "h = tanh(w^(x) x + h[t-1]) * log(0)", ("t.cell:4:34: log of the constant 0: its argument must be "
                                                     "positive")),
     (HEADER + "u = w^(x) x + h[t-1]\nh = tanh(u) * sqrt(u)", ("t.cell:5:15: cell 't', equation for h: sqrt of u: "
-                                                            "its argument must be non-negative, and nothing in the "
+                                                            "its argument must be positive, and nothing in the "
                                                             "cell makes it so")),
+    (HEADER + "h = tanh(w^(x) x + h[t-1]) * sqrt(relu(w^(x) x))", ("t.cell:4:30: cell 't', equation for h: sqrt of "
+                                                                  "relu(dot(w_x, x)): its argument must be positive")),
     (HEADER + "h = tanh(w^(x) x + h[t-1]) * log(relu(w^(x) x))", ("t.cell:4:30: cell 't', equation for h: log of "
                                                                  "relu(dot(w_x, x)): its argument must be positive")),
     (HEADER + "h = tanh(w^(x) x + h[t-1]) / 0", "t.cell:4:30: division by 0: the divisor is the constant 0"),
