@@ -3,9 +3,9 @@
 ``sqrt`` and ``log`` take only what the cell makes positive (the rule
 table's ``domain``): of anything else they give NaN or -inf for some inputs,
 and at 0 their derivatives are infinite (sqrt(relu(u)) is 0 wherever u < 0),
-so such a cell is refused when it is built. :func:`sign` proves what it can from the expression alone and
-the signs of the step's earlier values, nothing from the weights or the
-data: positive constants, squares, functions whose values have a sign (the
+so such a cell is refused when it is built. :func:`sign` proves what it can
+from the expression alone and the signs of the step's earlier values,
+nothing from the weights or the data: positive constants, squares, functions whose values have a sign (the
 rule table's ``value_sign``: exp, sigmoid and softplus are positive, relu
 non-negative), and sums, products, means and maxima of those.
 Layer normalization's sqrt(mean((u - mean(u))^2) + 1e-5) is positive: a mean
