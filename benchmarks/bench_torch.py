@@ -20,6 +20,11 @@ each one's median time, and each ratio's median over the repeats with its
 spread (the 10th and 90th percentiles of the per-repeat ratios). Every
 implementation is first checked to give the others' outputs and gradients.
 
+On the CPU, ``products only`` is the time symrnn's matrix-product kernels
+take within its pass (torch's profiler, self time). The loop calls the same
+products and more, so loop / products (printed per cell) is the most that
+any implementation calling torch's products could gain over the loop.
+
 Memory: ``kept`` is what a forward keeps for its backward (the tensors
 autograd saves, and for symrnn the cache on its context), and on a GPU
 ``peak`` is ``torch.cuda.max_memory_allocated`` over forward + backward
@@ -34,8 +39,8 @@ row's peak column is the memory the graphs hold between replays).
 Self-contained given the generated files: ``--modules DIR`` loads
 ``DIR/<cell>_torch.py`` and ``DIR/<cell>_loop.py`` (written by
 ``--write DIR`` where symrnn is installed); without it the modules are
-generated in memory. The cells: lstm, gru (PyTorch's variant), and the test
-cells mgu and peephole (tests/cells).
+generated in memory. The cells: lstm, gru (PyTorch's variant), lstm_ln
+(layer-normalized), and the test cells mgu and peephole (tests/cells).
 
 Usage::
 
@@ -57,7 +62,7 @@ except ImportError:  # --write needs only symrnn
     torch = None
 
 CELLS = {"lstm": ("lstm", None), "gru": ("gru", "pytorch"), "mgu": ("tests/cells/mgu.cell", None),
-         "peephole": ("tests/cells/peephole.cell", None)}
+         "peephole": ("tests/cells/peephole.cell", None), "lstm_ln": ("lstm_ln", None)}
 NATIVE = {"lstm": "LSTM", "gru": "GRU"}  # torch.nn's module of the same cell
 
 
@@ -235,6 +240,21 @@ def kept_bytes(run_forward):
     return sum(storages.values())
 
 
+# torch's matrix-product kernels, as the profiler names them.
+PRODUCT_OPS = {"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm", "aten::baddbmm_"}
+
+
+def product_seconds(run, passes=5):
+    """Seconds per pass that ``run``'s matrix-product kernels take (the
+    profiler's self CPU time; CPU only): symrnn's products alone."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        for _ in range(passes):
+            run()
+    return sum(e.self_cpu_time_total for e in profiler.key_averages() if e.key in PRODUCT_OPS) / 1e6 / passes
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -255,7 +275,21 @@ def bench_cell(cell, args, sizes, dtype):
         ratios = [a / b for a, b in zip(times[label], times["symrnn"])]
         rows.append((cell, label, statistics.median(times[label]) * 1e3, statistics.median(ratios),
                      percentile(ratios, 0.1), percentile(ratios, 0.9), memory(found, label, args.device)))
+    if args.device == "cpu":
+        rows.append(products_row(cell, found, times))
     return rows
+
+
+def products_row(cell, found, times):
+    """The row of symrnn's matrix products alone. The loop calls the same
+    products (and its weights' per step), so loop / products bounds what
+    any implementation built on torch's products can gain over the loop."""
+    seconds, symrnn = product_seconds(found["symrnn"]), statistics.median(times["symrnn"])
+    if "loop" in times:
+        bound = statistics.median(times["loop"]) / seconds
+        print(f"# {cell}: loop / products = {bound:.2f}: the most an implementation that calls torch's "
+              "matrix products can gain over the loop here", flush=True)
+    return cell, "products only", seconds * 1e3, seconds / symrnn, None, None, (None, None)
 
 
 def memory(found, label, device):
@@ -283,7 +317,7 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--sizes", default="32,64,128,50", help="B,D,H,T (default 32,64,128,50)")
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--cells", default="lstm,gru,mgu,peephole")
+    parser.add_argument("--cells", default="lstm,gru,mgu,peephole,lstm_ln")
     parser.add_argument("--modules", help="directory of the generated files (<cell>_torch.py, <cell>_loop.py)")
     parser.add_argument("--write", metavar="DIR", help="write the generated files to DIR and stop")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
@@ -313,8 +347,8 @@ def main(argv=None):
             cell_, label, ms, ratio, low, high, (kept, peak) = row
             kept = "" if kept is None else f"{kept:.1f}"
             peak = "" if peak is None else f"{peak:.1f}"
-            print(f"| {cell_} | {label} | {ms:.2f} | {ratio:.2f} | {low:.2f}-{high:.2f} | {kept} | {peak} |",
-                  flush=True)
+            spread = "" if low is None else f"{low:.2f}-{high:.2f}"
+            print(f"| {cell_} | {label} | {ms:.2f} | {ratio:.2f} | {spread} | {kept} | {peak} |", flush=True)
     return 0
 
 
