@@ -121,3 +121,30 @@ def test_every_generated_word_as_a_gate_name_is_refused_or_harmless():
 def test_reserved_names_are_refused_with_the_reason(text, message):
     with pytest.raises(CellError, match=re.escape(message)):
         parse_cell(text)
+
+
+def rebound_stores(function):
+    """Names in ``function`` written through a subscript (``d_c_steps[t] = d_c``,
+    a store of every step) and bound to another array by a plain assignment
+    after that: two roles under one name, the second overwriting the first."""
+    assignments = sorted((node for node in ast.walk(function) if isinstance(node, ast.Assign)),
+                         key=lambda node: node.lineno)
+    stored, rebound = set(), set()
+    for node in assignments:
+        for target in node.targets:
+            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                stored.add(target.value.id)
+            elif isinstance(target, ast.Name) and target.id in stored:
+                rebound.add(target.id)
+    return rebound
+
+
+@pytest.mark.parametrize("cell", every_cell(), ids=lambda c: c.name)
+def test_no_store_of_every_step_is_rebound_to_another_array(cell):
+    """One name, one role: the per-step adjoint of a state (d_c_steps) and the
+    per-step adjoint of the product of that state (then d_proj_c_steps) once had
+    the same name, and the state's adjoints came back as the product's."""
+    for layers, output in ((1, "last"), (2, "sequence")):
+        tree = ast.parse(render(symrnn.network(cell, layers=layers, output=output)))
+        for function in (node for node in tree.body if isinstance(node, ast.FunctionDef)):
+            assert not rebound_stores(function), f"{cell.name} {function.name}: {sorted(rebound_stores(function))}"

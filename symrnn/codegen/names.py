@@ -89,8 +89,9 @@ def group_adjoint(group):
 
 
 def group_adjoint_steps(group):
-    """The group's slots, step by step."""
-    return f"d_{group.label}_steps"
+    """The group's slots, step by step: the adjoint of its projection at each
+    step (``d_proj_c_steps``, never ``d_c_steps``, which is state c's adjoint)."""
+    return f"d_proj_{group.label}_steps"
 
 
 def summed_gradient(param):
