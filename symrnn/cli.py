@@ -15,6 +15,8 @@ from .budgets import check_verification
 from .cellfile import format_cell
 from .codegen import render, write_module
 from .codegen.module import BACKENDS
+from .copies import check_truncate
+from .copy_differences import WindowRows, check_size, window_steps
 from .errors import SymrnnError
 from .files import STDOUT, check_output_dir, check_output_path, command_line, write_atomic
 from .limits import EXPLORER_MAX_STEPS, FLOW_MAX_STEPS, MAX_STEPS
@@ -90,11 +92,12 @@ def cmd_generate(args):
     return 0
 
 
-def print_verification(networks):
+def print_verification(networks, more=None):
     """Print the verification table of ``networks`` line by line as each check
-    finishes; returns the exit status (0 when every check passed)."""
+    finishes (with the rows of ``more``: see :func:`symrnn.verify.streamed_table`);
+    returns the exit status (0 when every check passed)."""
     passed = True
-    for line, result in streamed_table(networks):
+    for line, result in streamed_table(networks, more=more):
         print(line, flush=True)
         passed &= result is None or result.passed
     return 0 if passed else 1
@@ -125,9 +128,13 @@ def verification_matrix():
 
 def cmd_verify(args):
     networks = [_network(args)] if args.cell else verification_matrix()
+    check_truncate(args.truncate)
+    windows = (None,) if args.truncate is None else (None, args.truncate)
     for network in networks:
         check_verification(network)  # before any work (symrnn.budgets)
-    return print_verification(networks)
+        for truncate in windows:
+            check_size(network, window_steps(truncate), truncate)
+    return print_verification(networks, WindowRows(windows))
 
 
 def cmd_cells(args):
@@ -358,9 +365,14 @@ def parser():
     _add_flow_command(sub)
 
     ver = sub.add_parser("verify", help="check gradients against finite differences",
-                         description=("Check a network's gradients against central finite differences; "
-                                      "with no cell, every built-in cell x output x layers x cost."))
+                         description=("Check a network's gradients against central finite differences, and "
+                                      "its per-step terms and state adjoints against differences copy by copy "
+                                      "(rows 'K=T', and 'K=<K>' with --truncate); with no cell, every built-in "
+                                      "cell x output x layers x cost."))
     _add_network_options(ver, cell_required=False, outputs=NETWORK_OUTPUTS)
+    ver.add_argument("--truncate", type=int, metavar="K", default=None,
+                     help="also check BPTT truncated to K steps: gradients, per-step terms and state adjoints "
+                          "against copy-by-copy differences (full BPTT's are always checked)")
     ver.set_defaults(run=cmd_verify)
 
     cells = sub.add_parser("cells", help="list the built-in cells, or show or check one cell file",

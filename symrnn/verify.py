@@ -251,9 +251,9 @@ def _compare(module, params, x, lengths, y, state0, d_outputs, labels):
     return Verification(module_name, kind, worst, worst_name, checked, padded_zero, scale, noise)
 
 
-def verify_network(network, seed=0):
-    """Check ``network``'s generated module with equal and unequal lengths."""
-    module = load_module(network)
+def verify_network(network, seed=0, module=None):
+    """Check ``network``'s generated module (loaded unless given) with equal and unequal lengths."""
+    module = module or load_module(network)
     return [check_gradients(module, network, unequal=unequal, seed=seed) for unequal in (False, True)]
 
 
@@ -268,30 +268,38 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def streamed_table(networks, seed=0):
+def streamed_table(networks, seed=0, more=None):
     """:func:`format_table`'s table of every check of ``networks``, line by
     line as the checks finish: the header and its rule at once, then each
-    network's rows when :func:`verify_network` returns them. Column widths are
-    fixed in advance from the networks' names. Yields ``(line, result)``, with
-    ``result`` None for the header and the rule."""
+    network's rows when :func:`verify_network` returns them, and those of
+    ``more`` (rows of a later module's checks, such as
+    :class:`symrnn.copy_differences.WindowRows`: its ``lengths()``,
+    ``arrays(network)`` labels and ``results(network, module, seed)``).
+    Column widths are fixed in advance from the networks' names. Yields
+    ``(line, result)``, with ``result`` None for the header and the rule."""
     def arrays(net):
         states = [name for layer in range(1, net.layers + 1) for name in net.initial_states(layer)]
-        return [*net.param_shapes(), "x", *states]
+        return [f"{a} (outputs)" for a in [*net.param_shapes(), "x", *states]] + (more.arrays(net) if more else [])
 
     networks = list(networks)
-    widths = [max([len("module")] + [len(net.module_name) for net in networks]), len("unequal"),
+    widths = [max([len("module")] + [len(net.module_name) for net in networks]),
+              max(len(label) for label in ["unequal", *(more.lengths() if more else [])]),
               len("max rel. error"),
-              max([len("worst array")] + [len(f"{a} (outputs)") for net in networks for a in arrays(net)]),
+              max([len("worst array")] + [len(a) for net in networks for a in arrays(net)]),
               len("entries")]
 
     def line(cells):
         return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths + [0])).rstrip()
 
+    def row(r):
+        return line([r.name, r.lengths, f"{r.max_error:.2e}", r.worst, str(r.checked), r.status]), r
+
     yield line(["module", "lengths", "max rel. error", "worst array", "entries", "status"]), None
     yield "  ".join("-" * w for w in widths + [len("status")]), None
     for net in networks:
-        for r in verify_network(net, seed=seed):
-            yield line([r.name, r.lengths, f"{r.max_error:.2e}", r.worst, str(r.checked), r.status]), r
+        module = load_module(net)
+        yield from map(row, verify_network(net, seed=seed, module=module))
+        yield from map(row, more.results(net, module, seed) if more else [])
 
 
 # --------------------------------------------------------------------------

@@ -72,4 +72,13 @@ def test_build_check_names_a_stale_file(tmp_path):
 def test_verify_one_network_prints_a_table():
     result = run("verify", "rnn", "--output", "sequence")
     assert result.returncode == 0, result.stderr
-    assert "rnn_l1_sequence_squared  unequal" in result.stdout and result.stdout.count(" ok") == 2
+    assert "rnn_l1_sequence_squared  unequal" in result.stdout and result.stdout.count(" ok") == 3
+    assert "rnn_l1_sequence_squared  unequal K=T" in result.stdout  # per-step terms and state adjoints
+
+
+def test_verify_truncate_adds_a_row_of_the_window():
+    result = run("verify", "gru", "--layers", "2", "--truncate", "2")
+    assert result.returncode == 0, result.stderr
+    assert "gru_l2_last_squared  unequal K=2" in result.stdout and result.stdout.count(" ok") == 4
+    refused = run("verify", "rnn", "--truncate", "0")
+    assert refused.returncode == 2 and "positive integer" in refused.stderr

@@ -197,7 +197,7 @@ def test_verify_prints_its_header_before_the_checks_finish():
         rest = proc.stdout.read()
     finally:
         proc.communicate(timeout=300)
-    assert proc.returncode == 0 and rest.count(" ok") == 2
+    assert proc.returncode == 0 and rest.count(" ok") == 3
 
 
 def test_the_streamed_table_has_format_tables_rows():

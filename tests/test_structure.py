@@ -32,7 +32,7 @@ LAYERS = [
     {"latex"},
     {"derivation", "copies"},
     {"pictures", "verify"},
-    {"quiz", "flow"},
+    {"quiz", "flow", "copy_differences"},
     {"explorer"},
     {"build"},
     {"cli"},
