@@ -172,21 +172,27 @@ class ChainRule:
         # seeded: an output that is not a state has no adjoint equation of its own, so the
         # input's adjoint may read its seed (SRU's (1 - r)*d_h_out), which is what flows from above
         above, inputs = layer + 1, self.cell_adjoints.inputs
-        flow = self.seeded(inputs[self.cell.input], self.step_seeds(above, time), above, time)
+        now = inputs[self.cell.input]
+        flow = self.seeded(now, self.step_seeds(above, time, now.free_symbols), above, time)
         previous = self.derived.graph.prev_input
         if previous is None or time == self.steps:
             return flow
         # the layer above reads this output again at the next step, as its x[t-1] (QRNN)
-        later = shift(time, 1)
-        return flow + self.seeded(inputs.get(previous, sympy.S.Zero), self.step_seeds(above, later), above, later)
+        later, then = shift(time, 1), inputs.get(previous, sympy.S.Zero)
+        return flow + self.seeded(then, self.step_seeds(above, later, then.free_symbols), above, later)
 
-    def step_seeds(self, layer, time):
-        """Each seed of the step (``d_h_next``, ``d_h_out``) and what flows into it."""
-        seeds = {sympy.Symbol(naming.next_adjoint_name(s.name)): self.at(
-            self.cell_adjoints.inputs.get(self.derived.graph.prev_symbols[s], sympy.S.Zero), layer, shift(time, 1))
-            for s in self.cell.states}
-        seeds[sympy.Symbol(naming.output_adjoint_name(self.cell.output_state.name))] = self.from_above(layer, time)
-        return seeds
+    def step_seeds(self, layer, time, read=None):
+        """Each seed of the step (``d_h_next``, ``d_h_out``) and what flows
+        into it; ``read``: only the seeds among these symbols (what flows from
+        above is not built where nothing reads it: in a stack of three cells
+        that read x[t-1] it would reach two steps ahead)."""
+        seeds = {sympy.Symbol(naming.next_adjoint_name(s.name)): s for s in self.cell.states}
+        seeds[sympy.Symbol(naming.output_adjoint_name(self.cell.output_state.name))] = None
+        if read is not None:
+            seeds = {seed: state for seed, state in seeds.items() if seed in read}
+        return {seed: self.from_above(layer, time) if state is None else self.at(
+            self.cell_adjoints.inputs.get(self.derived.graph.prev_symbols[state], sympy.S.Zero), layer, shift(time, 1))
+            for seed, state in seeds.items()}
 
     def seeded(self, expr, seeds, layer, time="t"):
         """A cell adjoint expression at ``time`` with the step's seeds replaced by ``seeds``' values."""

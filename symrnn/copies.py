@@ -33,7 +33,11 @@ the exact derivative in the unrolled network (every path from θ_s to C_t runs
 through steps s … t, so it lies in the window). With output ``last`` there is
 one C_t, t = T; with ``sequence`` one per step, C = Σ_t C_t. In a stack of
 layers the window is on steps, not layers: a path from layer 1 at step s to
-C_t may climb to the top at any step from s to t. Call (θ_s, C_t) a *kept
+C_t may climb to the top at any step from s to t (in a cell that reads
+x[t-1], also from step j to step j + 1). This is the generated code's
+truncation: every value computed at a step <= t−K is a constant for C_t —
+the states entering the window and, above the first layer, the layer
+below's output at t−K that x[t-1] reads at t−K+1. Call (θ_s, C_t) a *kept
 pair* when t−K+1 <= s <= t. Then, for dC/dθ with window K:
 
 ``differentiated``
@@ -340,11 +344,22 @@ class CopyAnalysis:
 
     def _adjoint_closures(self):
         """Each adjoint's (chain copies, forward copies) masks; adjoints are
-        defined after the adjoints they read."""
-        self._adjoint_reach = {}
+        defined after the adjoints they read. An adjoint that is identically 0
+        (the top layer's exposed vector at a step with no output, when no later
+        step reads it: qrnn's h with one output per item) carries no signal,
+        so a copy that multiplies it is on no chain."""
+        self._adjoint_reach, self._zero_adjoints = {}, set()
         for symbol, expr in self.unrolled.adjoint_values.items():
+            expr = self._live(expr)
+            if expr == 0:
+                self._zero_adjoints.add(symbol)
             self._adjoint_reach[symbol] = self._reach_masks(expr)
         return self._adjoint_reach
+
+    def _live(self, expr):
+        """``expr`` with the adjoints that are identically 0 set to 0."""
+        dead = expr.free_symbols & self._zero_adjoints
+        return expr.xreplace({s: sympy.S.Zero for s in dead}) if dead else expr
 
     def _reach_masks(self, expr):
         chain = forward = 0
@@ -414,7 +429,7 @@ class CopyAnalysis:
         chain = forward = 0
         chains = []
         for d in self.copy_symbols[wrt]:
-            reach_chain, reach_forward = self._reach_masks(self.unrolled.copy_gradient(d))
+            reach_chain, reach_forward = self._reach_masks(self._live(self.unrolled.copy_gradient(d)))
             chain |= reach_chain
             forward |= reach_forward
             chains.append(reach_chain)
@@ -464,7 +479,7 @@ class CopyAnalysis:
             first = next((t for t in outputs if t >= s), None)
             if first is not None:
                 chain_by_k[first - s + 1] |= self._bit[copy]
-            entries, _, _, _ = self._walk(self.unrolled.copy_gradient(copy), windows)
+            entries, _, _, _ = self._walk(self._live(self.unrolled.copy_gradient(copy)), windows)
             by_k = {}
             for t, (chain, forward) in (entries or {}).items():
                 chain_by_k[t - s + 1] |= chain
@@ -500,7 +515,7 @@ class CopyAnalysis:
         seeds = self._seed_steps()
         windows = {}
         for symbol, expr in self.unrolled.adjoint_values.items():
-            entries, earliest, chain, forward = self._walk(expr, windows)
+            entries, earliest, chain, forward = self._walk(self._live(expr), windows)
             if chain or forward:
                 if earliest is None and symbol not in seeds:
                     # identically zero: a vector the output reads only at the steps that have

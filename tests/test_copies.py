@@ -45,6 +45,8 @@ CELLS = {
     "gru_pytorch": lambda: symrnn.get_cell("gru", "pytorch"),
     "mgu": mgu,
     "delayed": delayed,
+    "qrnn": lambda: symrnn.get_cell("qrnn"),  # reads x[t-1]; its output h is not a state
+    "sru": lambda: symrnn.get_cell("sru"),  # its output h is not a state
 }
 
 
@@ -161,8 +163,9 @@ def _closure(start, edges):
 
 
 CONFIGS = [(cell, output, 1, steps) for cell in CELLS for output in ("last", "sequence") for steps in (1, 2, 3, 8)]
-CONFIGS += [(cell, output, 2, steps) for cell in ("rnn", "lstm", "gru_pytorch", "mgu")
+CONFIGS += [(cell, output, 2, steps) for cell in ("rnn", "lstm", "gru_pytorch", "mgu", "qrnn", "sru")
             for output in ("last", "sequence") for steps in (1, 3)]
+CONFIGS += [("qrnn", output, 3, 3) for output in ("last", "sequence")]
 
 
 @pytest.mark.parametrize("cell,output,layers,steps", CONFIGS)
@@ -215,8 +218,10 @@ def graph_truncated(unrolled, wrt, window):
 
 
 TRUNCATED_CONFIGS = [(cell, output, 1, 5) for cell in CELLS for output in ("last", "sequence")]
-TRUNCATED_CONFIGS += [(cell, output, 2, 3) for cell in ("rnn", "lstm", "gru_pytorch", "mgu")
+TRUNCATED_CONFIGS += [(cell, output, 2, 3) for cell in ("rnn", "lstm", "gru_pytorch", "mgu", "qrnn", "sru")
                       for output in ("last", "sequence")]
+# a stack of cells that read x[t-1]: the layer below's output at t-K, read at t-K+1, is outside the window
+TRUNCATED_CONFIGS += [("qrnn", output, 3, 3) for output in ("last", "sequence")]
 
 
 @pytest.mark.parametrize("cell,output,layers,steps", TRUNCATED_CONFIGS)

@@ -391,20 +391,24 @@ def _truncated_reference(d, param, K, functions):
     return total
 
 
-@pytest.mark.parametrize("cell,output,steps,K,wrt", [
-    ("rnn", "sequence", 4, 2, "w_x"), ("rnn", "last", 4, 2, "w_a"), ("lstm", "sequence", 3, 2, "w_F"),
-    ("gru", "last", 3, 1, "w_z")])
-def test_truncated_chains_equal_sympy_diff_of_the_truncated_cost(cell, output, steps, K, wrt):
+@pytest.mark.parametrize("cell,output,steps,K,wrt,layers", [
+    ("rnn", "sequence", 4, 2, "w_x", 1), ("rnn", "last", 4, 2, "w_a", 1), ("lstm", "sequence", 3, 2, "w_F", 1),
+    ("gru", "last", 3, 1, "w_z", 1),
+    # stacks of cells that read x[t-1]: the layer below's output at t-K, read at t-K+1, is outside the window
+    ("qrnn", "last", 3, 1, "w_z_l1", 2), ("qrnn", "sequence", 3, 2, "w_f_l1", 2),
+    ("qrnn", "sequence", 3, 1, "w_o_l1", 3)])
+def test_truncated_chains_equal_sympy_diff_of_the_truncated_cost(cell, output, steps, K, wrt, layers):
     import mpmath
 
     from symrnn.network import MASK
     from symrnn.verify import _definition_evaluator, _evaluate_chain, _reference_functions
     mpmath.mp.dps = 30
-    d = derivation(cell, steps, output=output, wrt=[wrt], truncate=K)
+    d = derivation(cell, steps, output=output, wrt=[wrt], truncate=K, layers=layers)
     functions, modules = _reference_functions()
     reference = _truncated_reference(d, wrt, K, functions).xreplace({MASK: 1})
     rng = __import__("numpy").random.default_rng(3)
-    symbols = sorted(d.unrolled.nested_cost().free_symbols, key=lambda s: s.name)
+    # every copy: a chain may read one the cost does not (qrnn's w^(O)[2]_2 with one output, at T)
+    symbols = sorted(d.unrolled.nested_cost().free_symbols | set(d.unrolled.copy_of), key=lambda s: s.name)
     point = {s: mpmath.mpf(float(v)) for s, v in zip(symbols, rng.uniform(-1, 1, len(symbols)))}
     point[MASK] = mpmath.mpf(1)
     expected = sympy.lambdify(symbols, reference, modules)(*[point[s] for s in symbols])
@@ -412,7 +416,7 @@ def test_truncated_chains_equal_sympy_diff_of_the_truncated_cost(cell, output, s
     chains = [d.chain(wrt, k) for k in range(1, steps + 1)]
     value = sum(_evaluate_chain(d, c, evaluate) for c in chains if c is not None)
     assert abs(value - expected) < EXACT
-    whole = derivation(cell, steps, output=output, wrt=[wrt])
+    whole = derivation(cell, steps, output=output, wrt=[wrt], layers=layers)
     full = sum(_evaluate_chain(whole, whole.chain(wrt, k), evaluate) for k in range(1, steps + 1))
     assert abs(full - expected) > 1e-6  # the window does remove terms
     assert "K = " in d.snippet() and len(d.sections) == 5

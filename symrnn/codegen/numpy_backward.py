@@ -159,7 +159,8 @@ def arg_sequence(plan, group):
 def finish_lines(plan, window=False):
     """After the loop: every gradient from the slots (and the summed
     parameters), then the input's adjoint; ``window``: the summed
-    parameters' gradients from their per-step terms."""
+    parameters' gradients from their per-step terms, and x[t-1]'s adjoint
+    masked by ``keep_previous``."""
     lines = ["d_slots_2d = d_slots.reshape(T * B, -1)"] if plan.slots else []
     lines.append("grads = {}")
     assigned = set()
@@ -170,7 +171,7 @@ def finish_lines(plan, window=False):
         value = names.per_step_gradient(p) if p in per_step else names.summed_gradient(p)
         value = f"{value}.sum(axis=0)"
         lines.append(f'grads["{p.name}"] = {value}')
-    return lines + input_adjoint_lines(plan, "np.zeros_like")
+    return lines + input_adjoint_lines(plan, "np.zeros_like", window)
 
 
 def group_gradient_lines(plan, group, assigned):

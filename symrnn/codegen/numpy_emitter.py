@@ -55,6 +55,9 @@ class LayerCode:
     window_setup: list
     window_step: list
     window_finish: list
+    # Whether the cell reads x[t-1]: the window variant then also takes
+    # ``keep_previous``, where x[t-1]'s adjoint reaches the input one step earlier.
+    reads_previous_input: bool
 
 
 def emit_layer(plan):
@@ -80,6 +83,7 @@ def emit_layer(plan):
         window_setup=numpy_window.setup_lines(plan),
         window_step=numpy_backward.step_lines(plan, printer, plan.backward.window_step),
         window_finish=numpy_window.window_finish_lines(plan),
+        reads_previous_input=plan.prev_input is not None,
     )
 
 

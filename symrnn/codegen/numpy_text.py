@@ -73,9 +73,12 @@ def previous_input_lines(plan, zeros_like):
     return [f"inputs_prev = {zeros_like}(inputs)  # x[t-1]: zero at the first step", "inputs_prev[1:] = inputs[:-1]"]
 
 
-def input_adjoint_lines(plan, zeros_like):
+def input_adjoint_lines(plan, zeros_like, window=False):
     """After the loop: the input's adjoint from the hoisted groups' slots, one
-    product of each; a product of x[t-1] adds to the adjoint one step earlier."""
+    product of each; a product of x[t-1] adds to the adjoint one step earlier.
+    ``window`` (the window variant): only where ``keep_previous`` is True at
+    that earlier step; above the first layer x[t-1] is the layer below's
+    output, a constant for a window that begins at t."""
     def products(groups):
         return " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop, plan.slot_sizes)}] @ {adjoint_weights(g)}"
                           for g in groups)
@@ -86,7 +89,10 @@ def input_adjoint_lines(plan, zeros_like):
         lines.append(f"d_inputs {'+=' if plan.backward.input_adjoint_in_loop else '='} ({current}).reshape(T, B, -1)")
     elif not plan.backward.input_adjoint_in_loop:
         lines.append(f"d_inputs = {zeros_like}(inputs)")
-    if previous:
+    if previous and window:
+        lines += [f"d_inputs_prev = ({previous}).reshape(T, B, -1)",
+                  "d_inputs[:-1] += np.where(keep_previous[:-1], d_inputs_prev[1:], 0)"]
+    elif previous:
         lines.append(f"d_inputs[:-1] += ({previous}).reshape(T, B, -1)[1:]")
     return lines
 
