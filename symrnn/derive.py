@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import sympy
 
 from . import naming
-from .graph import Affine, Compute, Total, flatten_cell, is_param
-from .rules import ElementwiseRule, affine_vjp, function_rule
+from .graph import Affine, Compute, Total, flatten_cell, is_param, step_sizes
+from .rules import ElementwiseRule, affine_vjp, function_rule, row_sum
 
 
 @dataclass
@@ -47,14 +47,16 @@ def adjoint_symbol(symbol):
     return sympy.Symbol(naming.adjoint_name(symbol.name))
 
 
-def reverse(nodes, seeds, constants=()):
+def reverse(nodes, seeds, constants=(), sizes=None):
     """Reverse pass over ``nodes`` seeded with ``{symbol: adjoint expr}``.
 
     ``constants`` are inputs that get no adjoint (targets, masks).
+    ``sizes``: symbol -> size letter (:func:`symrnn.graph.step_sizes`), for
+    cells whose vectors have several sizes; None where all have one.
     """
-    contributions = defaultdict(list)
+    contributions = defaultdict(list)  # symbol -> [(term, the size letter it is held at)]
     for symbol, expr in seeds.items():
-        contributions[symbol].append(expr)
+        contributions[symbol].append((expr, _size(sizes, symbol)))
     stored_values = {n.expr: n.out for n in nodes if isinstance(n, Compute)}
     result = Adjoints()
     params = defaultdict(list)
@@ -62,15 +64,37 @@ def reverse(nodes, seeds, constants=()):
         terms = contributions.pop(node.out, [])
         if not terms:
             continue  # C does not depend on this node
+        terms, held_at = _one_size(terms)
         bar = _adjoint_of(node, terms, result)
-        for target, expr in local_vjp(node, bar):
+        for target, expr in local_vjp(node, bar, held_at, sizes):
             if target in constants:
                 continue
             expr = expr.xreplace(stored_values)
-            (params[target.name] if is_param(target) else contributions[target]).append(expr)
-    result.inputs = {s: sympy.Add(*terms) for s, terms in contributions.items() if s not in constants}
+            if is_param(target):
+                params[target.name].append(expr)
+            else:  # a vector's adjoint has its size; one number per item's, the size of the place reading it
+                size = _size(sizes, target)
+                contributions[target].append((expr, held_at if size == PER_ITEM else size))
+    result.inputs = {s: sympy.Add(*_one_size(terms)[0]) for s, terms in contributions.items() if s not in constants}
     result.params = dict(params)
     return result
+
+
+PER_ITEM = "1"  # the size letter of one number per item (a mean)
+
+
+def _size(sizes, symbol):
+    return None if sizes is None else sizes.get(symbol)
+
+
+def _one_size(terms):
+    """``(terms, the size they are held at)``. A value with one number per item
+    read by places of several sizes gets each place's term summed over its
+    units: terms of different sizes cannot be added unit by unit."""
+    held = {size for _, size in terms}
+    if len(held) == 1:
+        return [expr for expr, _ in terms], held.pop()
+    return [expr if size == PER_ITEM else row_sum(expr) for expr, size in terms], PER_ITEM
 
 
 def _adjoint_of(node, terms, result):
@@ -85,8 +109,10 @@ def _adjoint_of(node, terms, result):
     return bar
 
 
-def local_vjp(node, bar):
-    """``(input, contribution)`` pairs for one node, from the rule table."""
+def local_vjp(node, bar, held_at=None, sizes=None):
+    """``(input, contribution)`` pairs for one node, from the rule table;
+    ``held_at``, the size letter ``bar`` is held at, and ``sizes`` as
+    :func:`reverse`'s, tell a row-wise rule where sizes differ."""
     if isinstance(node, Affine):
         arg_bar, weight_bar = affine_vjp(node.weight, node.arg, bar, node.transposed)
         pairs = [(node.arg, arg_bar), (node.weight, weight_bar)]
@@ -101,7 +127,7 @@ def local_vjp(node, bar):
         partials = rule.derivative(node.out, *args)
         partials = partials if isinstance(partials, tuple) else (partials,)
         return [(arg, bar * partial) for arg, partial in zip(args, partials) if arg.is_Symbol]
-    return [(args[0], rule.vjp(node.out, bar))]
+    return [(args[0], rule.vjp(node.out, bar, None if sizes is None else (held_at, sizes[args[0]])))]
 
 
 def _polynomial_vjp(expr, bar):
@@ -131,4 +157,4 @@ def derive_cell(cell):
         dot_t(w_a, d_pre_a)
     """
     graph = flatten_cell(cell)
-    return graph, reverse(graph.nodes, step_seeds(cell))
+    return graph, reverse(graph.nodes, step_seeds(cell), sizes=step_sizes(cell, graph))

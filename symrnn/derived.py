@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import sympy
 
 from .derive import Adjoints, reverse, step_seeds
-from .graph import StepGraph, Total, flatten_cell
+from .graph import StepGraph, Total, flatten_cell, step_sizes
 from .network import COST, MASK, TARGET, Network, head_nodes
 
 # The output layer's inputs that get no adjoint: targets and the length mask are data.
@@ -66,7 +66,7 @@ def derive_network(network):
     return DerivedNetwork(
         network=network,
         graph=graph,
-        cell=reverse(graph.nodes, step_seeds(network.cell)),
+        cell=reverse(graph.nodes, step_seeds(network.cell), sizes=step_sizes(network.cell, graph)),
         head=head,
         outputs=outputs,
         cost=cost,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sympy
 
 from . import naming
-from .rules import dot, dot_t, function_rule, prev
+from .rules import dot, dot_t, function_rule, mean, prev
 
 
 @dataclass(frozen=True)
@@ -213,3 +213,27 @@ class Flattener:
             bias = biases.pop(0) if k == 0 and biases else None
             terms.append(self.affine(product, bias))
         return sympy.Add(*terms, *biases, *[self.lower(t) for t in others])
+
+
+def step_sizes(cell, graph):
+    """Each symbol of one step -> its size letter: the cell's vectors as the
+    cell declares them, a product's output the rows of its weight, a
+    previous value its value's, any other node the size of the vectors it
+    reads ("1" for one number per item: a mean, and what only means and
+    constants make)."""
+    shapes = {p.name: p.shape for p in cell.parameters}
+    sizes = {sympy.Symbol(name): letter for name, letter in cell.sizes.items()}
+    sizes |= {previous: sizes[state] for state, previous in graph.prev_symbols.items()}
+    if graph.prev_input is not None:
+        sizes[graph.prev_input] = sizes[cell.input]
+    for node in graph.nodes:
+        if isinstance(node, Affine):
+            rows, columns = shapes[node.weight.name]
+            sizes[node.out] = columns if node.transposed else rows
+        elif isinstance(node.expr, mean):
+            sizes[node.out] = "1"
+        elif node.out not in sizes:
+            vectors = [sizes[s] for s in sorted(node.expr.free_symbols, key=str) if sizes.get(s, "1") != "1"]
+            vectors += [shapes[s.name][0] for s in node.expr.free_symbols if s.name in shapes]
+            sizes[node.out] = vectors[0] if vectors else "1"
+    return sizes

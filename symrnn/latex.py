@@ -26,7 +26,7 @@ from . import naming
 from .errors import ConfigError
 from .notation import AdjointOf
 from .printing import decimal
-from .rules import RULE_BY_FUNCTION, sqrt
+from .rules import RULE_BY_FUNCTION, is_units, sqrt
 
 BREAK = "\x00"
 
@@ -71,6 +71,8 @@ class NotesLatexPrinter(LatexPrinter):
 
     def _print_Symbol(self, symbol, style="plain"):
         name = self.names.get(symbol)
+        if name is None and is_units(symbol):  # a size letter: the number of units of its vectors
+            return symbol.name
         if name is None:
             raise AssertionError(f"no LaTeX name for symbol {symbol}")  # internal: every symbol is named
         if isinstance(name, AdjointOf):
@@ -177,6 +179,11 @@ class NotesLatexPrinter(LatexPrinter):
             return root if exp is None else rf"\bigl({root}\bigr)^{{{exp}}}"
         arguments = ", ".join(self._print(arg) for arg in expr.args)
         return rf"{name}{power}\bigl({arguments}\bigr)"
+
+    def _print_row_sum(self, expr, exp=None):
+        """The sum over a vector's units, as mean is printed: sum(d)."""
+        power = "" if exp is None else f"^{{{exp}}}"
+        return rf"\operatorname{{sum}}{power}\bigl({self._print(expr.args[0])}\bigr)"
 
     def _print_log(self, expr, exp=None):
         return self._print_Function(expr, exp)

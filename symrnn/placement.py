@@ -46,7 +46,7 @@ from . import naming
 from .derived import derive_network
 from .graph import substitute
 from .network import COST, MASK, TOP
-from .rules import prev
+from .rules import is_units, prev
 
 GENERIC_TIMES = ("t-1", "t", "t+1")
 OUTPUT_PARAMS = (naming.OUTPUT_WEIGHT, naming.OUTPUT_BIAS)
@@ -166,6 +166,8 @@ class Placement:
             return self.layer_input(layer, time)
         if symbol == self.graph.prev_input:
             return sympy.S.Zero if time == 1 else self.layer_input(layer, shift(time, -1))
+        if is_units(symbol):  # a size (H in row_sum(d)/H) is the same at every step and layer
+            return symbol
         if naming.is_param_name(symbol.name):
             if copies:
                 return self.copy(symbol.name, layer, time).symbol

@@ -71,6 +71,16 @@ class mean(sympy.Function):
     is_commutative = True
 
 
+def units(letter):
+    """The number of units of the vectors of size ``letter`` (H, P, ...): a
+    positive integer symbol, which no vector or parameter symbol equals."""
+    return sympy.Symbol(letter, integer=True, positive=True)
+
+
+def is_units(symbol):
+    return isinstance(symbol, sympy.Symbol) and symbol.is_integer is True and symbol.is_positive is True
+
+
 class prev(sympy.Function):
     """h_{t-1}: a state's value at the previous step."""
 
@@ -331,10 +341,16 @@ LOG_SOFTMAX_HELPER = '''def _log_softmax(z):
 
 @dataclass(frozen=True)
 class RowRule:
-    """A row-wise function: its vector-Jacobian product in terms of output y."""
+    """A row-wise function: its vector-Jacobian product in terms of output y.
+
+    ``vjp(y, y_bar, sizes)``: ``sizes`` is (the size letter y_bar is held at,
+    the size letter of the argument u), or None where every vector has one
+    size. A value with one number per item (a mean) has its adjoint held
+    at the size of the place that reads it, unreduced, or reduced to one
+    number per item ("1") where places of several sizes read it."""
 
     function: type
-    vjp: Callable  # (y, y_bar) -> u_bar
+    vjp: Callable  # (y, y_bar, sizes) -> u_bar
     numpy: str
     helper: str
     errstate: bool = False  # as ElementwiseRule.errstate
@@ -342,17 +358,27 @@ class RowRule:
 
 
 ROW_FUNCTIONS = {
-    # y_i = mean(u) for every unit i: u_bar_j = sum_i y_bar_i / n, the mean of y_bar again
-    "mean": RowRule(mean, lambda y, y_bar: mean(y_bar), "np.mean({0}, axis=-1, keepdims=True)", "",
-                    torch="{0}.mean(dim=-1, keepdim=True)"),
+    "mean": RowRule(mean, lambda y, y_bar, sizes: _mean_vjp(y_bar, *(sizes or (None, None))),
+                    "np.mean({0}, axis=-1, keepdims=True)", "", torch="{0}.mean(dim=-1, keepdim=True)"),
     "log_softmax": RowRule(
         log_softmax,
-        lambda y, y_bar: y_bar - sympy.exp(y) * row_sum(y_bar),
+        lambda y, y_bar, sizes: y_bar - sympy.exp(y) * row_sum(y_bar),
         "_log_softmax({0})",
         LOG_SOFTMAX_HELPER,
         torch="torch.log_softmax({0}, dim=-1)",
     ),
 }
+
+def _mean_vjp(y_bar, held_at, argument_size):
+    """y = mean(u) read by every unit i of its places: u_bar_j = sum_i y_bar_i / n_u.
+    Held at u's own size that is the mean of y_bar again; held at another
+    size P, its row sum over H (not its mean, which divides by P); reduced
+    to one number per item, itself over H."""
+    if held_at == argument_size:
+        return mean(y_bar)
+    total = y_bar if held_at == "1" else row_sum(y_bar)
+    return total / units(argument_size)
+
 
 ROW_RULE_BY_FUNCTION = {rule.function: rule for rule in ROW_FUNCTIONS.values()}
 

@@ -35,15 +35,17 @@ from .errors import ConfigError
 from .graph import Affine, Compute, Total, substitute
 from .network import TOP
 from .placement import OUTPUT_PARAMS, Placement
-from .rules import dot, dot_t, mean, outer, row_sum
+from .rules import dot, dot_t, is_units, mean, outer, row_sum
 
 
 def scalar(expr):
     """An engine expression read with one unit per vector: products of scalars."""
-    return substitute(expr, calls=_SCALAR_CALLS)
+    expr = sympy.sympify(expr)
+    return substitute(expr, {s: sympy.S.One for s in expr.free_symbols if is_units(s)}, _SCALAR_CALLS)
 
 
-# With one unit a sum or mean over the units is the unit itself, and a transposed weight the weight.
+# With one unit a sum or mean over the units is the unit itself, a transposed weight the weight,
+# and every size (H in row_sum(d)/H) is 1.
 _SCALAR_CALLS = {dot: lambda w, v: w * v, dot_t: lambda w, u: w * u, outer: lambda u, v: u * v,
                  row_sum: lambda u: u, mean: lambda u: u}
 

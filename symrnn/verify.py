@@ -62,7 +62,7 @@ from .cells import Cell
 from .codegen import load_module
 from .graph import substitute
 from .network import MASK
-from .rules import ELEMENTWISE
+from .rules import ELEMENTWISE, units
 from .unroll import Unrolled, scalar
 
 TOLERANCE = 1e-6
@@ -508,6 +508,7 @@ class _Units:
         self.params = {name: self.matrix(name, *(sizes.get(letter, 2) for letter in shape))
                        for name, shape in shapes.items()}
         self.symbols = {sympy.Symbol(name): matrix for name, matrix in self.params.items()}
+        self.symbols |= {units(letter): sympy.Integer(sizes.get(letter, 2)) for letter in set(self.cell.sizes.values())}
 
     @staticmethod
     def matrix(name, rows, columns=1):
@@ -591,8 +592,9 @@ def _evaluate(expr, env):
         raise KeyError(f"no value for {expr}")
     args = [_evaluate(arg, env) for arg in expr.args]
     products = {dot: _product, dot_t: lambda w, v: _product(w.T, v), outer: lambda u, v: _product(u, v.T),
-                row_sum: lambda v: _spread(v, sympy.Add(*v)),
-                mean: lambda v: _spread(v, sympy.Mul(sympy.Rational(1, len(v)), sympy.Add(*v), evaluate=False))}
+                # one number per item, which broadcasts over the units of the place that reads it
+                row_sum: lambda v: _total(v),
+                mean: lambda v: sympy.Mul(sympy.Rational(1, len(v)), _total(v), evaluate=False)}
     if type(expr) in products:
         return products[type(expr)](*args)
     shape = next((a.shape for a in args if isinstance(a, sympy.MatrixBase)), None)
@@ -609,5 +611,6 @@ def _product(a, b):
         *[sympy.Mul(a[i, k], b[k, j], evaluate=False) for k in range(a.cols)], evaluate=False))
 
 
-def _spread(v, value):
-    return sympy.Matrix(v.rows, v.cols, [value] * len(v))
+def _total(v):
+    """The sum of a vector's units (a number: itself)."""
+    return sympy.Add(*v) if isinstance(v, sympy.MatrixBase) else v

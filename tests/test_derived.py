@@ -12,9 +12,9 @@ def count_engine_runs(monkeypatch):
     runs = []
     engine = derived.reverse
 
-    def counting(nodes, seeds, constants=()):
+    def counting(nodes, seeds, constants=(), sizes=None):
         runs.append(tuple(nodes))
-        return engine(nodes, seeds, constants)
+        return engine(nodes, seeds, constants, sizes)
 
     monkeypatch.setattr(derived, "reverse", counting)
     return runs

@@ -185,3 +185,15 @@ def test_a_network_that_overflows_everywhere_fails_with_that_reason_and_no_warni
     assert [r.status for r in results] == ["FAIL: the network overflows at every point tried"] * 2
     assert all(r.overflow and not r.passed for r in results)
     assert "overflows at every point tried" in format_table(results)
+
+
+@pytest.mark.parametrize("cell", ["mean_other_size", "mean_two_sizes"])
+@pytest.mark.parametrize("output,layers,loss", [("last", 1, "squared"), ("sequence", 2, "xent"),
+                                               ("states", 1, "squared")])
+def test_means_read_by_vectors_of_other_sizes_match_finite_differences(module_for, cell, output, layers, loss):
+    """A mean's adjoint divides by the units it averages, whatever the size of
+    the vectors that read it (issue 23: the mean of d_r over P units was used)."""
+    net, module = module_for(str(CODEGEN_CELLS / f"{cell}.cell"), None, None, layers, output, loss)
+    for unequal in (False, True):
+        result = check_gradients(module, net, unequal=unequal)
+        assert result.max_error <= TOLERANCE, format_table([result])

@@ -18,7 +18,7 @@ from functools import cached_property
 import sympy
 
 from ..errors import ConfigError
-from ..graph import Affine, Compute
+from ..graph import Affine, Compute, step_sizes
 from ..rules import ElementwiseRule, dot, dot_t, function_rule, mean, prev, rule_of
 from . import backward_planner, forward_planner
 from .algebra import adjoint_symbols, free_symbols, inline_adjoints, means_factored, split_term
@@ -120,30 +120,6 @@ def per_item_values(graph):
 def per_item_symbols(graph, flow):
     """The per-item node values and the adjoints that are means (one number per item too)."""
     return per_item_values(graph) | {lhs for lhs, rhs in flow.equations if isinstance(rhs, mean)}
-
-
-def step_sizes(cell, graph):
-    """Each symbol of one step -> its size letter: the cell's vectors as the
-    cell declares them, a product's output the rows of its weight, a
-    previous value its value's, any other node the size of the vectors it
-    reads ("1" for one number per item: a mean, and what only means and
-    constants make)."""
-    shapes = {p.name: p.shape for p in cell.parameters}
-    sizes = {sympy.Symbol(name): letter for name, letter in cell.sizes.items()}
-    sizes |= {previous: sizes[state] for state, previous in graph.prev_symbols.items()}
-    if graph.prev_input is not None:
-        sizes[graph.prev_input] = sizes[cell.input]
-    for node in graph.nodes:
-        if isinstance(node, Affine):
-            rows, columns = shapes[node.weight.name]
-            sizes[node.out] = columns if node.transposed else rows
-        elif isinstance(node.expr, mean):
-            sizes[node.out] = "1"
-        elif node.out not in sizes:
-            vectors = [sizes[s] for s in sorted(node.expr.free_symbols, key=str) if sizes.get(s, "1") != "1"]
-            vectors += [shapes[s.name][0] for s in node.expr.free_symbols if s.name in shapes]
-            sizes[node.out] = vectors[0] if vectors else "1"
-    return sizes
 
 
 def step_facts(derived):

@@ -17,7 +17,7 @@ import sympy
 
 from ..graph import is_param
 from ..printing import TorchCodePrinter, fused_dot_t
-from ..rules import dot, dot_t, function_rule, step
+from ..rules import dot, dot_t, function_rule, is_units, step
 from .numpy_text import SequencePrinter, StepPrinter
 from .statements import Op
 
@@ -101,15 +101,21 @@ def fused_call(printer, terms, out=None):
         if not broadcast_free(rest) and not _is_param_only(rest):
             continue
         coefficient, factors = term.as_coeff_mul()
-        # as_coeff_mul takes out a rational coefficient only: a real constant (0.01*a) joins it
-        coefficient *= sympy.Mul(*(f for f in factors if f.is_number))
-        factors = tuple(f for f in factors if not f.is_number)
+        # as_coeff_mul takes out a rational coefficient only: a real constant (0.01*a) and a
+        # size (1/H, a Python int in the code) join it
+        coefficient *= sympy.Mul(*(f for f in factors if _is_constant(f)))
+        factors = tuple(f for f in factors if not _is_constant(f))
         if len(factors) < 2 or not coefficient.is_number or any(isinstance(f, PRODUCTS) for f in factors):
             continue
         value = "" if coefficient == 1 else f", value={printer._print(coefficient)}"
         first, others = factors[0], sympy.Mul(*factors[1:])
         return f"torch.addcmul({printer._print(rest)}, {printer._print(first)}, {printer._print(others)}{value}{tail})"
     return None
+
+
+def _is_constant(factor):
+    """A number, or made of numbers and sizes of vectors (1/H) only."""
+    return factor.is_number or all(is_units(s) for s in factor.free_symbols)
 
 
 def function_args(show, expr):
