@@ -65,7 +65,8 @@ def _from_paper(stem):
 # Cells from papers, each a file whose description cites its paper (issue 12). Code generation does
 # not support every construct they use yet (codegen.planner.unsupported says which): those are left
 # out of `symrnn verify`'s matrix until it does.
-PAPER_CELLS = ("lstm_ln", "lstmp", "sru", "qrnn", "antisymmetric", "indrnn", "peephole_lstm", "mgu")
+PAPER_CELLS = ("lstm_ln", "lstmp", "lstmp_peephole", "sru", "qrnn", "antisymmetric", "indrnn", "peephole_lstm",
+               "mgu")
 
 # The registry: cell name -> variant -> builder. Adding a cell touches only
 # this and one file in cell_files/.

@@ -36,7 +36,8 @@ MODES = ("last", "sequence", "states")
 TEST_CELLS = sorted(glob.glob(str(Path(__file__).parent / "cells" / "*.cell")))
 CODEGEN_CELLS = sorted(glob.glob(str(Path(__file__).parent / "codegen_cells" / "*.cell")))
 # Built-in cells of the cell language's newer constructs (issue 12): each mode once, the layers in turn.
-NEWER_BUILT_IN = [("antisymmetric", None), ("sru", None), ("qrnn", None), ("lstm_ln", None), ("lstmp", None)]
+NEWER_BUILT_IN = [("antisymmetric", None), ("sru", None), ("qrnn", None), ("lstm_ln", None), ("lstmp", None),
+                  ("lstmp_peephole", None)]
 # Every built-in cell in every mode with 1 and 2 layers; every test cell once, the modes and layers in turn.
 CONFIGS = ([(cell, variant, output, layers) for cell, variant in BUILT_IN for output in MODES for layers in (1, 2)]
            + [(cell, None, MODES[k % 3], 1 + k % 2) for k, cell in enumerate(TEST_CELLS + CODEGEN_CELLS)]

@@ -22,7 +22,7 @@ from symrnn.verify import (
 # Every built-in cell code generation supports (codegen.planner.unsupported): the matrix of `symrnn verify`.
 CELLS = [("rnn", None), ("lstm", None), ("gru", "notes"), ("gru", "pytorch"), ("indrnn", None),
          ("peephole_lstm", None), ("mgu", None), ("antisymmetric", None),
-         ("sru", None), ("qrnn", None), ("lstm_ln", None), ("lstmp", None)]
+         ("sru", None), ("qrnn", None), ("lstm_ln", None), ("lstmp", None), ("lstmp_peephole", None)]
 # Cells of code generation's own constructs that no built-in cell uses (max of two arguments).
 CODEGEN_CELLS = Path(__file__).resolve().parent / "codegen_cells"
 
