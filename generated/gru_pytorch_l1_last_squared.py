@@ -177,9 +177,11 @@ def _layer_forward(layer_params, inputs, h0):
     return h_hist[1:], cache
 
 
-def _layer_backward(layer_params, cache, d_h_out_seq):
+def _layer_backward(layer_params, cache, d_h_out_seq, final_seeds):
     """Backpropagation through time for one layer.
 
+    ``final_seeds``: None, or the adjoint of each state's final value (in
+    the cell's order) at every step, zero but at each item's last step.
     Returns the adjoint of its inputs, its parameters' gradients and the
     adjoints of its initial states.
     """
@@ -214,6 +216,8 @@ def _layer_backward(layer_params, cache, d_h_out_seq):
     d_slots[:, :, 3 * H:4 * H] = r_seq
     d_slots_gates = d_slots.reshape(T, B, 4, H).transpose(0, 2, 1, 3)
     for t in reversed(range(T)):
+        if final_seeds is not None:  # the final states' adjoints, at each item's last step
+            d_h_next = d_h_next + final_seeds[0][t]
         d_h_out = d_h_out_seq[t]
         d_pre_g = d_slots[t, :, :H]
         z = z_seq[t]
@@ -292,17 +296,17 @@ def _layer_backward_window(layer_params, cache, d_h_out_seq, keep):
     grads["b_G"] = d_slots_2d[:, 3 * H:4 * H].sum(axis=0)
     d_inputs = (d_slots_2d[:, :3 * H] @ w_x_all).reshape(T, B, -1)
     steps = {}
-    d_x_steps = d_slots[:, :, :3 * H]
-    step_blocks = (np.matmul(d_x_steps.transpose(0, 2, 1), inputs)).reshape(T, 3, H, -1)
+    d_proj_x_steps = d_slots[:, :, :3 * H]
+    step_blocks = (np.matmul(d_proj_x_steps.transpose(0, 2, 1), inputs)).reshape(T, 3, H, -1)
     steps["w_g"] = step_blocks[:, 0]
     steps["w_z"] = step_blocks[:, 1]
     steps["w_r"] = step_blocks[:, 2]
-    step_blocks = (d_x_steps.sum(axis=1)).reshape(T, 3, H)
+    step_blocks = (d_proj_x_steps.sum(axis=1)).reshape(T, 3, H)
     steps["b_g"] = step_blocks[:, 0]
     steps["b_z"] = step_blocks[:, 1]
     steps["b_r"] = step_blocks[:, 2]
-    d_h_prev_steps = d_slots[:, :, H:4 * H]
-    step_blocks = (np.matmul(d_h_prev_steps.transpose(0, 2, 1), h_hist[:-1])).reshape(T, 3, H, -1)
+    d_proj_h_prev_steps = d_slots[:, :, H:4 * H]
+    step_blocks = (np.matmul(d_proj_h_prev_steps.transpose(0, 2, 1), h_hist[:-1])).reshape(T, 3, H, -1)
     steps["w_Z"] = step_blocks[:, 0]
     steps["w_R"] = step_blocks[:, 1]
     steps["w_G"] = step_blocks[:, 2]
@@ -437,11 +441,15 @@ def _forward(params, x, lengths, state0, keep):
     return outputs, cache
 
 
-def backward(params, cache, d_outputs, truncate=None, per_step=False):
+def backward(params, cache, d_outputs, truncate=None, per_step=False, d_final_states=None):
     """Gradients of C from ``d_outputs`` = dC/d(outputs).
 
     Returns a dict with the gradient of every parameter, of ``x`` and of each
     initial state. Entries of ``d_outputs`` past an item's length are ignored.
+    ``d_final_states`` maps initial-state names to dC/d(final states), the
+    states each item ends with (:func:`final_states`), where C reads them too
+    (an encoder's states that start a decoder); those not given are 0. It
+    goes with full BPTT only (not with ``truncate`` or ``per_step``).
     The gradients are taken at the parameters forward() ran with (the cache
     keeps copies of those backward reads); ``params`` must have their names,
     sizes and dtype.
@@ -459,10 +467,12 @@ def backward(params, cache, d_outputs, truncate=None, per_step=False):
     copy's term (T, *shape), whose sum over the steps is its gradient (an
     output-layer parameter's term at step t is the output at step t's part),
     and ``grads["state_adjoints"]``: for every state of every layer (the
-    layer's names, e.g. h, h_l2), its adjoint dC/d(state at step t) (T, B, H)
-    (the initial states' are grads["h0"] ...).
+    state's name, e.g. h, with its layer in a stack: h_l1, h_l2), its adjoint
+    dC/d(state at step t) (T, B, its size) (the initial states' are grads["h0"] ...).
     """
     _check_window(truncate, per_step)
+    if d_final_states is not None and (truncate is not None or per_step):
+        raise InputError("d_final_states goes with full BPTT only: give it without truncate and per_step")
     # backward reads forward()'s copies of the parameters, not these: their values are not checked
     sizes, dtype = _check_params(params, values=False)
     _check_cache(cache, sizes)
@@ -470,7 +480,9 @@ def backward(params, cache, d_outputs, truncate=None, per_step=False):
     d_out = _check_array("d_outputs", d_outputs, ('B', 'K'), dict(sizes), dtype)
     group = _step_groups(cache, dtype) if per_step else None
     d_top, grads, head_steps = _head_backward(params, cache["head"], d_out.reshape(-1, sizes["K"]), group)
-    return _backward_layers(params, cache, d_top, grads, truncate, per_step, head_steps)
+    d_finals = None if d_final_states is None else _initial_states(d_final_states, sizes, dtype, what="d_final_states")
+    seeds = _final_seeds(d_finals, cache["lengths"], sizes["T"])
+    return _backward_layers(params, cache, d_top, grads, truncate, per_step, head_steps, seeds)
 
 
 def loss_and_grad(params, x, y, lengths=None, state0=None, truncate=None, per_step=False):
@@ -501,7 +513,7 @@ def final_states(cache):
     }
 
 
-def _backward_layers(params, cache, d_top, grads, truncate=None, per_step=False, head_steps=None):
+def _backward_layers(params, cache, d_top, grads, truncate=None, per_step=False, head_steps=None, seeds=None):
     sizes = cache["sizes"]
     T, B = sizes["T"], sizes["B"]
     lengths = cache["lengths"]
@@ -513,7 +525,8 @@ def _backward_layers(params, cache, d_top, grads, truncate=None, per_step=False,
         return _backward_window(params, cache, d_seq, grads, truncate, per_step, head_steps)
     for layer in reversed(range(len(INITIAL_STATES))):
         layer_params = _layer_params(params, layer)
-        d_seq, layer_grads, d_states0 = _layer_backward(layer_params, cache["layers"][layer], d_seq)
+        d_seq, layer_grads, d_states0 = _layer_backward(layer_params, cache["layers"][layer], d_seq,
+                                                        seeds and seeds[layer])
         grads.update((LAYER_PARAMS[layer][k], layer_grads[name]) for k, name in enumerate(CELL_PARAMS))
         grads.update(zip(INITIAL_STATES[layer], d_states0))
     grads["x"] = d_seq
@@ -586,6 +599,15 @@ def _sum_lanes(array, lanes):
     if lanes == 1:
         return array
     return array.reshape(*array.shape[:-2], lanes, -1, array.shape[-1]).sum(axis=-3)
+
+
+def _final_seeds(d_finals, lengths, T):
+    """Each layer's ``final_seeds`` (see ``_layer_backward``) from the final
+    states' adjoints ``d_finals`` by initial-state name (None: none given)."""
+    if d_finals is None:
+        return None
+    last = (np.arange(T)[:, None] == lengths[None, :] - 1)[:, :, None]  # (T, B, 1): each item's last step
+    return [tuple(np.where(last, d_finals[name], 0) for name in names) for names in INITIAL_STATES]
 
 
 def _check_window(truncate, per_step):
@@ -736,17 +758,19 @@ def _check_lengths(lengths, T, B):
     return array.astype(np.intp)
 
 
-def _initial_states(state0, sizes, dtype, copy=False):
+def _initial_states(state0, sizes, dtype, copy=False, what="state0"):
+    """Every layer's initial states (``what``: or the final states'
+    adjoints), checked, by name; zeros for those not given."""
     names = [name for layer in INITIAL_STATES for name in layer]
     state0 = {} if state0 is None else state0
     if not isinstance(state0, dict):
-        raise InputError(f"state0 must be a dict of arrays, got {type(state0).__name__}")
+        raise InputError(f"{what} must be a dict of arrays, got {type(state0).__name__}")
     unknown = sorted(str(name) for name in state0 if name not in names)
     if unknown:
-        raise InputError(f"state0 has unknown names {unknown}; expected some of {names}")
+        raise InputError(f"{what} has unknown names {unknown}; expected some of {names}")
     shape = (sizes["B"], sizes["H"])
     return {
-        name: _check_array(f"state0[{name!r}]", state0[name], ("B", "H"), dict(sizes), dtype, copy)
+        name: _check_array(f"{what}[{name!r}]", state0[name], ("B", "H"), dict(sizes), dtype, copy)
         if name in state0 else np.zeros(shape, dtype)
         for name in names
     }

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import symrnn
+from symrnn.verify import _central_difference
 
 T, B, D, H, K = 5, 3, 4, 6, 2
 
@@ -603,3 +604,47 @@ def test_huge_inputs_raise_no_warning_through_forward_and_backward(module_for, c
             zero_outputs, _ = module.forward(params, np.zeros_like(x))  # tanh(0) through 2/0
     assert np.isfinite(outputs).all() and np.isfinite(zero_outputs).all()
     assert all(np.isfinite(g).all() for g in grads.values())
+
+
+# --------------------------------------------------------------------------
+# The final states' adjoints: a loss that reads the states a run ends with
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell,layers,output", [("lstm", 2, "sequence"), ("gru", 1, "last"), ("qrnn", 2, "states"),
+                                                ("tests/cells/scrn.cell", 2, "last")])
+def test_final_state_adjoints_seed_backward_as_finite_differences_say(module_for, cell, layers, output):
+    """C = <d, outputs> + sum over states of <d_final, final state>, unequal
+    lengths: backward(..., d_final_states=...) gives its every gradient."""
+    _, module = module_for(cell, None, None, layers, output, "squared")
+    params = module.init_params(3, 4, 2, seed=0) if output != "states" else module.init_params(3, 4, seed=0)
+    rng = np.random.default_rng(0)
+    x, lengths = rng.normal(size=(5, 3, 3)), np.array([5, 2, 4])
+    state0 = {name: rng.normal(size=(3, 4)) for names in module.INITIAL_STATES for name in names}
+    outputs, cache = module.forward(params, x, lengths, state0)
+    d = rng.normal(size=outputs.shape)
+    d_final = {name: rng.normal(size=value.shape) for name, value in module.final_states(cache).items()}
+    grads = module.backward(params, cache, d, d_final_states=d_final)
+
+    def cost():
+        outputs, cache = module.forward(params, x, lengths, state0)
+        finals = module.final_states(cache)
+        return float(np.sum(d * outputs) + sum(np.sum(d_final[n] * finals[n]) for n in finals))
+
+    for name, array in {**params, "x": x, **state0}.items():
+        fd, _ = _central_difference(cost, array)
+        np.testing.assert_allclose(grads[name], fd, rtol=1e-6, atol=1e-8, err_msg=name)
+    without = module.backward(params, cache, d)
+    assert not np.allclose(without["x"], grads["x"])  # the seeds change the gradients
+
+
+def test_final_state_adjoints_refuse_bad_input(module_for):
+    _, module = module_for("lstm", None, None, 1, "sequence", "squared")
+    params = module.init_params(2, 3, 1)
+    outputs, cache = module.forward(params, np.zeros((4, 2, 2)))
+    with pytest.raises(symrnn.InputError, match=r"d_final_states has unknown names \['h1'\]"):
+        module.backward(params, cache, outputs, d_final_states={"h1": np.zeros((2, 3))})
+    with pytest.raises(symrnn.InputError, match=r"d_final_states\['c0'\] has shape \(2, 4\)"):
+        module.backward(params, cache, outputs, d_final_states={"c0": np.zeros((2, 4))})
+    with pytest.raises(symrnn.InputError, match="d_final_states goes with full BPTT only"):
+        module.backward(params, cache, outputs, truncate=2, d_final_states={"c0": np.zeros((2, 3))})

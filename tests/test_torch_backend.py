@@ -79,7 +79,8 @@ def make(module, output, seed=0, dtype=torch.float64):
 @pytest.mark.parametrize("config", CONFIGS, ids=config_id)
 def test_gradcheck(config):
     """The derived backward against finite differences of the forward, for
-    the parameters, x and the initial states (unequal lengths)."""
+    the parameters, x and the initial states (unequal lengths), through the
+    outputs and the final states (the backward seeded by both)."""
     _, module = torch_module(*config)
     net, x, lengths, state0 = make(module, config[2])
     names, params = list(dict(net.named_parameters())), list(net.parameters())
@@ -88,8 +89,8 @@ def test_gradcheck(config):
     def f(x, *tensors):
         new = dict(zip(names, tensors))
         states = dict(zip(state_names, tensors[len(names):]))
-        outputs, _ = torch.func.functional_call(net, new, (x, lengths, states))
-        return outputs
+        outputs, finals = torch.func.functional_call(net, new, (x, lengths, states))
+        return (outputs, *finals.values())
 
     inputs = [x.requires_grad_(), *(p.detach().requires_grad_() for p in params),
               *(s.requires_grad_() for s in state0.values())]
@@ -105,20 +106,22 @@ def test_equal_to_the_numpy_module(config):
     params = {name: p.detach().numpy() for name, p in net.named_parameters()}
     expected, cache = numpy_module.forward(params, x.numpy(), np.array(LENGTHS), {k: v.numpy() for k, v in
                                                                                    state0.items()})
-    d_outputs = np.random.default_rng(2).normal(size=expected.shape)
-    grads = numpy_module.backward(params, cache, d_outputs)
+    rng = np.random.default_rng(2)
+    d_outputs = rng.normal(size=expected.shape)
+    d_finals = {name: rng.normal(size=value.shape) for name, value in numpy_module.final_states(cache).items()}
+    grads = numpy_module.backward(params, cache, d_outputs, d_final_states=d_finals)
     x.requires_grad_()
     for s in state0.values():
         s.requires_grad_()
     outputs, finals = net(x, lengths, state0)
-    (outputs * torch.from_numpy(d_outputs)).sum().backward()
+    loss = (outputs * torch.from_numpy(d_outputs)).sum()
+    (loss + sum((finals[name] * torch.from_numpy(d)).sum() for name, d in d_finals.items())).backward()
     np.testing.assert_allclose(outputs.detach().numpy(), expected, rtol=1e-12, atol=1e-14)
     got = {**{n: p.grad for n, p in net.named_parameters()}, "x": x.grad, **{n: s.grad for n, s in state0.items()}}
     for name, grad in got.items():
         np.testing.assert_allclose(grad.numpy(), grads[name], rtol=1e-10, atol=1e-13, err_msg=name)
     for name, value in numpy_module.final_states(cache).items():
-        np.testing.assert_allclose(finals[name].numpy(), value, rtol=1e-12, atol=1e-14, err_msg=name)
-        assert not finals[name].requires_grad
+        np.testing.assert_allclose(finals[name].detach().numpy(), value, rtol=1e-12, atol=1e-14, err_msg=name)
 
 
 @pytest.mark.parametrize("config", [c for c in CONFIGS if c[2] == "states"], ids=config_id)
@@ -387,3 +390,32 @@ def test_numpy_module_equals_autograd_of_the_papers_equations_written_by_hand(ce
     np.testing.assert_allclose(outputs, expected.detach().numpy(), rtol=1e-12, atol=1e-14)
     for name, tensor in [*p.items(), ("x", xt), *s0.items()]:
         np.testing.assert_allclose(grads[name], tensor.grad.numpy(), rtol=1e-10, atol=1e-13, err_msg=name)
+
+
+def test_apply_takes_slices_of_one_tensor_and_refuses_double_backward():
+    """apply(params, ...) with each parameter a slice of one leaf tensor: the
+    gradients reach it through autograd, equal to the Network's; a loss of
+    the final states alone gets gradients; double backward is refused by name."""
+    _, module = torch_module("lstm", None, "states", 1)
+    net, x, lengths, state0 = make(module, "states")
+    params = dict(net.named_parameters())
+    flat = torch.cat([p.detach().reshape(-1) for p in params.values()]).requires_grad_()
+    pieces = dict(zip(params, torch.split(flat, [p.numel() for p in params.values()])))
+    sliced = {name: pieces[name].view(p.shape) for name, p in params.items()}
+    outputs, finals = module.apply(sliced, x, lengths, state0)
+    (outputs.sum() + finals["c0"].pow(2).sum()).backward()
+    expected_outputs, expected_finals = net(x, lengths, state0)
+    (expected_outputs.sum() + expected_finals["c0"].pow(2).sum()).backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in params.values()])
+    torch.testing.assert_close(flat.grad, expected, rtol=0, atol=1e-13)
+    net.zero_grad()
+    _, finals = net(x, lengths, state0)
+    finals["h0"].sum().backward()  # the final states alone: the seeds are the only adjoint
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in params.values())
+    xg = x.detach().requires_grad_()
+    outputs, _ = net(xg, lengths, state0)
+    with pytest.raises(RuntimeError, match="double backward is not supported: symrnn's derived BPTT"):
+        torch.autograd.grad(outputs.pow(2).sum(), xg, create_graph=True)
+    with pytest.raises(symrnn.InputError, match=r"params must have exactly the names .*missing \['w_f'\]"):
+        module.apply({n: v for n, v in sliced.items() if n != "w_f"}, x)
+

@@ -27,6 +27,7 @@ from .statements import (
     Op,
     ResetCarry,
     ScaleRun,
+    SeedFinalStates,
     Source,
     ZeroCarry,
     mentioned_symbols,
@@ -40,6 +41,7 @@ def plan_backward(facts):
     loads = step_loads(facts, step)
     per_step = {param for _, param, _ in param_terms}
     return BackwardPlan(
+        seed_finals=SeedFinalStates(tuple(carry_symbol(s) for s in facts.cell.states)),
         summed_params=facts.summed_params,
         input_adjoint_in_loop=input_adjoint_in_loop(facts) != 0,
         local_derivatives=local_derivatives(facts, runs, terms),

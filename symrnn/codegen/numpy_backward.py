@@ -26,6 +26,7 @@ from .statements import (
     Load,
     ResetCarry,
     ScaleRun,
+    SeedFinalStates,
     Source,
     ZeroCarry,
 )
@@ -140,7 +141,18 @@ def statement_line(printer, s):
 
 
 def step_lines(plan, printer, statements):
-    return [statement_line(printer, s) for s in statements]
+    lines = []
+    for s in statements:
+        lines += seed_lines(s) if isinstance(s, SeedFinalStates) else [statement_line(printer, s)]
+    return lines
+
+
+def seed_lines(seed):
+    """``final_seeds``: None, or each state's final adjoint at every step (T,
+    B, n), zero but at each item's last step, in the cell's state order. A
+    new sum, not ``+=``: a carry may share memory with what the step wrote."""
+    return ["if final_seeds is not None:  # the final states' adjoints, at each item's last step",
+            *(f"    {carry.name} = {carry.name} + final_seeds[{k}][t]" for k, carry in enumerate(seed.carries))]
 
 
 def arg_sequence(plan, group):

@@ -77,7 +77,8 @@ def emit_layer(plan):
         cache_batch_axes=[(key, entry.batch_axis) for (key, _), entry in zip(cache, plan.cache)],
         backward_params=list(plan.backward_params),
         backward_setup=numpy_backward.setup_lines(plan, with_size=False),
-        backward_step=numpy_backward.step_lines(plan, printer, plan.backward.loads + plan.backward.step),
+        backward_step=numpy_backward.step_lines(
+            plan, printer, (plan.backward.seed_finals, *plan.backward.loads, *plan.backward.step)),
         backward_finish=numpy_backward.finish_lines(plan),
         backward_states=", ".join(naming.next_adjoint_name(s.name) for s in plan.states),
         window_setup=numpy_window.setup_lines(plan),

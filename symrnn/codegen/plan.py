@@ -108,7 +108,9 @@ class LocalDerivative:
 class BackwardPlan:
     """The backward pass of one layer.
 
-    ``summed_params``: vector parameters outside every product, whose terms
+    ``seed_finals``: the statement that starts each step of the full
+    backward, adding the final states' adjoints to the carries of the items
+    whose last step it is. ``summed_params``: vector parameters outside every product, whose terms
     the step sums. ``slot_runs``: (start, stop, adjoint) of neighbouring slots
     multiplied by one adjoint in one call. ``loads``: what the step reads at
     step t. ``window_step``: the step with carries reset, state adjoints and
@@ -118,6 +120,7 @@ class BackwardPlan:
     after the loop).
     """
 
+    seed_finals: object
     summed_params: tuple
     input_adjoint_in_loop: bool
     local_derivatives: tuple

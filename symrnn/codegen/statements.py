@@ -309,6 +309,15 @@ class ResetCarry(Statement):
 
 
 @dataclass(frozen=True)
+class SeedFinalStates(Statement):
+    """At the last step of some items, their final states' adjoints (from a
+    loss that reads the states a run ends with) join the carries: the
+    carry into an item's last step is otherwise 0, nothing after it reaching C."""
+
+    carries: tuple
+
+
+@dataclass(frozen=True)
 class KeepStateAdjoint(Statement):
     """Window: the state's adjoint at step t, stored."""
 

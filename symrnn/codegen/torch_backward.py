@@ -9,7 +9,14 @@ products of a group).
 """
 
 from . import names
-from .numpy_backward import REUSED_BUFFER_NOTE, carries, group_gradient_lines, statement_line, summed_gradient_lines
+from .numpy_backward import (
+    REUSED_BUFFER_NOTE,
+    carries,
+    group_gradient_lines,
+    seed_lines,
+    statement_line,
+    summed_gradient_lines,
+)
 from .numpy_text import cols, input_adjoint_lines, previous_input_lines, size_lines, width
 from .statements import ZeroCarry
 from .torch_text import TorchSequencePrinter, new_array
@@ -56,7 +63,8 @@ def local_derivative_lines(plan):
 
 def step_lines(plan, printer):
     """The loop body: every statement of the plan's backward step."""
-    return [step_line(printer, s) for s in plan.backward.loads + plan.backward.step]
+    statements = plan.backward.loads + plan.backward.step
+    return seed_lines(plan.backward.seed_finals) + [step_line(printer, s) for s in statements]
 
 
 def step_line(printer, s):
