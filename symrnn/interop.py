@@ -8,7 +8,15 @@ modules use (``w_f``, ``w_F``, ``b_f``; ``w_f_l2`` in layer 2 of a stack;
 
 How each PyTorch module maps is data (:data:`LAYOUTS`): its cell, and for
 each of its gates, in PyTorch's order, the symrnn parameters that the gate's
-rows of ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` belong to.
+rows of ``weight_ih``, ``weight_hh``, ``bias_ih`` and ``bias_hh`` belong to;
+an LSTM with ``proj_size`` P is the ``lstmp`` cell, ``weight_hr`` its w_r.
+
+Settings. A symrnn network runs one direction, time-major, without dropout:
+:func:`network_of` refuses by name a module whose ``bidirectional``,
+``batch_first`` or ``dropout`` it would not carry (``symrnn.nn`` carries
+them all, with the same state_dict); the weights alone (:func:`from_torch`,
+:func:`to_torch`) do not depend on batch_first or dropout, and a
+bidirectional module's reverse weights have nowhere to go, so it is refused.
 
 Bias pairs. PyTorch adds two biases where one would do (``b_ih + b_hh``); the
 symrnn cell has one, their sum. :func:`to_torch` writes the whole bias into
@@ -58,6 +66,7 @@ class Layout:
     variant: str | None
     activation: str | None
     gates: tuple
+    projection: str | None = None  # the parameter weight_hr's rows go to (proj_size)
 
 
 def _summed(w, W, b):
@@ -72,6 +81,8 @@ LAYOUTS = {
     "RNN_TANH": Layout("rnn", None, "tanh", (_summed("w_x", "w_a", "b_a"),)),
     "RNN_RELU": Layout("rnn", None, "relu", (_summed("w_x", "w_a", "b_a"),)),
 }
+# nn.LSTM(proj_size=P): h = weight_hr · (o ⊙ tanh(c)), fed back and output, is lstmp's r
+PROJECTED_LSTM = Layout("lstmp", None, None, LAYOUTS["LSTM"].gates, projection="w_r")
 
 
 def layout_of(module):
@@ -82,16 +93,22 @@ def layout_of(module):
     if not isinstance(module, torch.nn.RNNBase) or module.mode not in LAYOUTS:
         raise ConfigError(f"expected a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
     if module.bidirectional:
-        raise ConfigError("bidirectional modules have no symrnn network: symrnn layers run forward in time")
-    if getattr(module, "proj_size", 0):
-        raise ConfigError(f"an LSTM with proj_size={module.proj_size} has no built-in symrnn cell")
-    return LAYOUTS[module.mode]
+        raise ConfigError("bidirectional=True: a symrnn network runs forward in time, so the reverse "
+                          "direction's weights have nowhere to go; symrnn.nn takes bidirectional modules")
+    return PROJECTED_LSTM if getattr(module, "proj_size", 0) else LAYOUTS[module.mode]
 
 
 def network_of(module, **options):
     """The symrnn network whose parameters :func:`from_torch` gives for
-    ``module``; ``options`` (output, loss, ...) as :func:`symrnn.network` takes them."""
+    ``module``; ``options`` (output, loss, ...) as :func:`symrnn.network` takes them.
+    Refuses a module whose settings the network would not carry."""
     layout = layout_of(module)
+    dropped = ["batch_first=True (a network takes x time-major, (T, B, D))"] if module.batch_first else []
+    if module.dropout and module.num_layers > 1:
+        dropped.append(f"dropout={module.dropout} (a network has no dropout between layers)")
+    if dropped:
+        raise ConfigError(f"{type(module).__name__} has {' and '.join(dropped)}; symrnn.nn carries every "
+                          "setting of nn.RNN, LSTM and GRU with the same state_dict")
     cell = resolve_cell(layout.cell, layout.variant, layout.activation)
     return Network(cell, layers=module.num_layers, **options)
 
@@ -113,8 +130,11 @@ def from_torch(module, linear=None, *, tensors=False):
                 rows = slice(k * H, (k + 1) * H)
                 for name, value in _gate_values(gate, pieces, rows):
                     params[naming.layer_name(name, layer, layers)] = value.detach().clone()
+            if layout.projection is not None:
+                projection = getattr(module, f"weight_hr_l{layer - 1}")
+                params[naming.layer_name(layout.projection, layer, layers)] = projection.detach().clone()
         if linear is not None:
-            _check_linear(linear, H)
+            _check_linear(linear, _output_size(module))
             params[naming.OUTPUT_WEIGHT] = linear.weight.detach().clone()
             params[naming.OUTPUT_BIAS] = (linear.bias.detach().clone() if linear.bias is not None
                                           else torch.zeros_like(linear.weight[:, 0]))
@@ -138,6 +158,9 @@ def to_torch(params, module, linear=None):
                 rows = slice(k * H, (k + 1) * H)
                 _write_gate(gate, pieces, rows, lambda name, layer=layer: params[
                     naming.layer_name(name, layer, layers)])
+            if layout.projection is not None:
+                getattr(module, f"weight_hr_l{layer - 1}").copy_(
+                    _as_tensor(params[naming.layer_name(layout.projection, layer, layers)]))
         if linear is not None:
             linear.weight.copy_(_as_tensor(params[naming.OUTPUT_WEIGHT]))
             if linear.bias is not None:
@@ -182,19 +205,27 @@ def _write_gate(gate, pieces, rows, value_of):
         bias_hh[rows].copy_(_as_tensor(value_of(gate.hidden_bias)))
 
 
+def _output_size(module):
+    """The size of what each layer outputs and feeds back: P with proj_size, else H."""
+    return getattr(module, "proj_size", 0) or module.hidden_size
+
+
 def _expected_shapes(layout, module, linear):
     D, H, layers = module.input_size, module.hidden_size, module.num_layers
+    P = _output_size(module)
     shapes = {}
     for layer in range(1, layers + 1):
-        inputs = D if layer == 1 else H
+        inputs = D if layer == 1 else P
         for gate in layout.gates:
             shapes[naming.layer_name(gate.input_weight, layer, layers)] = (H, inputs)
-            shapes[naming.layer_name(gate.hidden_weight, layer, layers)] = (H, H)
+            shapes[naming.layer_name(gate.hidden_weight, layer, layers)] = (H, P)
             for bias in (gate.input_bias, gate.hidden_bias):
                 shapes[naming.layer_name(bias, layer, layers)] = (H,)
+        if layout.projection is not None:
+            shapes[naming.layer_name(layout.projection, layer, layers)] = (P, H)
     if linear is not None:
-        _check_linear(linear, H)
-        shapes[naming.OUTPUT_WEIGHT] = (linear.out_features, H)
+        _check_linear(linear, P)
+        shapes[naming.OUTPUT_WEIGHT] = (linear.out_features, P)
         shapes[naming.OUTPUT_BIAS] = (linear.out_features,)
     return shapes
 
@@ -221,7 +252,7 @@ def _check_linear(linear, hidden_size):
 
     if not isinstance(linear, torch.nn.Linear) or linear.in_features != hidden_size:
         raise ConfigError(f"the output layer must be a torch.nn.Linear from {hidden_size} features "
-                          f"(the hidden size), got {linear!r}")
+                          f"(what the module outputs: its hidden or projection size), got {linear!r}")
 
 
 def _as_numpy(value):

@@ -104,8 +104,7 @@ def test_a_module_without_biases_reads_as_zero_biases_and_refuses_nonzero_ones()
 
 
 @pytest.mark.parametrize("module, message", [
-    (lambda: torch.nn.LSTM(D, H, bidirectional=True), "bidirectional"),
-    (lambda: torch.nn.LSTM(D, H, proj_size=2), "proj_size=2"),
+    (lambda: torch.nn.LSTM(D, H, bidirectional=True), "bidirectional=True: .* symrnn.nn takes"),
     (lambda: torch.nn.Linear(D, H), "expected a torch.nn.RNN, LSTM or GRU, got Linear"),
 ])
 def test_modules_without_a_symrnn_cell_are_refused(module, message):
@@ -129,3 +128,47 @@ def test_parameters_that_do_not_fit_are_refused_by_name():
             to_torch(params, module, linear)
     # every check comes before the first write: a refused call changes nothing
     assert all(torch.equal(p, before[n]) for n, p in module.named_parameters())
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_an_lstm_with_proj_size_is_the_lstmp_cell(layers):
+    """nn.LSTM(proj_size=P) reads into lstmp (weight_hr -> w_r, the gates'
+    recurrent weights H x P), computes what torch computes, and round-trips
+    bit for bit."""
+    torch.manual_seed(0)
+    P = 3
+    module = torch.nn.LSTM(D, H, layers, proj_size=P, dtype=torch.float64)
+    linear = torch.nn.Linear(P, K, dtype=torch.float64)
+    with torch.no_grad():
+        for p in [*module.parameters(), *linear.parameters()]:
+            p.uniform_(-0.6, 0.6)
+    net = network_of(module, output="sequence")
+    assert net.cell.name == "lstmp"
+    params = from_torch(module, linear)
+    assert params["w_F" if layers == 1 else "w_F_l2"].shape == (H, P)
+    assert params["w_r" if layers == 1 else "w_r_l2"].shape == (P, H)
+    x = torch.randn(T, B, D, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    out, (h_n, c_n) = module(x)
+    generated = symrnn.generate(net, load=True)
+    outputs, cache = generated.forward(params, x.numpy())
+    np.testing.assert_allclose(outputs, linear(out).detach().numpy(), rtol=0, atol=1e-13)
+    states = generated.final_states(cache)
+    suffix = "" if layers == 1 else f"_l{layers}"
+    np.testing.assert_allclose(states[f"r0{suffix}"], h_n[-1].detach().numpy(), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(states[f"c0{suffix}"], c_n[-1].detach().numpy(), rtol=0, atol=1e-13)
+    rng = np.random.default_rng(3)
+    params = {name: rng.standard_normal(value.shape) for name, value in params.items()}
+    back = from_torch(to_torch(params, module, linear), linear)
+    assert all(back[name].tobytes() == value.tobytes() for name, value in params.items())
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"batch_first": True}, r"batch_first=True \(a network takes x time-major"),
+    ({"dropout": 0.25}, r"dropout=0.25 \(a network has no dropout between layers\)"),
+])
+def test_settings_a_network_would_not_carry_are_refused_by_name(options, message):
+    module = torch.nn.LSTM(D, H, 2, **options)
+    with pytest.raises(ConfigError, match=message + ".*symrnn.nn carries every setting"):
+        network_of(module)
+    assert sorted(from_torch(module)) == sorted(from_torch(torch.nn.LSTM(D, H, 2)))  # the weights alone move
+
