@@ -9,11 +9,14 @@ Sizes are tiny (T <= 4, B <= 3, H <= 3) and each module is generated once
 per session: the whole file costs a few tens of seconds.
 """
 
+import copy
 import functools
 import glob
 import multiprocessing
 import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -419,3 +422,20 @@ def test_apply_takes_slices_of_one_tensor_and_refuses_double_backward():
     with pytest.raises(symrnn.InputError, match=r"params must have exactly the names .*missing \['w_f'\]"):
         module.apply({n: v for n, v in sliced.items() if n != "w_f"}, x)
 
+
+
+def test_a_network_made_in_memory_pickles_and_loads_in_a_fresh_process(tmp_path):
+    """torch.save of a Network from generate(..., load=True): its module
+    cannot be imported by name, so it pickles as the network it computes
+    (NETWORK_SPEC: the cell file and options) and is generated again there."""
+    module = symrnn.generate(symrnn.network(str(Path(__file__).parent / "cells" / "scrn.cell"), output="states",
+                                            layers=2), backend="torch", load=True)
+    net = module.Network(3, 4, dtype=torch.float64, seed=0)
+    x = torch.randn(5, 2, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    torch.save({"net": net, "x": x, "out": net(x)[0].detach()}, tmp_path / "saved.pt")
+    copied = copy.deepcopy(net)
+    assert torch.equal(copied(x)[0], net(x)[0])
+    script = ("import torch; saved = torch.load('saved.pt', weights_only=False); "
+              "assert torch.equal(saved['net'](saved['x'])[0], saved['out']); print(type(saved['net']).__name__)")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "Network", result.stderr

@@ -171,6 +171,7 @@ def render(network, command=None, backend="numpy"):
     if backend == "torch":
         return environment().get_template("torch_module.py.j2").render(
             **network_tables(network),
+            network_spec=network_spec(network),
             header=f"# {do_not_edit(command)}",
             network=network,
             cell_lines=cell_lines,
@@ -192,6 +193,35 @@ def render(network, command=None, backend="numpy"):
         head=emit_head(head),
         helpers=sorted(layer_helpers(layer) | head_helpers(head)),
     )
+
+
+def network_spec(network):
+    """What makes ``network`` again: its cell's file text (printed from the
+    parsed cell, so only the cell language's characters: no quote, no
+    backslash) and its options, for a torch module to pickle by."""
+    from ..cellfile import format_cell
+
+    text = format_cell(network.cell)
+    assert '"' not in text and "\\" not in text, "a cell file's text has no quotes or backslashes"
+    return {"cell": text, "layers": network.layers, "output": network.output, "loss": network.loss,
+            "out_activation": network.out_activation}
+
+
+_UNPICKLED = {}  # spec -> the torch module made again, once per process
+
+
+def unpickled_network(spec):
+    """An empty ``Network`` of the torch module that ``spec`` (:func:`network_spec`)
+    makes, generated again (once per process): how a module made in memory
+    (``load_module``) is unpickled; pickle then restores its state."""
+    from ..cellfile import parse_cell
+
+    key = tuple(sorted(spec.items()))
+    if key not in _UNPICKLED:
+        options = {name: value for name, value in spec.items() if name != "cell"}
+        _UNPICKLED[key] = load_module(Network(parse_cell(spec["cell"]), **options), backend="torch")
+    network_class = _UNPICKLED[key].Network
+    return network_class.__new__(network_class)
 
 
 def write_module(network, path, command=None, backend="numpy"):
