@@ -30,7 +30,13 @@ _LAZY = {
 }
 
 
+# Submodules reached as attributes (``symrnn.nn.LSTM`` after ``import symrnn``): nn imports torch.
+_LAZY_SUBMODULES = ("nn",)
+
+
 def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     if name not in _LAZY:
         raise AttributeError(f"module 'symrnn' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
@@ -39,7 +45,7 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_SUBMODULES))
 
 
 class _Package(types.ModuleType):
