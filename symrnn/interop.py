@@ -28,7 +28,9 @@ GRU's candidate keeps its two biases apart (``b_hn`` is inside
 ``gru`` cell's ``pytorch`` variant.
 
 torch is imported only when a function here is called (it is an optional
-extra). Imports: naming, errors, the registry and the network.
+extra), and the registry and network (SymPy) only by :func:`network_of`:
+``symrnn.nn`` reads its layouts without loading SymPy. Imports: naming and
+errors.
 """
 
 from dataclasses import dataclass
@@ -37,8 +39,6 @@ import numpy as np
 
 from . import naming
 from .errors import ConfigError
-from .network import Network
-from .registry import resolve_cell
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ class Layout:
     variant: str | None
     activation: str | None
     gates: tuple
+    hx: tuple  # the cell's initial states in the order nn.* takes hx: (h_0, c_0) for the LSTM
     projection: str | None = None  # the parameter weight_hr's rows go to (proj_size)
 
 
@@ -75,14 +76,36 @@ def _summed(w, W, b):
 
 LAYOUTS = {
     "LSTM": Layout("lstm", None, None, (_summed("w_i", "w_I", "b_i"), _summed("w_f", "w_F", "b_f"),
-                                        _summed("w_g", "w_G", "b_g"), _summed("w_o", "w_O", "b_o"))),
+                                        _summed("w_g", "w_G", "b_g"), _summed("w_o", "w_O", "b_o")), ("h0", "c0")),
     "GRU": Layout("gru", "pytorch", None, (_summed("w_r", "w_R", "b_r"), _summed("w_z", "w_Z", "b_z"),
-                                           Gate("w_g", "w_G", "b_g", "b_G"))),
-    "RNN_TANH": Layout("rnn", None, "tanh", (_summed("w_x", "w_a", "b_a"),)),
-    "RNN_RELU": Layout("rnn", None, "relu", (_summed("w_x", "w_a", "b_a"),)),
+                                           Gate("w_g", "w_G", "b_g", "b_G")), ("h0",)),
+    "RNN_TANH": Layout("rnn", None, "tanh", (_summed("w_x", "w_a", "b_a"),), ("a0",)),
+    "RNN_RELU": Layout("rnn", None, "relu", (_summed("w_x", "w_a", "b_a"),), ("a0",)),
 }
 # nn.LSTM(proj_size=P): h = weight_hr · (o ⊙ tanh(c)), fed back and output, is lstmp's r
-PROJECTED_LSTM = Layout("lstmp", None, None, LAYOUTS["LSTM"].gates, projection="w_r")
+PROJECTED_LSTM = Layout("lstmp", None, None, LAYOUTS["LSTM"].gates, ("r0", "c0"), projection="w_r")
+
+
+def layout_for(mode, proj_size=0):
+    """The :class:`Layout` of PyTorch's mode (``LSTM``, ``GRU``, ``RNN_TANH``,
+    ``RNN_RELU``) with ``proj_size``."""
+    return PROJECTED_LSTM if proj_size else LAYOUTS[mode]
+
+
+def direction_params(module, layer, reverse=False):
+    """The symrnn parameters of layer ``layer`` (0-based, as PyTorch counts)
+    of an ``nn.RNN``/``LSTM``/``GRU`` (or a subclass), one direction: its
+    weights' row blocks by symrnn's cell names, as views that autograd
+    follows back to the module's parameters."""
+    suffix = f"_l{layer}{'_reverse' if reverse else ''}"
+    layout = layout_for(module.mode, getattr(module, "proj_size", 0))
+    pieces = _torch_pieces(module, suffix)
+    H, params = module.hidden_size, {}
+    for k, gate in enumerate(layout.gates):
+        params.update(_gate_values(gate, pieces, slice(k * H, (k + 1) * H)))
+    if layout.projection is not None:
+        params[layout.projection] = getattr(module, f"weight_hr{suffix}")
+    return params
 
 
 def layout_of(module):
@@ -95,7 +118,7 @@ def layout_of(module):
     if module.bidirectional:
         raise ConfigError("bidirectional=True: a symrnn network runs forward in time, so the reverse "
                           "direction's weights have nowhere to go; symrnn.nn takes bidirectional modules")
-    return PROJECTED_LSTM if getattr(module, "proj_size", 0) else LAYOUTS[module.mode]
+    return layout_for(module.mode, getattr(module, "proj_size", 0))
 
 
 def network_of(module, **options):
@@ -109,6 +132,9 @@ def network_of(module, **options):
     if dropped:
         raise ConfigError(f"{type(module).__name__} has {' and '.join(dropped)}; symrnn.nn carries every "
                           "setting of nn.RNN, LSTM and GRU with the same state_dict")
+    from .network import Network
+    from .registry import resolve_cell
+
     cell = resolve_cell(layout.cell, layout.variant, layout.activation)
     return Network(cell, layers=module.num_layers, **options)
 
@@ -125,14 +151,8 @@ def from_torch(module, linear=None, *, tensors=False):
     params = {}
     with torch.no_grad():
         for layer in range(1, layers + 1):
-            pieces = _torch_pieces(module, layer)
-            for k, gate in enumerate(layout.gates):
-                rows = slice(k * H, (k + 1) * H)
-                for name, value in _gate_values(gate, pieces, rows):
-                    params[naming.layer_name(name, layer, layers)] = value.detach().clone()
-            if layout.projection is not None:
-                projection = getattr(module, f"weight_hr_l{layer - 1}")
-                params[naming.layer_name(layout.projection, layer, layers)] = projection.detach().clone()
+            for name, value in direction_params(module, layer - 1).items():
+                params[naming.layer_name(name, layer, layers)] = value.detach().clone()
         if linear is not None:
             _check_linear(linear, _output_size(module))
             params[naming.OUTPUT_WEIGHT] = linear.weight.detach().clone()
@@ -153,7 +173,7 @@ def to_torch(params, module, linear=None):
     _check_params(params, expected)
     with torch.no_grad():
         for layer in range(1, layers + 1):
-            pieces = _torch_pieces(module, layer)
+            pieces = _torch_pieces(module, f"_l{layer - 1}")
             for k, gate in enumerate(layout.gates):
                 rows = slice(k * H, (k + 1) * H)
                 _write_gate(gate, pieces, rows, lambda name, layer=layer: params[
@@ -168,12 +188,12 @@ def to_torch(params, module, linear=None):
     return module
 
 
-def _torch_pieces(module, layer):
-    """Layer ``layer``'s (1-based) weight_ih, weight_hh, bias_ih, bias_hh
-    (the biases None for a module made with ``bias=False``)."""
-    k = layer - 1
-    biases = (getattr(module, f"bias_ih_l{k}"), getattr(module, f"bias_hh_l{k}")) if module.bias else (None, None)
-    return (getattr(module, f"weight_ih_l{k}"), getattr(module, f"weight_hh_l{k}"), *biases)
+def _torch_pieces(module, suffix):
+    """The weight_ih, weight_hh, bias_ih, bias_hh of one layer and direction
+    (``suffix``: ``_l0``, ``_l1_reverse``); the biases None for a module made
+    with ``bias=False``."""
+    biases = (getattr(module, f"bias_ih{suffix}"), getattr(module, f"bias_hh{suffix}")) if module.bias else (None, None)
+    return (getattr(module, f"weight_ih{suffix}"), getattr(module, f"weight_hh{suffix}"), *biases)
 
 
 def _gate_values(gate, pieces, rows):

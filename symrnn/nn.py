@@ -414,13 +414,6 @@ def _apply(engine_, params, x, lengths, state0):
 
 # ---------------------------------------------------------------- nn.LSTM, nn.GRU, nn.RNN
 
-# The engine's initial-state names in the order nn.* takes hx: (h_0, c_0) for the LSTM.
-_HX_NAMES = {"LSTM": ("h0", "c0"), "LSTM_PROJ": ("r0", "c0"), "GRU": ("h0",), "RNN_TANH": ("a0",),
-             "RNN_RELU": ("a0",)}
-# The cell beyond interop.LAYOUTS' of an LSTM with proj_size, and where weight_hr goes.
-_PROJ_CELL, _PROJ_WEIGHT = "lstmp", "w_r"
-
-
 class _TorchLayout(_Stack):
     """``forward`` for a subclass of ``torch.nn.RNNBase``: its checks, its
     parameters sliced into the engine's by :mod:`symrnn.interop`'s layout."""
@@ -430,37 +423,25 @@ class _TorchLayout(_Stack):
         return super().forward(input, hx)
 
     @property
-    def _kind(self):
-        return "LSTM_PROJ" if getattr(self, "proj_size", 0) else self.mode
-
-    @property
     def _hx_names(self):
-        return _HX_NAMES[self._kind]
+        return self._layout().hx
 
     def _layout(self):
-        from .interop import LAYOUTS
+        from .interop import layout_for
 
-        return LAYOUTS[self.mode]
+        return layout_for(self.mode, getattr(self, "proj_size", 0))
 
     def _engine(self):
         layout = self._layout()
-        return engine(("builtin", _PROJ_CELL if self.proj_size else layout.cell, layout.variant, layout.activation))
+        return engine(("builtin", layout.cell, layout.variant, layout.activation))
 
     def _state_size(self, name):
         return self.proj_size if self.proj_size and name != "c0" else self.hidden_size  # c: always H
 
     def _direction_params(self, k, d):
-        from .interop import _gate_values
+        from .interop import direction_params
 
-        suffix = f"_l{k}{REVERSE if d else ''}"
-        pieces = tuple(getattr(self, f"{w}{suffix}") if self.bias or w.startswith("weight") else None
-                       for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-        H, params = self.hidden_size, {}
-        for g, gate in enumerate(self._layout().gates):
-            params.update(_gate_values(gate, pieces, slice(g * H, (g + 1) * H)))
-        if self.proj_size:
-            params[_PROJ_WEIGHT] = getattr(self, f"weight_hr{suffix}")
-        return params
+        return direction_params(self, k, reverse=bool(d))
 
     def _hx_tuple(self, hx):
         return tuple(hx) if len(self._hx_names) > 1 else (hx,)
