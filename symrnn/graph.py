@@ -187,7 +187,7 @@ class Flattener:
         elif function_rule(expr) is not None:
             fname = type(expr).__name__
             args = [self.atom(arg, f"pre_{fname}") for arg in expr.args]
-            name = "_".join([fname, *(arg.name for arg in args)])
+            name = "_".join([fname, *(arg.name for arg in args if isinstance(arg, sympy.Symbol))])  # max(v, 0.5)
             lowered = self.emit(Compute(self.fresh(name), expr.func(*args)))
         else:
             lowered = expr.func(*[self.lower(a) for a in expr.args])

@@ -369,8 +369,9 @@ def check_unrolled(network, steps, seed=0, digits=30):
     functions, modules = _reference_functions()
     cost = _with_reference_functions(unrolled.nested_cost(), functions)
     copies = [c for p in unrolled.parameter_names() for c in unrolled.copies(p)]
-    # every copy has a value, also one the cost does not depend on (its uses cancel)
-    symbols = sorted(cost.free_symbols | set(copies), key=lambda s: s.name)
+    # every copy and every leaf has a value, also one the cost does not depend on (its uses cancel:
+    # at one unit u - mean(u) is 0, so a layer-normalized cell's cost reads no h0 its adjoints name)
+    symbols = sorted(cost.free_symbols | set(copies) | _leaves(unrolled), key=lambda s: s.name)
     rng = np.random.default_rng(seed)
     point = {s: mpmath.mpf(float(v)) for s, v in zip(symbols, rng.uniform(-1, 1, len(symbols)))}
     reference = sympy.lambdify(symbols, [sympy.diff(cost, c) for c in copies], modules, cse=True)
@@ -378,6 +379,13 @@ def check_unrolled(network, steps, seed=0, digits=30):
     evaluate = _definition_evaluator(unrolled, point, modules)
     computed = [evaluate(unrolled.copy_gradient(c)) for c in copies]
     return max(abs(a - b) for a, b in zip(computed, expected)), len(copies)
+
+
+def _leaves(unrolled):
+    """The symbols the unrolled network's values and adjoints read but do not define."""
+    definitions = {**unrolled.values, **unrolled.adjoint_values}
+    read = set().union(*(expr.free_symbols for expr in definitions.values()))
+    return read - set(definitions)
 
 
 def _definition_evaluator(unrolled, point, modules):

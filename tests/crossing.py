@@ -67,11 +67,11 @@ from symrnn.verify import NOISE_FACTOR, TOLERANCE, _compare, check_unrolled, che
 # The generator
 # --------------------------------------------------------------------------
 
-# max(v, c) of a constant c anywhere but as a whole right-hand side makes code
-# generation crash (AttributeError in graph.Flattener.lower, found by this
-# generator; test_crossing.test_max_of_a_constant_inside_an_expression):
-# drawn only where that bug is fixed.
-MAX_OF_A_CONSTANT_INSIDE = False
+# max(v, c) of a constant c anywhere but as a whole right-hand side once made
+# code generation crash (AttributeError in graph.Flattener.lower, found by this
+# generator; test_crossing.test_max_of_a_constant_inside_an_expression): fixed,
+# so the generator draws it.
+MAX_OF_A_CONSTANT_INSIDE = True
 
 CONSTRUCTS = ("division", "negative power", "real constant", "sqrt", "log", "softplus", "max", "mean", "exp",
               "gain", "further size", "input elementwise", "previous input", "transposed weight",

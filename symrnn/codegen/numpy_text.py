@@ -139,6 +139,10 @@ class StepPrinter:
     def show(self, expr):
         return NumPyPrinter(self.fused).doprint(expr)
 
+    def prepared(self, expr):
+        """``expr`` as :meth:`show` prints it (a sequence printer puts in its arrays)."""
+        return expr
+
     def matmul_operands(self, product):
         """(operand, weights) of w^T·d: the d and w of ``d @ w``."""
         if isinstance(product, fused_dot_t):
@@ -182,4 +186,7 @@ class SequencePrinter(StepPrinter):
         return "inputs" if symbol == plan.input else names.store(symbol)
 
     def show(self, expr):
-        return super().show(sympy.sympify(expr).xreplace(self.arrays))
+        return super().show(self.prepared(expr))
+
+    def prepared(self, expr):
+        return sympy.sympify(expr).xreplace(self.arrays)

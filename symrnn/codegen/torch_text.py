@@ -178,7 +178,7 @@ class TorchStepPrinter(StepPrinter):
                  Op.ADD: lambda: args[0] + args[1], Op.SUBTRACT: lambda: args[0] - args[1]}.get(op)
         if total is None:
             return None
-        total = total()
+        total = self.prepared(total())  # over all steps: each value by its array, as show prints it
         if not isinstance(total, sympy.Add) or not broadcast_free(total):
             return None
         printer = FusingTorchPrinter(self.fused, self.torch_operands)
