@@ -122,17 +122,29 @@ def copy_explorer_files():
             yield f"{stem}.tikz", tikz(table).encode("utf-8")
 
 
-# The flow plots: ‖∂C/∂θ_t‖ of rnn, lstm and gru side by side at T = 50, at each scale.
-FLOW_STEPS, FLOW_SCALES = 50, (0.5, 3.0)
+# The flow plots at T = 50: (cells, the rnn panel's activation, scale). Vanishing: the
+# notes' cells at small recurrent weights; exploding: a linear RNN at large ones (a
+# saturating tanh does not explode, symrnn.flow says why), beside the gated cells.
+FLOW_STEPS = 50
+FLOW_PLOTS = ((("rnn", "lstm", "gru"), None, 0.5), (("rnn", "lstm", "gru"), "identity", 2.0))
+CAPTURE_CELLS = ("rnn", "lstm", "gru")
+
+
+def _flow_network(cell, activation):
+    return Network(get_cell(cell, activation=activation if cell == "rnn" else None))
 
 
 def flow_files():
-    """SVG plots of how much each copy contributes, vanishing and exploding."""
-    from .flow import flow, svg
+    """SVG plots of how much each copy contributes (vanishing, exploding), and of what truncation keeps."""
+    from .flow import capture, capture_svg, flow, svg
 
-    for scale in FLOW_SCALES:
-        panels = [flow(Network(get_cell(cell)), FLOW_STEPS, scale=scale) for cell in ("rnn", "lstm", "gru")]
-        yield f"flow_rnn_lstm_gru_t{FLOW_STEPS}_scale{scale:g}.svg", svg(panels).encode("utf-8")
+    for cells, activation, scale in FLOW_PLOTS:
+        networks = [_flow_network(cell, activation) for cell in cells]
+        stem = "_".join(net.cell.name for net in networks)
+        panels = [flow(net, FLOW_STEPS, scale=scale) for net in networks]
+        yield f"flow_{stem}_t{FLOW_STEPS}_scale{scale:g}.svg", svg(panels).encode("utf-8")
+    panels = [capture(Network(get_cell(cell)), FLOW_STEPS) for cell in CAPTURE_CELLS]
+    yield f"flow_capture_{'_'.join(CAPTURE_CELLS)}_t{FLOW_STEPS}.svg", capture_svg(panels).encode("utf-8")
 
 
 PRODUCERS = (module_files, derivation_files, copy_explorer_files, flow_files)

@@ -174,45 +174,77 @@ def cmd_copies(args):
     return 0
 
 
-def cmd_flow(args):
-    from .flow import check_flow_args, flow, svg, to_json
+def _flow_networks(args):
+    """The networks of ``symrnn flow``'s panels; --activation applies to the rnn panels only."""
+    from .errors import ConfigError
 
-    check_flow_args(args.steps, args.scale, args.truncate)
+    if args.activation is not None and "rnn" not in args.cells:
+        raise ConfigError(f"--activation {args.activation} applies to the rnn cell, and no panel is rnn")
+    return [Network(resolve_cell(cell, None, args.activation if cell == "rnn" else None), layers=args.layers,
+                    output=args.output) for cell in args.cells]
+
+
+def cmd_flow(args):
+    from .flow import capture, capture_svg, check_flow_args, flow, svg, to_json
+    from .errors import ConfigError
+    from .limits import CAPTURE_MAX_STEPS
+
+    if args.capture and args.truncate is not None:
+        raise ConfigError("--capture runs every window K = 1..T itself; leave out --truncate")
+    check_flow_args(args.steps, args.scale, args.truncate, CAPTURE_MAX_STEPS if args.capture else FLOW_MAX_STEPS)
     if args.output_file:
         check_output_path(args.output_file)  # a bad path fails before the work
-    panels = [flow(Network(resolve_cell(cell, None, None), layers=args.layers, output=args.output),
-                   args.steps, seed=args.seed, scale=args.scale, truncate=args.truncate)
-              for cell in args.cells]
+    networks = _flow_networks(args)
+    if args.capture:
+        panels = [capture(net, args.steps, seed=args.seed, scale=args.scale) for net in networks]
+    else:
+        panels = [flow(net, args.steps, seed=args.seed, scale=args.scale, truncate=args.truncate) for net in networks]
     if args.output_file:
-        write_atomic(args.output_file, svg(panels))
+        write_atomic(args.output_file, (capture_svg if args.capture else svg)(panels))
         print(f"wrote {args.output_file}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(to_json(panels), end="")
     return 0
 
 
+FLOW_DESCRIPTION = (
+    "At seeded random weights and inputs (one item), the norm of every copy's term ∂C/∂θ_t, one line per gate "
+    "(the parameters one equation reads, together), and of every state's adjoint δs_t, for each step t, on a log "
+    "scale, one panel per cell. --scale multiplies the recurrent weights: below 1 the terms vanish towards early "
+    "steps. Above 1 they explode only in a cell that does not saturate, a linear or relu RNN (rnn --activation "
+    "identity or relu: the step's Jacobian is w^(a) itself where units are active): tanh's derivative 1 - a^2 "
+    "shrinks as larger weights drive a towards +-1, so the tanh RNN, the LSTM and the GRU stay bounded. "
+    "--capture plots instead how much of full BPTT's gradient g the K-step truncated gradient g_K keeps, "
+    "||g_K|| / ||g|| and cos(g_K, g), for every window K = 1..T.")
+
+
 def _add_flow_command(sub):
-    """``flow``: the norm of every copy's term and every state's adjoint (symrnn.flow)."""
-    flo = sub.add_parser("flow", help="plot how much each copy contributes: ‖∂C/∂θ_t‖ and ‖δs_t‖ per step",
-                         description=("At seeded random weights and inputs (one item), the norm of every copy's "
-                                      "term ∂C/∂θ_t of every parameter and of every state's adjoint δs_t, "
-                                      "for each step t, plotted on a log scale, one panel per cell. --scale "
-                                      "multiplies the recurrent weights: < 1 shows vanishing gradients, > 1 "
-                                      "exploding ones."))
+    """``flow``: the norm of every copy's term and every state's adjoint, or what truncation keeps (symrnn.flow)."""
+    from .limits import CAPTURE_MAX_STEPS
+
+    flo = sub.add_parser("flow", help="plot how much each copy contributes (‖∂C/∂θ_t‖, ‖δs_t‖ per step), "
+                                      "or what truncated BPTT keeps (--capture)", description=FLOW_DESCRIPTION)
     flo.add_argument("cells", nargs="+", metavar="CELL",
                      help=f"built-in cells ({', '.join(CELLS)}) or cell files, side by side")
     flo.add_argument("--steps", "-T", type=int, default=50,
-                     help=f"sequence length T, 1 to {FLOW_MAX_STEPS} (default 50)")
+                     help=f"sequence length T, 1 to {FLOW_MAX_STEPS}; with --capture 1 to {CAPTURE_MAX_STEPS} "
+                          "(it runs every window K = 1..T) (default 50)")
     flo.add_argument("--seed", type=int, default=0, help="seed of the weights and inputs (default 0)")
     flo.add_argument("--scale", type=float, default=1.0,
                      help="factor of the recurrent weights, those applied to a previous state (default 1)")
+    flo.add_argument("--activation", choices=sorted(ACTIVATIONS),
+                     help="activation g of the rnn panels (default tanh); identity or relu shows exploding terms")
     flo.add_argument("--output", choices=OUTPUT_MODES, default="last",
                      help="one output at step T, or one per step (default last)")
     flo.add_argument("--truncate", type=int, metavar="K", default=None,
                      help="BPTT truncated to K steps (default: full BPTT)")
-    flo.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
+    flo.add_argument("--capture", action="store_true",
+                     help="plot ||g_K|| / ||g|| and cos(g_K, g) against the window K = 1..T: how much of full "
+                          "BPTT's gradient g truncation to K steps keeps, per gate and for the whole cell")
+    flo.add_argument("--layers", type=int, default=1, help=f"number of stacked layers, 1 to {MAX_LAYERS} (default 1)")
     flo.add_argument("-o", "--output-file", help="path of the SVG plot to write")
-    flo.add_argument("--json", action="store_true", help="print the norms as JSON (schema: symrnn.flow docstring)")
+    flo.add_argument("--json", action="store_true",
+                     help="print the numbers as JSON (schema: symrnn.flow docstring)")
     flo.set_defaults(run=cmd_flow)
 
 

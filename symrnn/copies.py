@@ -131,8 +131,8 @@ Example::
 A row's ``param``, ``layer`` and ``step`` come from the unrolled network's
 :class:`~symrnn.placement.ParamCopy` values, not from the copy's name.
 
-Imports: :mod:`symrnn.unroll`, :mod:`symrnn.placement`, naming, limits and
-errors only.
+Imports: :mod:`symrnn.unroll`, :mod:`symrnn.placement`, naming, limits,
+errors and :mod:`symrnn.notation` (names and titles) only.
 """
 
 import json
@@ -144,6 +144,7 @@ import sympy
 from . import naming
 from .errors import ConfigError
 from .limits import MAX_STEPS
+from .notation import copies_title, parameter_label, plain_text
 from .placement import param_origins
 from .unroll import Unrolled
 
@@ -158,19 +159,20 @@ SCHEMA = "symrnn.copies/2"
 # --- notation ---------------------------------------------------------------
 
 
+def param_label(param, network, step=""):
+    """The notes' name of a network parameter as a :class:`symrnn.notation.Label`."""
+    base, layer = param_origin(param, network)
+    return parameter_label(base, layer, network.layers, step)
+
+
 def param_display(param, network):
     """The notes' name of a network parameter: ``w_x`` -> ``w^(x)``, ``w_x_l2`` -> ``w^(x)[2]``."""
-    base, layer = param_origin(param, network)
-    letter, suffix = base.split("_", 1)
-    return f"{letter}^({suffix})" + (f"[{layer}]" if layer is not None and network.layers > 1 else "")
+    return param_label(param, network).plain()
 
 
 def param_latex(param, network):
     """``w^{(x)}``, ``w^{(x)[2]}``: names are validated, so they are safe in LaTeX."""
-    base, layer = param_origin(param, network)
-    letter, suffix = base.split("_", 1)
-    layer_mark = f"[{layer}]" if layer is not None and network.layers > 1 else ""
-    return f"{letter}^{{({suffix}){layer_mark}}}"
+    return param_label(param, network).latex()
 
 
 def param_origin(param, network):
@@ -249,11 +251,15 @@ class CopyTable:
     def to_json(self):
         return json.dumps(self.to_data(), indent=2) + "\n"
 
-    def title(self):
+    def title_runs(self):
+        """The title as runs (:func:`symrnn.notation.copies_title`), for the pictures' renderers."""
         net = self.network
-        layers = f"{net.layers} layer" + ("s" if net.layers > 1 else "")
-        window = f", BPTT truncated to K = {self.truncate}" if self.truncate is not None else ""
-        return f"dC/d{self.wrt_display} for {net.cell.name}, T = {self.steps}, output {net.output}, {layers}{window}"
+        return copies_title(param_label(self.wrt, net), net.cell.name, self.steps, net.output, net.layers,
+                            self.truncate)
+
+    def title(self):
+        """The title as ASCII text (``dC/dw^(x) for rnn, ...``), for terminals and JSON."""
+        return plain_text(self.title_runs(), unicode=False)
 
     def shown_roles(self):
         """The roles a table, picture or legend shows: ``truncated`` only with a window."""

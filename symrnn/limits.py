@@ -14,6 +14,10 @@
 :data:`FLOW_MAX_STEPS` (1000) is the limit of ``symrnn flow``: it runs the
 generated module on one item (linear in T, about a millisecond a step), and a
 plot of more steps than pixels shows nothing more.
+:data:`CAPTURE_MAX_STEPS` (200) is the limit of ``symrnn flow --capture``: it
+runs the module once for every window K = 1..T, so its work grows as T² (with
+an output at every step as T³: K lanes travel back); at T = 200 the LSTM with
+an output at every step takes about a minute on a 2-core machine.
 
 Imports: nothing from symrnn.
 """
@@ -22,3 +26,4 @@ MAX_STEPS = 100
 EXPLORER_MAX_STEPS = 16
 
 FLOW_MAX_STEPS = 1000
+CAPTURE_MAX_STEPS = 200

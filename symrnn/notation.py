@@ -32,14 +32,19 @@ step is :mod:`symrnn.placement`'s to say; this module only writes it.
     ('a^{\\\\left(f\\\\right)}_{2}', 'w^{\\\\left(F\\\\right)}_{1}')
 
 Imports: :mod:`symrnn.placement`, the step graph, the network's symbols, the
-rule table's functions, naming and :func:`symrnn.unroll.scalar` only.
+rule table's functions, naming, errors and :func:`symrnn.unroll.scalar` only.
+The last section writes the same names in pictures, plots and pages (:class:`Label`,
+titles as runs of text and labels, one renderer per output).
 """
 
+import re
 from dataclasses import dataclass
+from html import escape
 
 import sympy
 
 from . import naming
+from .errors import ConfigError
 from .graph import Compute
 from .network import TARGET
 from .placement import GENERIC_TIMES, Placement, step_symbol
@@ -304,3 +309,149 @@ class TermOrder:
 
         return sorted(parts, key=lambda part: (not part.is_number, not weight(part), self.key(part),
                                                not part.is_Symbol, str(part)))
+
+
+# --- names in pictures, plots and pages ---------------------------------------------
+# The same symbols as above for the copy pictures (SVG, TikZ), the flow plots and
+# the explorer page: a :class:`Label` is a symbol, a title is a tuple of *runs*
+# (plain text, Labels, :class:`Partial` derivatives), and one renderer per output
+# writes runs: :func:`plain_text`, :func:`svg_text`, :func:`latex_runs`, :func:`runs_data`
+# (the page's JavaScript draws that data as svg_text does).
+
+LABEL_PART = re.compile(r"[A-Za-z0-9ŷθ]*\Z")
+
+
+@dataclass(frozen=True)
+class Label:
+    """A symbol as the notes write it: base, superscript in parentheses, the
+    layer in brackets after it, subscript: ``Label("w", "x", "2", "1")`` is
+    w^(x)[1]_2. Parts are letters and digits (names reach pictures validated;
+    checked again here, since they are written into XML and LaTeX)."""
+
+    base: str
+    sup: str = ""
+    sub: str = ""
+    layer: str = ""
+
+    def __post_init__(self):
+        for part in (self.base, self.sup, self.sub, self.layer):
+            if not LABEL_PART.match(part):
+                raise ConfigError(f"cannot draw the name part {part!r}: expected letters and digits")
+
+    def width(self):
+        """Approximate drawn width in pixels (11 px letters, 8 px scripts)."""
+        scripts = (len(self.sup) + 2 if self.sup else 0) + (len(self.layer) + 2 if self.layer else 0) + len(self.sub)
+        return round(7 * len(self.base) + 5.2 * scripts)
+
+    def superscript(self):
+        return (f"({self.sup})" if self.sup else "") + (f"[{self.layer}]" if self.layer else "")
+
+    def plain(self):
+        """``w^(x)[2]_3``, as tables and JSON write names."""
+        sup = self.superscript()
+        return self.base + (f"^{sup}" if sup else "") + (f"_{self.sub}" if self.sub else "")
+
+    def latex(self):
+        """``w^{(x)[2]}_{3}`` (math mode)."""
+        base = r"\hat{y}" if self.base == "ŷ" else self.base
+        sup = self.superscript()
+        return base + (f"^{{{sup}}}" if sup else "") + (f"_{{{self.sub}}}" if self.sub else "")
+
+
+@dataclass(frozen=True)
+class Partial:
+    """∂C/∂θ for a symbol θ (a :class:`Label`)."""
+
+    of: Label
+
+
+def _layer_mark(layer, layers):
+    return str(layer) if layer is not None and layers > 1 else ""
+
+
+def parameter_label(name, layer=None, layers=1, step=""):
+    """A cell or output-layer parameter: ``w_x`` -> w^(x), in layer 2 of a
+    stack w^(x)[2], its copy at step 3 w^(x)_3 (``layer`` None: the output layer)."""
+    letter, suffix = name.split("_", 1)
+    return Label(letter, suffix, str(step), _layer_mark(layer, layers))
+
+
+def state_label(name, layer=None, layers=1, step=""):
+    """A cell's state as the notes write it: a_t for a state named a, else a^(v)_t."""
+    return Label("a", "" if name == "a" else name, str(step), _layer_mark(layer, layers))
+
+
+def copies_title(wrt, cell_name, steps, output, layers, truncate=None):
+    """The title of a copy picture or table as runs: ∂C/∂θ for the network, T, the window."""
+    count = f"{layers} layer" + ("s" if layers > 1 else "")
+    runs = [Partial(wrt), f" for {cell_name}, ", Label("T"), f" = {steps}, output {output}, {count}"]
+    if truncate is not None:
+        runs += [", BPTT truncated to ", Label("K"), f" = {truncate}"]
+    return tuple(runs)
+
+
+def plain_text(runs, unicode=True):
+    """Runs as plain text: ∂C/∂w^(x) (``unicode`` False: dC/dw^(x), for terminals and JSON)."""
+    d = "∂" if unicode else "d"
+    return "".join(run if isinstance(run, str) else
+                   f"{d}C/{d}{run.of.plain()}" if isinstance(run, Partial) else run.plain() for run in runs)
+
+
+def _svg_label(label):
+    """A label's tspans; returns (markup, how far its last script leaves the baseline)."""
+    text, shift = escape(label.base), 0
+    if label.sup or label.layer:
+        text += f'<tspan font-size="8" dy="-4">{escape(label.superscript())}</tspan>'
+        shift = -4
+    if label.sub:
+        text += f'<tspan font-size="8" dy="{7 if shift else 3}">{escape(label.sub)}</tspan>'
+        shift = 3
+    return text, shift
+
+
+def svg_text(runs):
+    """Runs as the content of an SVG ``<text>``: scripts as tspans shifted by dy
+    (which every renderer supports, unlike baseline-shift); the text after a
+    label shifts back to the baseline."""
+    out, shift = [], 0
+    for run in runs:
+        if isinstance(run, str):
+            out.append(f'<tspan dy="{-shift}">{escape(run)}</tspan>' if shift else escape(run))
+            shift = 0
+            continue
+        if isinstance(run, Partial):
+            out.append(f'<tspan dy="{-shift}">∂C/∂</tspan>' if shift else "∂C/∂")
+            run = run.of
+        markup, shift = _svg_label(run)
+        out.append(markup)
+    return "".join(out)
+
+
+def latex_runs(runs):
+    """Runs as LaTeX text: symbols and derivatives in math mode, text escaped."""
+    out = []
+    for run in runs:
+        if isinstance(run, str):
+            out.append(latex_escape(run))
+        elif isinstance(run, Partial):
+            out.append(rf"$\partial C/\partial {run.of.latex()}$")
+        else:
+            out.append(f"${run.latex()}$")
+    return "".join(out)
+
+
+def latex_escape(text):
+    """Plain text for LaTeX with its special characters escaped."""
+    specials = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(specials.get(ch, ch) for ch in text)
+
+
+def runs_data(runs):
+    """Runs as JSON for the page: text as is, a label [base, sup, sub, layer],
+    a derivative {"partial": label}."""
+    def label(lab):
+        return [lab.base, lab.sup, lab.sub, lab.layer]
+
+    return [run if isinstance(run, str) else {"partial": label(run.of)} if isinstance(run, Partial) else label(run)
+            for run in runs]

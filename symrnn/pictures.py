@@ -24,16 +24,16 @@ patterns; they are still checked again and escaped for XML and LaTeX here.
     True
 
 Imports: :mod:`symrnn.copies` (roles and tables), the copies' names from
-:class:`symrnn.placement.ParamCopy`, naming and errors only.
+:class:`symrnn.placement.ParamCopy`, naming and :mod:`symrnn.notation` (labels and
+titles, written by its renderers) only.
 """
 
-import re
 from dataclasses import dataclass
 from html import escape
 
 from . import naming
 from .copies import ALL_ROLES, MAX_STEPS, ROLE_LABELS, check_steps
-from .errors import ConfigError
+from .notation import Label, latex_escape, latex_runs, parameter_label, plain_text, state_label, svg_text
 from .placement import ParamCopy
 
 # Fill, text and border colour of each role (colour-blind safe: orange, blue, pale purple, grey, white).
@@ -49,26 +49,6 @@ ZERO_LABEL = "dashed border: gradient exactly 0 (zero initial states)"
 CHIP_H, GAP, PAD, TITLE_H = 20, 6, 8, 16
 H_GAP, V_GAP, LEFT, TOP = 56, 34, 78, 58
 INPUT_H, INITIAL_W = 24, 64
-LABEL_PART = re.compile(r"[A-Za-z0-9ŷ]*\Z")
-
-
-@dataclass(frozen=True)
-class Label:
-    """A symbol as the notes write it: base, superscript in parentheses, subscript."""
-
-    base: str
-    sup: str = ""
-    sub: str = ""
-
-    def __post_init__(self):
-        for part in (self.base, self.sup, self.sub):
-            if not LABEL_PART.match(part):
-                raise ConfigError(f"cannot draw the name part {part!r}: expected letters and digits")
-
-    def width(self):
-        """Approximate drawn width in pixels (11 px letters, 8 px scripts)."""
-        scripts = (len(self.sup) + 2 if self.sup else 0) + len(self.sub)
-        return round(7 * len(self.base) + 5.2 * scripts)
 
 
 @dataclass(frozen=True)
@@ -77,7 +57,7 @@ class Layout:
 
     width: int
     height: int
-    title: str
+    title: tuple    # runs (symrnn.notation): text, Labels, the derivative
     texts: tuple    # (x, y, anchor, text): a str (row labels, column headers) or Labels (box titles)
     boxes: tuple    # (x, y, w, h, kind): kind input, initial, cell, output
     arrows: tuple   # (x1, y1, x2, y2)
@@ -114,13 +94,11 @@ class Layout:
 
 def _state_labels(cell, step):
     """The notes' names of a cell's states: a_t for a state named a, else a^(v)_t."""
-    return tuple(Label("a", "", str(step)) if s.name == "a" else Label("a", s.name, str(step))
-                 for s in cell.states)
+    return tuple(state_label(s.name, step=step) for s in cell.states)
 
 
 def _param_label(param, step):
-    letter, suffix = param.split("_", 1)
-    return Label(letter, suffix, str(step))
+    return parameter_label(param, step=step)
 
 
 def _chip_rows(cell):
@@ -129,7 +107,7 @@ def _chip_rows(cell):
     return [g for g in groups if g]
 
 
-def layout(network, steps, title=""):
+def layout(network, steps, title=()):
     """Place the unrolled ``network`` of ``steps`` steps."""
     check_steps(steps, MAX_STEPS, "a picture")
     grid = _Grid.of(network, steps)
@@ -221,7 +199,7 @@ def _place_step(network, grid, t, has_output, drawn):
 
 
 def _roles(table):
-    lay = layout(table.network, table.steps, table.title())
+    lay = layout(table.network, table.steps, table.title_runs())
     by_name = table.by_name()
     missing = [c[0] for c in lay.chips if c[0] not in by_name]
     assert not missing, f"chips without a copy: {missing}"
@@ -234,28 +212,11 @@ BOX_STYLE = {"cell": ("#FAFAFA", "#555555"), "output": ("#FAFAFA", "#555555"),
              "input": ("#FFFFFF", "#555555"), "initial": ("#FFFFFF", "#555555")}
 
 
-def _svg_label(lab):
-    text = escape(lab.base)
-    if lab.sup:
-        text += f'<tspan font-size="8" dy="-4">({escape(lab.sup)})</tspan>'
-    if lab.sub:
-        text += f'<tspan font-size="8" dy="{7 if lab.sup else 3}">{escape(lab.sub)}</tspan>'
-    return text
-
-
 def _svg_text(text):
-    """A plain string, or labels separated by commas; each label's scripts
-    shift the baseline, and the separator's dy shifts it back."""
+    """A plain string, or labels separated by commas."""
     if isinstance(text, str):
         return escape(text)
-    parts = []
-    for k, lab in enumerate(text):
-        if k:
-            previous = text[k - 1]
-            back = (3 if previous.sub else 0) - (4 if previous.sup and not previous.sub else 0)
-            parts.append(f'<tspan dy="{-back}">, </tspan>')
-        parts.append(_svg_label(lab))
-    return "".join(parts)
+    return svg_text([run for k, lab in enumerate(text) for run in ((", ", lab) if k else (lab,))])
 
 
 def svg(table):
@@ -264,11 +225,11 @@ def svg(table):
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{lay.width}" height="{lay.height}" '
            f'viewBox="0 0 {lay.width} {lay.height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" '
            f'font-size="11">'),
-           f"<title>{escape(lay.title)}</title>",
+           f"<title>{escape(plain_text(lay.title))}</title>",
            ('<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#555555"/></marker></defs>'),
            f'<rect width="{lay.width}" height="{lay.height}" fill="#FFFFFF"/>',
-           f'<text x="12" y="22" font-size="14" font-weight="bold">{escape(lay.title)}</text>']
+           f'<text x="12" y="22" font-size="14" font-weight="bold">{svg_text(lay.title)}</text>']
     for x1, y1, x2, y2 in lay.arrows:
         out.append(f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#555555" stroke-width="1.3" '
                    'marker-end="url(#arrow)"/>')
@@ -289,7 +250,7 @@ def svg(table):
                    f"<title>{escape(copy.display)}: {ROLE_LABELS[copy.role]}"
                    f"{', gradient exactly 0' if copy.zero else ''}</title>"
                    f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="{fill}" stroke="{stroke}"{dash}/>'
-                   f'<text x="{x + w // 2}" y="{y + 14}" text-anchor="middle" fill="{ink}">{_svg_label(lab)}</text>'
+                   f'<text x="{x + w // 2}" y="{y + 14}" text-anchor="middle" fill="{ink}">{svg_text([lab])}</text>'
                    "</g>")
     out += _svg_legend(lay, table.shown_roles())
     out.append("</svg>")
@@ -315,24 +276,13 @@ TIKZ_COLOUR = {role: f"symrnn{role.capitalize()}" for role in ALL_ROLES}
 LINE_WIDTH_PT = 440  # the picture is scaled down to this width (an article's text width)
 
 
-def _latex_label(lab):
-    base = r"\hat{y}" if lab.base == "ŷ" else lab.base
-    sup = f"^{{({lab.sup})}}" if lab.sup else ""
-    sub = f"_{{{lab.sub}}}" if lab.sub else ""
-    return base + sup + sub
-
-
 def _latex_text_or_labels(text):
     if isinstance(text, str):
         return latex_text(text)
-    return "$" + ", ".join(_latex_label(lab) for lab in text) + "$"
+    return "$" + ", ".join(lab.latex() for lab in text) + "$"
 
 
-def latex_text(text):
-    """Plain text for LaTeX with its special characters escaped."""
-    specials = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-    return "".join(specials.get(ch, ch) for ch in text)
+latex_text = latex_escape  # the name the tests and callers know
 
 
 def tikz(table, standalone=False):
@@ -340,13 +290,13 @@ def tikz(table, standalone=False):
     ``standalone`` wraps it in a compilable document."""
     lay, by_name = _roles(table)
     scale = min(1.0, LINE_WIDTH_PT / lay.width)
-    out = [f"% {lay.title}", "% symrnn: generated picture, needs \\usepackage{tikz}",
+    out = [f"% {plain_text(lay.title, unicode=False)}", "% symrnn: generated picture, needs \\usepackage{tikz}",
            (f"\\begin{{tikzpicture}}[x=1pt, y=-1pt, scale={scale:.4f}, every node/.style={{transform shape}}, "
            "font=\\sffamily\\small, >=stealth]")]
     for role in table.shown_roles():
         for part, colour in zip(("", "Ink", "Line"), COLOURS[role]):
             out.append(f"\\definecolor{{{TIKZ_COLOUR[role]}{part}}}{{HTML}}{{{colour[1:]}}}")
-    out.append(f"\\node[anchor=base west, font=\\sffamily\\bfseries] at (12, 22) {{{_latex_title(table)}}};")
+    out.append(f"\\node[anchor=base west, font=\\sffamily\\bfseries] at (12, 22) {{{latex_runs(lay.title)}}};")
     for x1, y1, x2, y2 in lay.arrows:
         out.append(f"\\draw[->, gray!80!black, line width=0.6pt] ({x1}, {y1}) -- ({x2}, {y2});")
     for x, y, w, h, kind in lay.boxes:
@@ -362,7 +312,7 @@ def tikz(table, standalone=False):
         line = "black, dashed, line width=0.8pt" if copy.zero else f"{colour}Line"
         out.append(f"\\filldraw[fill={colour}, draw={line}, rounded corners=2pt] ({x}, {y}) rectangle "
                    f"({x + w}, {y + h}); % {name}: {copy.role}{' zero' if copy.zero else ''}")
-        out.append(f"\\node[text={colour}Ink] at ({x + w / 2:g}, {y + h / 2:g}) {{${_latex_label(lab)}$}};")
+        out.append(f"\\node[text={colour}Ink] at ({x + w / 2:g}, {y + h / 2:g}) {{${lab.latex()}$}};")
     out += _tikz_legend(lay, table.shown_roles())
     out.append("\\end{tikzpicture}")
     body = "\n".join(out) + "\n"
@@ -370,16 +320,6 @@ def tikz(table, standalone=False):
         return ("\\documentclass{article}\n\\usepackage{tikz}\n\\pagestyle{empty}\n\\begin{document}\n"
                 "\\noindent\n" + body + "\\end{document}\n")
     return body
-
-
-def _latex_title(table):
-    from .copies import param_latex
-
-    net = table.network
-    layers = f"{net.layers} layer" + ("s" if net.layers > 1 else "")
-    window = f", BPTT truncated to $K = {table.truncate}$" if table.truncate is not None else ""
-    return (f"$\\partial C/\\partial {param_latex(table.wrt, net)}$ for {latex_text(net.cell.name)}, "
-            f"$T = {table.steps}$, output {net.output}, {layers}{window}")
 
 
 def _tikz_legend(lay, roles):

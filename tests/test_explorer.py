@@ -13,7 +13,8 @@ import symrnn
 from symrnn.cli import main
 from symrnn.copies import CopyAnalysis, copy_table
 from symrnn.errors import ConfigError
-from symrnn.explorer import MAGNITUDE_COLOURS, MAGNITUDE_ZERO, explorer_data, magnitude_bins, render_page, script_json
+from symrnn.explorer import (MAGNITUDE_COLOURS, MAGNITUDE_OTHER, MAGNITUDE_ZERO, explorer_data, magnitude_bins,
+                             render_page, script_json)
 from symrnn.flow import term_norms
 from symrnn.limits import EXPLORER_MAX_STEPS
 from symrnn.pictures import COLOURS, layout
@@ -47,6 +48,14 @@ def test_data_is_the_analysis():
     assert config["norms"] == [float(f"{terms[c.param][c.step - 1]:.3g}") for c in table.copies]
     assert config["norms"][3] == 0 and all(v > 0 for k, v in enumerate(config["norms"]) if k != 3)
     assert config["norms"][-2:] == [float(f"{terms['w_y'][2]:.3g}"), float(f"{terms['b_y'][2]:.3g}")]
+    assert config["window_norms"] == []  # one output: a window keeps its copies' full terms
+    sequence = data["configs"]["rnn|1|3|sequence"]
+    windowed, _ = term_norms(symrnn.network("rnn", output="sequence"), 3, seed=0, truncate=1)
+    copies = copy_table(symrnn.network("rnn", output="sequence"), 3, "w_x").copies
+    assert sequence["window_norms"][0] == [float(f"{windowed[c.param][c.step - 1]:.3g}") for c in copies]
+    assert len(sequence["window_norms"]) == 2  # K = 1, 2; K >= T is full BPTT
+    assert config["param_labels"][:2] == [["w", "x", "", ""], ["w", "a", "", ""]]
+    assert config["title"] == [" for rnn, ", ["T", "", "", ""], " = 3, output last, 1 layer"]
     assert magnitude_bins([0.0343, 0, 0.213, 2.39]) == ([1, None, 3, 6], -2, 1)
     assert data["roles"] == ["differentiated", "chain", "truncated", "forward", "unused"]
     assert set(data["configs"]) == {f"rnn|1|{t}|{o}" for o in ("last", "sequence") for t in (1, 2, 3)}
@@ -282,7 +291,7 @@ def test_cell_layers_and_parameter_pickers_in_chromium(browser, page):
 
 
 MAGNITUDES = """
-const chip = (g) => [g.dataset.copy, g.querySelector("rect").getAttribute("fill"), Number(g.dataset.norm)];
+const chip = (g) => [g.dataset.copy, g.querySelector("rect").getAttribute("fill"), g.dataset.norm];
 const row = (r) => [r.dataset.copy, r.querySelector(".swatch span").style.background, r.querySelector(".norm").textContent];
 return [Array.from(document.querySelectorAll("#picture g.chip")).map(chip),
         Array.from(document.querySelectorAll("#copies tbody tr")).map(row),
@@ -295,22 +304,30 @@ def rgb(hex_colour):
     return "rgb({}, {}, {})".format(*(int(hex_colour[k:k + 2], 16) for k in (1, 3, 5)))
 
 
-def check_magnitudes(driver, network, steps):
-    """With the toggle on, every chip's fill is the colour of its term's norm
-    (symrnn.flow.term_norms at the page's seed) on the log scale, the list's too."""
-    terms, _ = term_norms(network, steps, seed=0)
-    table = copy_table(network, steps, network.layer_params(1)[0][1])  # the copies, in the page's order
+def check_magnitudes(driver, network, steps, truncate=None):
+    """With the toggle on, θ's differentiated copies are filled with the colour of their
+    term's norm in the (truncated) gradient (symrnn.flow.term_norms at the page's seed) on
+    the log scale of every norm of the configuration; every other copy pale, with no size."""
+    wrt = network.layer_params(1)[0][1]  # the page's θ
+    table = copy_table(network, steps, wrt, truncate=truncate)
+    windowed = truncate is not None and truncate < steps and network.output == "sequence"
+    terms, _ = term_norms(network, steps, seed=0, truncate=truncate if windowed else None)
     norms = [float(f"{terms[c.param][c.step - 1]:.3g}") for c in table.copies]
-    bins, low, high = magnitude_bins(norms)
-    expected = {c.copy: MAGNITUDE_ZERO if b is None else MAGNITUDE_COLOURS[b] for c, b in zip(table.copies, bins)}
+    every = [float(f"{v:.3g}") for k in [None, *range(1, steps)] if network.output == "sequence" or k is None
+             for name, values in term_norms(network, steps, seed=0, truncate=k)[0].items() for v in values]
+    bins, low, high = magnitude_bins(norms, span=every)
+    expected = {c.copy: (MAGNITUDE_OTHER[0], "") if c.role != "differentiated" else
+                (MAGNITUDE_ZERO if b is None else MAGNITUDE_COLOURS[b], str(v))
+                for c, b, v in zip(table.copies, bins, norms)}
     chips, rows, bar_low, bar_high, bar = driver.execute_script(MAGNITUDES)
-    assert {name: (fill, norm) for name, fill, norm in chips} == {
-        c.copy: (expected[c.copy], v) for c, v in zip(table.copies, norms)}
-    assert [(name, colour, float(text)) for name, colour, text in rows] == [
-        (c.copy, rgb(expected[c.copy]), v) for c, v in zip(table.copies, norms)]
-    assert (bar_low, bar_high.split()[0], bar) == (f"10^{low}", f"10^{high}", list(MAGNITUDE_COLOURS))
+    assert {name: (fill, float(norm) if norm else None) for name, fill, norm in chips} == {
+        name: (fill, float(text) if text else None) for name, (fill, text) in expected.items()}
+    assert [(name, colour) for name, colour, _ in rows] == [(c.copy, rgb(expected[c.copy][0])) for c in table.copies]
+    assert [float(text) if text else None for *_, text in rows] == [
+        v if c.role == "differentiated" else None for c, v in zip(table.copies, norms)]
+    assert (bar_low, bar_high, bar) == (f"10{low}", f"10{high}", list(MAGNITUDE_COLOURS))
     assert driver.execute_script("return document.body.dataset.colouring") == "magnitude"
-    return dict(zip([c.copy for c in table.copies], norms)), expected
+    return dict(zip([c.copy for c in table.copies], norms)), {k: fill for k, (fill, _) in expected.items()}
 
 
 def test_magnitude_toggle_in_chromium(browser, page):
@@ -324,7 +341,8 @@ def test_magnitude_toggle_in_chromium(browser, page):
     assert browser.execute_script("return document.body.dataset.colouring") == "role"
     toggle.click()
     norms, colours = check_magnitudes(browser, symrnn.network("rnn"), 3)
-    assert norms["w_a_1"] == 0 and colours["w_a_1"] == MAGNITUDE_ZERO  # w^(a)_1 multiplies a_0 = 0
+    assert norms["w_a_1"] == 0 and colours["w_a_1"] == MAGNITUDE_OTHER[0]  # forward only: not in dC/dw^(x)
+    assert colours["w_a_2"] == colours["b_a_1"] == MAGNITUDE_OTHER[0]  # on the chain, forward only: no size
     # the vanilla RNN at the seeded weights: the terms of w^(x) shrink towards step 1
     assert norms["w_x_1"] < norms["w_x_2"] < norms["w_x_3"]
     browser.find_element("id", "steps").send_keys(Keys.END)
@@ -334,12 +352,63 @@ def test_magnitude_toggle_in_chromium(browser, page):
     Select(browser.find_element("id", "cell")).select_by_value("lstm")
     Select(browser.find_element("id", "layers")).select_by_value("2")
     check_magnitudes(browser, symrnn.network("lstm", layers=2, output="sequence"), 16)
-    browser.find_element("id", "truncate").send_keys(Keys.HOME)  # the view keeps full BPTT's terms
-    check_magnitudes(browser, symrnn.network("lstm", layers=2, output="sequence"), 16)
+    browser.find_element("id", "truncate").send_keys(Keys.HOME, Keys.RIGHT)  # the sizes follow the window
+    check_magnitudes(browser, symrnn.network("lstm", layers=2, output="sequence"), 16, truncate=2)
+    browser.find_element("id", "sequence").click()  # one output: a window keeps its copies' full terms
+    check_magnitudes(browser, symrnn.network("lstm", layers=2), 16, truncate=2)
+    browser.find_element("id", "sequence").click()
     Select(browser.find_element("id", "cell")).select_by_value("gru")
     browser.find_element("id", "steps").send_keys(Keys.HOME, Keys.RIGHT, Keys.RIGHT, Keys.RIGHT)
-    check_magnitudes(browser, symrnn.network("gru", variant="notes", layers=2, output="sequence"), 4)
+    check_magnitudes(browser, symrnn.network("gru", variant="notes", layers=2, output="sequence"), 4, truncate=2)
     toggle.click()
     assert browser.execute_script("return document.body.dataset.colouring") == "role"
     check_shown(browser, symrnn.network("gru", variant="notes", layers=2, output="sequence"), 4, "w_z_l1",
-                truncate=1)
+                truncate=2)
+
+
+TITLE_AND_LEGEND = """
+const svg = document.querySelector("#picture svg");
+const texts = Array.from(svg.querySelectorAll(":scope > text"));
+const boxes = texts.filter((t) => t.getAttribute("y") > svg.querySelector(".bar, rect[rx='3']").getAttribute("y") - 5)
+                   .map((t) => { const b = t.getBBox(); return [t.textContent, b.x, b.y, b.x + b.width, b.y + b.height]; });
+return [document.getElementById("picture-title").textContent, Number(svg.getAttribute("width")),
+        boxes, document.getElementById("scroll-note").textContent];
+"""
+
+
+def overlapping(boxes):
+    return [(a[0], b[0]) for k, a in enumerate(boxes) for b in boxes[k + 1:]
+            if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]]
+
+
+def test_titles_legends_and_scrolling_in_chromium(browser, page):
+    """The picture's title is pictures.svg's (∂C/∂w with the superscript as a tspan); no legend
+    text overlaps another or runs past the picture; a picture wider than its box says which steps show."""
+    import xml.etree.ElementTree as ET
+
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    from symrnn.pictures import svg
+
+    browser.get(page.as_uri())
+    for magnitudes in (False, True):
+        if browser.find_element("id", "magnitudes").is_selected() != magnitudes:
+            browser.find_element("id", "magnitudes").click()
+        for steps, truncate in ((3, None), (6, 2), (16, None)):
+            browser.find_element("id", "steps").send_keys(Keys.HOME, *[Keys.RIGHT] * (steps - 1))
+            window = browser.find_element("id", "truncate")
+            window.send_keys(Keys.END) if truncate is None else window.send_keys(Keys.HOME, *[Keys.RIGHT] * (truncate - 1))
+            title, width, boxes, note = browser.execute_script(TITLE_AND_LEGEND)
+            picture = svg(copy_table(symrnn.network("rnn"), steps, "w_x", truncate=truncate))
+            expected = next(ET.fromstring(picture).iter("{http://www.w3.org/2000/svg}text"))
+            assert title == "".join(expected.itertext()) and title.startswith("∂C/∂w(x) for rnn")
+            assert not overlapping(boxes), boxes
+            assert all(right <= width for _, _, _, right, _ in boxes)
+            assert (note != "") == (steps == 16), note
+    assert note.startswith("Showing t = 1 … ") and note.endswith("of 16 steps: scroll the picture sideways for the rest ⇆")
+    browser.execute_script('document.getElementById("picture").scrollLeft = 100000')
+    assert "… 16 of 16" in browser.execute_script('return document.getElementById("scroll-note").textContent')
+    Select(browser.find_element("id", "cell")).select_by_value("lstm")
+    Select(browser.find_element("id", "layers")).select_by_value("2")
+    assert browser.find_element("id", "question-derivative").text.replace("\n", "") == "∂C/∂w(f)[1]"

@@ -154,7 +154,8 @@ def test_truncated_copies_have_their_own_style_and_legend_entry(tmp_path):
     labels = legend_labels(svg(table))
     assert labels[-6:] == ["differentiated", "on the chain", "truncated", "forward only", "unused",
                            "dashed border: gradient exactly 0 (zero initial states)"]
-    assert "BPTT truncated to K = 2" in labels[0]
+    title = next(ET.fromstring(svg(table)).iter("{http://www.w3.org/2000/svg}text"))
+    assert "".join(title.itertext()) == "∂C/∂w(x) for rnn, T = 6, output last, 1 layer, BPTT truncated to K = 2"
     # without a window nothing is truncated and the legend has no entry for it
     assert "truncated" not in legend_labels(svg(copy_table(symrnn.network("rnn"), 6, "w_x")))
     picture = tikz(table, standalone=True)
@@ -175,3 +176,24 @@ def test_cli_truncate_writes_truncated_pictures(tmp_path, capsys):
     assert "dC/dw^(x) for rnn, T = 6, output last, 1 layer, BPTT truncated to K = 2" in out
     assert "2 differentiated, 2 on the chain, 8 truncated, 8 forward only, 0 unused;" in out
     assert chips_of(svg_path.read_text(encoding="utf-8"))["w_x_4"].get("data-role") == "truncated"
+
+
+def test_titles_are_typeset_through_one_notation_function():
+    """SVG: ∂C/∂w with the superscript as a tspan and the text after it back on the
+    baseline; TikZ: $\\partial C/\\partial w^{(x)[2]}$; the terminal keeps ASCII."""
+    from symrnn.notation import Label, Partial, copies_title, latex_runs, plain_text, svg_text
+
+    table = copy_table(symrnn.network("lstm", layers=2), 3, "w_f_l2", truncate=2)
+    runs = table.title_runs()
+    assert runs == copies_title(Label("w", "f", "", "2"), "lstm", 3, "last", 2, 2)
+    assert isinstance(runs[0], Partial)
+    picture = svg(table)
+    assert ('<text x="12" y="22" font-size="14" font-weight="bold">∂C/∂w<tspan font-size="8" dy="-4">(f)[2]</tspan>'
+            '<tspan dy="4"> for lstm, </tspan>T = 3') in picture
+    assert "dC/d" not in picture.split("<g ", 1)[0]
+    assert "{$\\partial C/\\partial w^{(f)[2]}$ for lstm, $T$ = 3, output last, 2 layers, " in tikz(table)
+    assert latex_runs(runs).endswith("BPTT truncated to $K$ = 2")
+    assert plain_text(runs) == "∂C/∂w^(f)[2] for lstm, T = 3, output last, 2 layers, BPTT truncated to K = 2"
+    assert table.title() == plain_text(runs, unicode=False) and table.title().startswith("dC/dw^(f)[2] for")
+    assert svg_text([Label("a", "c", "1"), ", ", Label("a")]) == (
+        'a<tspan font-size="8" dy="-4">(c)</tspan><tspan font-size="8" dy="7">1</tspan><tspan dy="-3">, </tspan>a')
