@@ -241,7 +241,7 @@ def _add_flow_command(sub):
     flo.add_argument("--capture", action="store_true",
                      help="plot ||g_K|| / ||g|| and cos(g_K, g) against the window K = 1..T: how much of full "
                           "BPTT's gradient g truncation to K steps keeps, per gate and for the whole cell")
-    flo.add_argument("--layers", type=int, default=1, help=f"number of stacked layers, 1 to {MAX_LAYERS} (default 1)")
+    flo.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
     flo.add_argument("-o", "--output-file", help="path of the SVG plot to write")
     flo.add_argument("--json", action="store_true",
                      help="print the numbers as JSON (schema: symrnn.flow docstring)")
