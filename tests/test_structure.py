@@ -32,7 +32,7 @@ LAYERS = [
     {"latex"},
     {"derivation", "copies"},
     {"pictures", "verify"},
-    {"quiz", "flow", "copy_differences"},
+    {"quiz", "flow", "copy_differences", "nn", "bidirectional"},
     {"explorer"},
     {"build"},
     {"cli"},
