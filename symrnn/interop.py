@@ -99,10 +99,12 @@ def direction_params(module, layer, reverse=False):
     follows back to the module's parameters."""
     suffix = f"_l{layer}{'_reverse' if reverse else ''}"
     layout = layout_for(module.mode, getattr(module, "proj_size", 0))
-    pieces = _torch_pieces(module, suffix)
-    H, params = module.hidden_size, {}
+    # one chunk() per tensor, not a slice per gate: autograd then joins the
+    # gates' gradients with one cat, where each slice would add a full-size zero tensor
+    chunks = [None if p is None else p.chunk(len(layout.gates)) for p in _torch_pieces(module, suffix)]
+    params = {}
     for k, gate in enumerate(layout.gates):
-        params.update(_gate_values(gate, pieces, slice(k * H, (k + 1) * H)))
+        params.update(_gate_values(gate, [None if c is None else c[k] for c in chunks]))
     if layout.projection is not None:
         params[layout.projection] = getattr(module, f"weight_hr{suffix}")
     return params
@@ -196,16 +198,17 @@ def _torch_pieces(module, suffix):
     return (getattr(module, f"weight_ih{suffix}"), getattr(module, f"weight_hh{suffix}"), *biases)
 
 
-def _gate_values(gate, pieces, rows):
-    """(symrnn name, tensor) of one gate's rows."""
+def _gate_values(gate, pieces):
+    """(symrnn name, tensor) of one gate, from its rows of weight_ih,
+    weight_hh, bias_ih and bias_hh (``pieces``; the biases None without bias)."""
     weight_ih, weight_hh, bias_ih, bias_hh = pieces
-    values = [(gate.input_weight, weight_ih[rows]), (gate.hidden_weight, weight_hh[rows])]
+    values = [(gate.input_weight, weight_ih), (gate.hidden_weight, weight_hh)]
     if bias_ih is None:
-        zero = weight_ih.new_zeros(weight_ih[rows].shape[0])
+        zero = weight_ih.new_zeros(weight_ih.shape[0])
         return values + [(name, zero) for name in dict.fromkeys((gate.input_bias, gate.hidden_bias))]
     if gate.summed_bias:
-        return values + [(gate.input_bias, bias_ih[rows] + bias_hh[rows])]
-    return values + [(gate.input_bias, bias_ih[rows]), (gate.hidden_bias, bias_hh[rows])]
+        return values + [(gate.input_bias, bias_ih + bias_hh)]
+    return values + [(gate.input_bias, bias_ih), (gate.hidden_bias, bias_hh)]
 
 
 def _write_gate(gate, pieces, rows, value_of):

@@ -77,7 +77,7 @@ from functools import cache
 from pathlib import Path
 
 import torch
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
 
 __all__ = ["GRU", "LSTM", "RNN", "Recurrent", "cache_dir"]
 
@@ -267,8 +267,9 @@ class _Batch:
     def __init__(self, input, batch_first, who, tail=""):
         self.packed = input if isinstance(input, PackedSequence) else None
         if self.packed is not None:
-            x, lengths = pad_packed_sequence(input)  # the caller's item order
-            self.x, self.lengths, self.batched = x, lengths.to(x.device), True
+            self.rows, lengths = _packed_rows(input)
+            self.x = _unpacked(input.data, self.rows, len(input.batch_sizes), len(lengths))  # the caller's order
+            self.lengths, self.batched = lengths.to(input.data.device), True
             self.checked, self.batch_sizes = input.data, input.batch_sizes
             return
         if not isinstance(input, torch.Tensor):
@@ -297,18 +298,35 @@ class _Batch:
         if self.packed is None:
             return torch.nn.functional.dropout(out, p, training=True)
         data = torch.nn.functional.dropout(self._repack(out).data, p, training=True)
-        packed = self.packed
-        return pad_packed_sequence(PackedSequence(data, packed.batch_sizes, packed.sorted_indices,
-                                                  packed.unsorted_indices), total_length=out.shape[0])[0]
+        return _unpacked(data, self.rows, out.shape[0], out.shape[1])
 
     def _repack(self, out):
         """Pack ``out`` (the caller's order) with the input's own batch sizes and indices."""
-        packed, lengths = self.packed, self.lengths.cpu()
-        if packed.sorted_indices is not None:
-            out = out.index_select(1, packed.sorted_indices)
-            lengths = lengths[packed.sorted_indices.cpu()]
-        data = pack_padded_sequence(out, lengths, enforce_sorted=True).data
-        return PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        packed = self.packed
+        return PackedSequence(out[self.rows], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+
+
+def _packed_rows(packed):
+    """``((steps, items), lengths)``: the step and the item (in the caller's
+    order) of each row of ``packed.data`` (rows run step by step, each
+    step's items in the sorted order), and each item's length. One index op
+    then packs or unpacks, where torch's pack/pad functions copy step by step."""
+    sizes = packed.batch_sizes
+    steps = torch.repeat_interleave(torch.arange(len(sizes)), sizes)
+    position = torch.arange(len(steps)) - (torch.cumsum(sizes, 0) - sizes)[steps]  # place within its step
+    order = packed.sorted_indices
+    items = position if order is None else order.cpu()[position]
+    lengths = torch.empty(int(sizes[0]), dtype=torch.long)
+    sorted_lengths = (sizes[None, :] > torch.arange(int(sizes[0]))[:, None]).sum(1)
+    lengths[torch.arange(len(sorted_lengths)) if order is None else order.cpu()] = sorted_lengths
+    device = packed.data.device
+    return (steps.to(device), items.to(device)), lengths
+
+
+def _unpacked(data, rows, T, B):
+    """The padded (T, B, n) tensor, zero past each item's length, of packed rows ``data``."""
+    padded = data.new_zeros((T, B, data.shape[1]))
+    return padded.index_put(rows, data)
 
 
 def _reverser(lengths, T):
