@@ -117,7 +117,6 @@ def implementations(B, D, H, T):
 
 def check(runs, xs, modules):
     """nn packed, engine padded and torch.nn packed: the same outputs and x's gradient."""
-    ours, theirs = modules
     results = {}
     for name in ("nn packed", "engine padded", "torch.nn packed"):
         for m in modules:

@@ -148,9 +148,8 @@ def from_torch(module, linear=None, *, tensors=False):
     device with ``tensors=True`` (for a generated torch module)."""
     import torch
 
-    layout = layout_of(module)
-    H, layers = module.hidden_size, module.num_layers
-    params = {}
+    layout_of(module)  # refuses what has no symrnn network, before any read
+    layers, params = module.num_layers, {}
     with torch.no_grad():
         for layer in range(1, layers + 1):
             for name, value in direction_params(module, layer - 1).items():
