@@ -314,7 +314,10 @@ def generate_cell(seed, index):
             b.used.add("division" if "/" in text else "negative power")
         elif form == "max":
             b.used.add("max")
-            text = f"max({candidate}, 0.5 * {own.name})"
+            # + 0.01: a relu candidate is exactly 0 wherever its argument is negative, and so,
+            # after one such step, would be 0.5 * h[t-1]: max of two equal values, a point where
+            # the cell has no derivative (the long run's only failures before this)
+            text = f"max({candidate}, 0.5 * {own.name} + 0.01)"
         elif form == "clip":  # max of a vector and a constant, the whole right-hand side
             b.used.update({"max", "real constant"})
             text = f"max({candidate}, -0.5) + 0.5 * {own.name}" if MAX_OF_A_CONSTANT_INSIDE else f"max({candidate}, -0.5)"
