@@ -218,12 +218,31 @@ class _Equation:
     nodes: dict = field(default_factory=dict)  # a parsed subexpression -> the column it starts at
 
 
+# Characters that look like an operator of the language, and the operator to write instead.
+LOOK_ALIKES = {"\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": "*", "\u2217": "*", "\u2219": "*",
+               "\u2022": "*", "\u2215": "/", "\u00f7": "/", "\u2032": "'"}
+
+
+def _shown(char):
+    """A character as an error message shows it: itself where it prints (U+2212 as −,
+    so the message shows what the file holds), an escape where it would not."""
+    return "?" if _hidden(char) else char
+
+
+def _hidden(char):
+    """Whether ``char`` would not print as itself: a control, format or separator character."""
+    return unicodedata.category(char)[0] in "CZ" and char != " "
+
+
 def _describe_character(char):
     if " " <= char <= "~":
         return repr(char)
     name = unicodedata.name(char, "a control character" if unicodedata.category(char)[0] == "C" else "")
-    described = f"{char!a} (U+{ord(char):04X} {name})".replace(" )", ")")
-    if unicodedata.category(char).startswith("L"):
+    shown = f"{char!a}" if _hidden(char) else f"'{char}'"
+    described = f"{shown} (U+{ord(char):04X} {name})".replace(" )", ")")
+    if char in LOOK_ALIKES:
+        described += f"; cell files are ASCII: write '{LOOK_ALIKES[char]}'"
+    elif unicodedata.category(char).startswith("L"):
         described += "; cell files are ASCII, is it a look-alike of a Latin letter?"
     return described
 
@@ -371,14 +390,34 @@ class _ExpressionReader(_LineReader):
                           f"{token.text}^T h[t-1])", after)
         self.pos += 4 if transposed and explicit else 3 if transposed else 2 if explicit else 1
         self.use(token.value, token.column, "transposed" if transposed else "matrix")
-        known = len(self.equations[-1].uses)
+        known, start = len(self.equations[-1].uses), self.peek().column
         with self.nested():
             operand = self.matvec()
+        if self.peek_op("*", "/"):
+            self.unparenthesised(token.column, start)
         uses = self.equations[-1].uses
         if isinstance(operand, sympy.Symbol) and len(uses) == known + 1:
             uses[-1] = (*uses[-1][:2], "operand")
         product = (dot_t if transposed else dot)(sympy.Symbol(token.value), operand)
         return self.node(product, token.column)
+
+    def unparenthesised(self, weight_column, operand_column):
+        """Refuse ``w^(G) f * h[t-1]``: the weight takes one operand, so it reads
+        (w^(G) f) * h[t-1], and a forgotten pair of parentheses (the notes' MGU and
+        GRU write w^(G) (f * h[t-1])) would silently give another cell."""
+        line = self.lines[self.line_no - 1]
+        operator = self.next()
+        weight = line[weight_column - 1:operand_column - 1].strip()
+        operand = line[operand_column - 1:operator.column - 1].strip()
+        try:
+            self.factor()
+            factor = line[operator.column:self.peek().column - 1].strip()
+        except CellFileError:
+            factor = "..."
+        rest = f"{line[operator.column - 1]} {factor}"  # as written: '⊙' reads as '*'
+        self.fail(f"{weight} {operand} {rest} reads as ({weight} {operand}) {rest}: a weight multiplies one "
+                  f"operand; write ({weight} {operand}) {rest} for that, or {weight} ({operand} {rest}) for "
+                  f"the weight times {operand} {rest}", operator.column)
 
     def power(self):
         base = self.atom()
@@ -456,8 +495,21 @@ class _ExpressionReader(_LineReader):
                           f"keep an older value in a state of its own", found.column)
             if found.kind != kind or found.text != text:
                 self.expected(wanted, found)
+        self.check_previous(name, token.column)
         self.use(name, token.column, "prev")
         return prev(sympy.Symbol(name))
+
+    def check_previous(self, name, column):
+        """Only a declared state (or the input) has a value at t-1: a state renamed on
+        its 'state' line but read under its old name is caught here, in the file's words."""
+        states = [state for state, _, _ in getattr(self, "states", ())]
+        declared = getattr(self, "input", None)
+        if not states or name in states or declared and name == declared[0]:
+            return
+        lines = sorted({line for _, line, _ in self.states})
+        self.fail(f"{name}[t-1]: {name} is not a declared state, so it has no previous value; the states are "
+                  f"{', '.join(states)} ('state' on line {', '.join(map(str, lines))})"
+                  + (f" and the input is {declared[0]}" if declared else ""), column)
 
     def vector_name(self, token, role="vector"):
         if token.kind == "param":
@@ -470,7 +522,7 @@ class _ExpressionReader(_LineReader):
         try:
             return naming.check_vector_name(token.text, role)
         except CellError as error:
-            self.fail(str(error), token.column)
+            self.fail(str(error) + _parameter_hint(token.text), token.column)
 
 
 class _Parser(_ExpressionReader):
@@ -671,6 +723,14 @@ def _node_column(record, node):
     return min(columns, default=record.column)
 
 
+def _parameter_hint(name):
+    """Why ``W`` is not a vector name, where it looks like a parameter written the code's way."""
+    if not name[:1].isalpha() or name.islower():
+        return ""
+    return (f"; a parameter is written with its letter and superscript: a weight w^({name}) "
+            f"(w^({name}) x is its product with x), a bias b^({name})")
+
+
 def _starts_operand(token):
     return token.kind in ("name", "param") or (token.kind == "op" and token.text == "(")
 
@@ -781,8 +841,9 @@ def _refuse(reason, column=1):
 
 
 def _excerpt(line, column):
-    """The line (shown in ASCII, at most 100 characters) and a caret under ``column``."""
-    shown = "".join(c if " " <= c <= "~" else " " if c == "\t" else "?" for c in line)
+    """The line (at most 100 characters; a tab as a space, a character that would not
+    print as ``?``) and a caret under ``column``."""
+    shown = "".join(" " if c == "\t" else _shown(c) for c in line)
     start = max(0, min(column - 1 - 60, len(shown) - 100))
     prefix = "..." if start > 0 else ""
     window = prefix + shown[start:start + 100] + ("..." if len(shown) > start + 100 else "")
@@ -813,10 +874,12 @@ def format_cell(cell):
     if cell.output_state != cell.states[-1]:
         lines.append(f"output {cell.output_state}")
     lines += [f"size {name} {letter}" for name, letter in cell.declared_sizes.items()]
-    lines += [f"{lhs} = {format_expression(rhs)}" for lhs, rhs in cell.equations]
+    written = getattr(cell, "written_order", {})  # a parsed cell's sums and products as its file wrote them
+    lines += [f"{lhs} = {format_expression(rhs, written)}" for lhs, rhs in cell.equations]
     return "\n".join(lines) + "\n"
 
 
-def format_expression(expr):
-    """One right-hand side in the cell-file language."""
-    return CellFilePrinter(FUNCTION_NAMES, MAX_CONSTANT, MAX_EXPONENT, _writable_decimal).doprint(expr)
+def format_expression(expr, written=None):
+    """One right-hand side in the cell-file language; ``written`` (a parsed cell's
+    ``written_order``) keeps the terms and factors in the order the file wrote them."""
+    return CellFilePrinter(FUNCTION_NAMES, MAX_CONSTANT, MAX_EXPONENT, _writable_decimal, written).doprint(expr)

@@ -140,11 +140,13 @@ class Cell:
         input' (code generation names the ones it does not support yet)."""
         return frozenset(_constructs(self))
 
-    def equations_text(self):
-        """The equations as plain text lines, for docstrings."""
+    def equations_text(self, as_written=False):
+        """The equations as plain text lines, for docstrings; ``as_written``: a
+        parsed cell's sums and products in its file's order, as LaTeX keeps them."""
         from .printing import text_equation
 
-        return [text_equation(lhs, rhs) for lhs, rhs in self.equations]
+        written = getattr(self, "written_order", {}) if as_written else {}
+        return [text_equation(lhs, rhs, written) for lhs, rhs in self.equations]
 
 
 def _check_symbol(value, role):
@@ -280,8 +282,9 @@ def _check_name(expr, cell, defined, lhs, where):
 def _check_prev(state, cell, lhs, where):
     """prev(s) of a state, or of the input (elementwise only where the input may be)."""
     if state not in cell.states and state != cell.input:
-        raise _error(f"{where}: prev({state}) refers to something that is not a state or the input",
-                     lhs, state, "prev")
+        raise _error(f"{where}: prev({state}) ({state}[t-1] in a cell file): {state} is not a state, so it has no "
+                     f"previous value; the states are {', '.join(map(str, cell.states))} and the input is "
+                     f"{cell.input}", lhs, state, "prev")
     if state == cell.input and not _input_elementwise(cell):
         raise _error(f"{where}: the input's previous value prev({state}) may only be the whole operand "
                      f"of a weight (w^(.) {state}[t-1] in a cell file), unless the input's size is declared "

@@ -17,9 +17,9 @@ from .codegen import render, write_module
 from .codegen.module import BACKENDS
 from .copies import check_truncate
 from .copy_differences import WindowRows, check_size, window_steps
-from .errors import SymrnnError
+from .errors import ConfigError, SymrnnError
 from .files import STDOUT, check_output_dir, check_output_path, command_line, write_atomic
-from .limits import EXPLORER_MAX_STEPS, FLOW_MAX_STEPS, MAX_STEPS
+from .limits import EXPLORER_MAX_STEPS, FLOW_MAX_STEPS, MAX_LAYERS, MAX_STEPS
 from .network import LOSSES, NETWORK_OUTPUTS, OUTPUT_ACTIVATIONS, OUTPUT_MODES, STATES, Network
 from .registry import CELLS, builtin_file, get_cell, is_cell_path, resolve_cell
 from .rules import ACTIVATIONS
@@ -65,7 +65,8 @@ def _add_network_options(parser, cell_required=True, outputs=OUTPUT_MODES):
                         help=f"a built-in cell ({', '.join(CELLS)}) or a cell file (a path ending in .cell)")
     parser.add_argument("--variant", help="cell variant (gru: notes, pytorch)")
     parser.add_argument("--activation", choices=sorted(ACTIVATIONS), help="activation g of the rnn cell")
-    parser.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
+    parser.add_argument("--layers", type=int, default=1,
+                        help=f"number of stacked layers, 1 to {MAX_LAYERS} (default 1)")
     parser.add_argument("--output", choices=outputs, default="last",
                         help="one output per item at its last step, or one per step" +
                              (", or no output layer: the top layer's states at every step" if STATES in outputs
@@ -106,7 +107,7 @@ def print_verification(networks, more=None):
 def cmd_build(args):
     if args.check:
         out = Path(args.out) if args.out else build_module.default_out_dir()
-        names = build_module.check(out)
+        names = build_module.check(args.out)  # None: the checkout's generated/, which `symrnn build` rewrites
         print(f"{len(names)} generated files in {out}/ are current")
         return 0
     for path in build_module.build(args.out):
@@ -143,7 +144,7 @@ def cmd_cells(args):
             for variant in variants:
                 cell = get_cell(name, variant)
                 print(f"{name} --variant {variant}" if len(variants) > 1 else name, f"- {cell.description}")
-                for line in cell.equations_text():
+                for line in cell.equations_text(as_written=True):  # the file's order, as LaTeX
                     print(f"    {line}")
         return 0
     cell = resolve_cell(args.cell, args.variant, args.activation)
@@ -241,7 +242,7 @@ def _add_flow_command(sub):
     flo.add_argument("--capture", action="store_true",
                      help="plot ||g_K|| / ||g|| and cos(g_K, g) against the window K = 1..T: how much of full "
                           "BPTT's gradient g truncation to K steps keeps, per gate and for the whole cell")
-    flo.add_argument("--layers", type=int, default=1, help="number of stacked layers (default 1)")
+    flo.add_argument("--layers", type=int, default=1, help=f"number of stacked layers, 1 to {MAX_LAYERS} (default 1)")
     flo.add_argument("-o", "--output-file", help="path of the SVG plot to write")
     flo.add_argument("--json", action="store_true",
                      help="print the numbers as JSON (schema: symrnn.flow docstring)")
@@ -321,19 +322,19 @@ def cmd_latex(args):
     derivation = Derivation(_network(args), args.steps, wrt=args.wrt, units=args.units, truncate=args.truncate,
                             product=args.product)
     path = Path(args.output_file) if args.output_file else None
-    if path is None and not args.pdf:
-        print(derivation.snippet(args.math), end="")
+    if args.pdf and (path is None or path.suffix != ".tex"):
+        raise ConfigError("--pdf compiles the document: give it -o FILE.tex (the PDF is written beside it, "
+                          "FILE.pdf); without -o, latex prints the snippet")
+    if path is None:
+        print(derivation.snippet(args.math, macros=args.macros), end="")
         return 0
-    pdf = None
-    if args.pdf:
-        pdf = check_output_path(path.with_suffix(".pdf") if path is not None else derivation.file_stem + ".pdf")
-    if path is not None:
-        text = derivation.document(regenerate_command(args, path)) if path.suffix == ".tex" else \
-            derivation.snippet(args.math)
-        write_atomic(path, text)
-        print(f"wrote {path}")
+    pdf = check_output_path(path.with_suffix(".pdf")) if args.pdf else None
+    text = derivation.document(regenerate_command(args, path), macros=args.macros) if path.suffix == ".tex" else \
+        derivation.snippet(args.math, macros=args.macros)
+    write_atomic(path, text)
+    print(f"wrote {path}")
     if pdf is not None:
-        data, _ = compile_pdf(derivation.document())
+        data, _ = compile_pdf(text)
         write_atomic(pdf, data)
         print(f"wrote {pdf}")
     return 0
@@ -354,7 +355,12 @@ def _add_latex_command(sub):
     tex.add_argument("--units", choices=("scalar", "vector"), default="scalar",
                      help="one unit per vector (default; chains as products of numbers) or vectors")
     tex.add_argument("-o", "--output-file", help="FILE.tex: a standalone document; other names: the snippet")
-    tex.add_argument("--pdf", action="store_true", help="also compile the document with pdflatex")
+    tex.add_argument("--pdf", action="store_true",
+                     help="also compile the document (-o FILE.tex) with pdflatex into FILE.pdf")
+    tex.add_argument("--macros", action="store_true",
+                     help=r"write every parameter and vector name as a macro defined once at the head "
+                          r"(\w{x} for w^(x), \bias{a}, \act{h}, \pre{f}; \wl{x}{2} in layer 2): "
+                          "short to edit by hand")
     tex.add_argument("--truncate", type=int, metavar="K", default=None,
                      help="BPTT truncated to K steps: the cost at step t reaches only the copies of steps t-K+1..t")
     tex.add_argument("--product", choices=("times", "odot"), default="times",
@@ -366,7 +372,9 @@ def _add_latex_command(sub):
 
 def parser():
     top = argparse.ArgumentParser(prog="symrnn", description=(
-        "Derive exact BPTT gradients of recurrent cells with SymPy and generate verified NumPy code."))
+        "Derive exact BPTT gradients of recurrent cells with SymPy and generate verified NumPy code, or a "
+        "PyTorch module whose backward is the derived BPTT (generate --backend torch); for lecture notes, "
+        "derivations in LaTeX, copy tables, pictures, quizzes and an interactive page."))
     top.add_argument("--version", action="version", version=f"symrnn {version()}")
     sub = top.add_subparsers(dest="command", required=True)
 

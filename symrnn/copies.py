@@ -143,7 +143,7 @@ import sympy
 
 from . import naming
 from .errors import ConfigError
-from .limits import MAX_STEPS
+from .limits import MAX_STEPS, steps_problem
 from .notation import copies_title, parameter_label, plain_text
 from .placement import param_origins
 from .unroll import Unrolled
@@ -187,9 +187,9 @@ def network_parameters(network):
     return list(param_origins(network))
 
 
-def check_steps(steps, limit=MAX_STEPS, what="the analysis"):
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= limit:
-        raise ConfigError(f"steps must be an integer from 1 to {limit} for {what}, got {steps!r}")
+def check_steps(steps, limit=MAX_STEPS, what=None):
+    if steps_problem(steps, limit, what):
+        raise ConfigError(steps_problem(steps, limit, what))
     return steps
 
 

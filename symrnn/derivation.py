@@ -53,8 +53,9 @@ from .errors import ConfigError, LatexError
 from .files import BUILD_COMMAND, do_not_edit
 from .latex import BREAK, LINE_WIDTH, PRODUCTS, break_lines, estimate_width, latex, math_delimiters, unmarked
 from .limits import MAX_STEPS as LIMIT_STEPS
+from .limits import steps_problem
 from .network import Network
-from .notation import Notation, partial
+from .notation import AdjointOf, Notation, partial
 from .unroll import Unrolled, node_expr, scalar
 
 UNITS = ("scalar", "vector")
@@ -67,6 +68,10 @@ EXPANDED_MAX_STEPS = 3
 # gradient only its closed form with Σ and ∏ (LSTM, T = 20: 3 pages).
 EXPLICIT_MAX_STEPS = 4
 EXPANDED_MAX_SIZE = 1500
+# A display's left side wider than this (in letters of estimate_width) is set on a line of its own.
+WIDE_LHS = 24
+# A local derivative wider than this does not go into section 3's columns but on lines of its own.
+WIDE_ENTRY = LINE_WIDTH / 2
 
 
 @dataclass
@@ -74,11 +79,22 @@ class Display:
     """Displayed equations: rows of (left side, [right-side lines])."""
 
     rows: list = field(default_factory=list)
+    grid = False  # the macros lay a Grid out in columns
 
-    def add(self, lhs, rhs):
-        """A row ``lhs = rhs``; ``rhs`` (with break marks) is broken to fit beside ``lhs``."""
-        first_width = LINE_WIDTH - 6 - estimate_width(unmarked(lhs))
-        self.rows.append((unmarked(lhs), break_lines(rhs, first_width=first_width)))
+    def add(self, lhs, rhs, own_line=False):
+        """A row ``lhs = rhs``; ``rhs`` (with break marks) is broken to fit beside ``lhs``.
+        A left side wider than :data:`WIDE_LHS` gets a line of its own, its right side the
+        lines below: the left column is as wide as its widest entry, so one wide left
+        side would push every row of the display past the margin (``own_line``: whatever its width)."""
+        marked, lhs = lhs, unmarked(lhs)
+        if own_line or estimate_width(lhs) > WIDE_LHS:  # beside the left column of the other rows, up to WIDE_LHS / 2 on average
+            width = LINE_WIDTH - 2 - WIDE_LHS / 2
+            *head, last = break_lines(marked, first_width=width, width=width)
+            lines = [r"\quad " + line for line in break_lines(rhs, first_width=width, width=width)]
+            self.rows.append((None, [*head, last + " =", *lines]))
+            return
+        width = LINE_WIDTH - 6 - estimate_width(lhs)  # every line sits beside the left column
+        self.rows.append((lhs, break_lines(rhs, first_width=width, width=max(width + 4, LINE_WIDTH - 8))))
 
     def add_packed(self, entries, separator=r" \qquad "):
         """One row of several short equations side by side, as many to a line
@@ -92,6 +108,39 @@ class Display:
             line = candidate
         if line:
             self.rows.append((None, lines + [line]))
+
+
+@dataclass
+class Grid:
+    """Short equations in aligned columns: rows of (left side, right side) pairs.
+    Each block (one equation's derivatives) starts a row; a block wider than
+    the columns continues on the next row, so every column's signs line up."""
+
+    rows: list = field(default_factory=list)
+    blocks: list = field(default_factory=list)  # lists of (lhs, rhs), before laid_out()
+    grid = True
+
+    # The space between two columns, in letters of estimate_width: the \qquad, the '= ' and the
+    # space align* keeps between column pairs (4 overflowed the RNN's five columns by 28pt).
+    GAP = 8
+
+    def laid_out(self):
+        """The grid of :attr:`blocks` with as many columns as fit a line."""
+        blocks = self.blocks
+        widths = [[estimate_width(lhs) + estimate_width(rhs) for lhs, rhs in block] for block in blocks]
+        most = max((len(block) for block in blocks), default=1)
+        columns = next((n for n in range(most, 1, -1) if _grid_width(widths, n, self.GAP) <= LINE_WIDTH), 1)
+        return Grid([tuple(block[i:i + columns]) for block in blocks for i in range(0, len(block), columns)])
+
+
+def _grid_width(widths, columns, gap):
+    """The width of the rows ``widths`` (per block, per entry) wrapped at ``columns``:
+    each column as wide as its widest entry."""
+    column = [0.0] * columns
+    for block in widths:
+        for i, width in enumerate(block):
+            column[i % columns] = max(column[i % columns], width)
+    return sum(column) + gap * (columns - 1)
 
 
 @dataclass
@@ -121,7 +170,7 @@ class Derivation:
         check_derivation(network, steps)
         self.derived = derive_network(network)
         self.unrolled = Unrolled(self.derived, steps)
-        self.wrt = self._check_wrt(wrt)
+        self.wrt = _checked_wrt(wrt, self.unrolled.parameter_names(), self.network)
         self.notation = Notation(network, steps)
         self.names, self.graph, self.placement = self.notation.names, self.notation.graph, self.notation.placement
         self.chains = ChainRule(self.derived, steps, self.truncate, self.unrolled)
@@ -131,24 +180,6 @@ class Derivation:
                          self._recurrence_section(), self._gradient_section()]
         if units == "scalar" and steps <= EXPANDED_MAX_STEPS and self.truncate is None:
             self.sections.append(self._expanded_section())
-
-    # --- checks -----------------------------------------------------------------
-
-    def _check_wrt(self, wrt):
-        names = self.unrolled.parameter_names()
-        if wrt is None:
-            return [self._default_wrt()]
-        if isinstance(wrt, str):
-            wrt = [wrt]
-        unknown = [w for w in wrt if w not in names]
-        if unknown:
-            raise ConfigError(f"unknown parameter {unknown[0]!r} for --wrt: expected one of {', '.join(names)}")
-        return list(dict.fromkeys(wrt))
-
-    def _default_wrt(self):
-        """The notes' question asks for the input weight: the first matrix on x."""
-        first = next(p for p in self.network.cell.parameters if p.fan_in == "input")
-        return naming.layer_name(first.name, 1, self.network.layers)
 
     # --- printing helpers -------------------------------------------------------------
 
@@ -194,8 +225,15 @@ class Derivation:
             display.add("C", r"C_{T} = " + unmarked(cost).replace("_{t}", "_{T}"))
         pre = self.pre_activation_display()
         output = self.name(self.placement.state(self.network.cell.output_state.name, 1, "t"))
-        text = _cell_text(self.network, self.units, self.product, bool(pre.rows), output)
+        text = _cell_text(self.network, self.units, self.product, bool(pre.rows), output,
+                          self.expression_adjoint_example())
         return Section("The cell", text, [display, pre] if pre.rows else [display])
+
+    def expression_adjoint_example(self):
+        """The LaTeX of the first δ[e] section 4 defines (``\\delta[\\tanh(a^{(c)}_t)]``), or None
+        where it defines none: the notation is explained with an adjoint the document uses."""
+        return next((self.name(lhs) for lhs, _ in self.chains.recurrence(1, "t")
+                     if isinstance(self.names.get(lhs), AdjointOf)), None)
 
     def pre_activation_display(self):
         """u^(f)_t = w^(f)·x_t + ...: the pre-activations sections 3 and 4 use."""
@@ -228,7 +266,7 @@ class Derivation:
             display.add("C", self.tex(sympy.Add(*terms, evaluate=False)) if len(terms) > 1 else self.tex(terms[0]))
         initial = [self.name(s) for s in sorted(self.unrolled.initial.values(), key=str)]
         states = [self.name(self.placement.state(s, l, "t")) for l, s in self.state_names]
-        text = _unrolled_text(self.name(sympy.Symbol(self._default_wrt())), initial, states, self.steps)
+        text = _unrolled_text(self.name(sympy.Symbol(_default_wrt(self.network))), initial, states, self.steps)
         return Section(f"The network unrolled for T = {self.steps} steps", text, [display])
 
     def shown_steps(self):
@@ -252,18 +290,23 @@ class Derivation:
         return sorted(pairs, key=lambda pair: (naming.is_param_name(pair[0].name),
                                                rank(self.at(pair[0], 1, "t"))))
 
-    def _local_section(self):
-        display = Display()
-        entries = []
+    def _local_blocks(self):
+        """Section 3's entries (∂out/∂in, marked LaTeX of the derivative), one list per
+        equation: a gate's and its pre-activation's together."""
+        blocks, entries = [], []
         for node in self.displayed_nodes():
             out = self.name(self.at(node.out, 1, "t"))
             for symbol, expr in self.local_derivatives(node):
-                entries.append(_partial(out, self.name(self.at(symbol, 1, "t")), inline=True)
-                               + " = " + unmarked(self.tex(self.at(expr, 1, "t"))))
-            if node.out not in self.placement.pre_activations:  # one block per equation: gate and pre-activation
-                display.add_packed(entries)
+                entries.append((_partial(out, self.name(self.at(symbol, 1, "t")), inline=True),
+                                self.tex(self.at(expr, 1, "t"))))
+            if node.out not in self.placement.pre_activations:
+                blocks.append(entries)
                 entries = []
-        return Section("Local derivatives", _local_text(self.network.layers, self.units), [display])
+        return blocks
+
+    def _local_section(self):
+        return Section("Local derivatives", _local_text(self.network.layers, self.units),
+                       _local_displays(self._local_blocks()))
 
     # --- 4. BPTT recurrences --------------------------------------------------------------
 
@@ -283,7 +326,7 @@ class Derivation:
     def _layer_recurrence(self, layer):
         display = Display()
         for lhs, rhs in self.chains.recurrence(layer, "t"):
-            display.add(self.name(lhs), self.tex(rhs))
+            display.add(self.tex(lhs), self.tex(rhs))  # marked: a long δ[e] breaks too
         for param in self.wrt:
             if self.placement.param_layer(param) == layer:
                 display.add(_partial("C", self.name(sympy.Symbol(param))),
@@ -329,8 +372,12 @@ class Derivation:
         for param in self.wrt:
             display = Display()
             output_layer = self.placement.param_layer(param) is None
-            for lhs, rhs in _closed_form(self.name(sympy.Symbol(param)), self._stacked, output_layer,
-                                         self.network.output == "sequence", self.truncate, self.steps):
+            (lhs, rhs), *definitions = _closed_form(self.name(sympy.Symbol(param)), self._stacked, output_layer,
+                                                    self.network.output == "sequence", self.truncate, self.steps)
+            display.add(lhs, rhs)
+            if explicit:  # continues ∂C/∂θ, so it goes before the δs_k it is written with
+                display.add("", self._copy_sum(param))
+            for lhs, rhs in definitions:
                 display.add(lhs, rhs)
             if explicit:
                 self._copy_terms(param, display)
@@ -338,12 +385,14 @@ class Derivation:
         text = _gradient_text(self.steps, self.truncate, self.units, len(self.state_names) > 1)
         return Section(f"The gradient for T = {self.steps}", text, displays)
 
+    def _copy_sum(self, param):
+        """∂C/∂θ_1 + ∂C/∂θ_2 + ...: the sum over ``param``'s copies."""
+        return BREAK.join(("" if i == 0 else " + ") + _partial("C", self.name(c.symbol))
+                          for i, c in enumerate(self.unrolled.param_copies(param)))
+
     def _copy_terms(self, param, display):
-        """The sum over ``param``'s copies, then each copy's term (recurrence form) and chain."""
-        copies = self.unrolled.param_copies(param)
-        display.add("", BREAK.join(("" if i == 0 else " + ") + _partial("C", self.name(c.symbol))
-                                    for i, c in enumerate(copies)))
-        for copy in copies:
+        """Each of ``param``'s copies' term (recurrence form) and chain."""
+        for copy in self.unrolled.param_copies(param):
             lhs = _partial("C", self.name(copy.symbol))
             if self.truncate is None:
                 display.add(lhs, self.tex(self.chains.copy_term(param, copy.step, copies=True)))
@@ -364,12 +413,7 @@ class Derivation:
             display = Display()
             display.add(_partial("C", self.name(sympy.Symbol(param))), self.tex(self.chains.expanded_gradient(param)))
             displays.append(display)
-        text = ("The same gradient written out in the inputs, the initial states, the targets and the copies "
-                "of the parameters, every intermediate replaced by its definition.")
-        if skipped:
-            text += (f" Omitted for {', '.join(skipped)}: more than {EXPANDED_MAX_SIZE}, beyond what "
-                     "a page shows usefully; the nested forms above are exact.")
-        return Section("Written out in inputs and weights", text, displays)
+        return Section("Written out in inputs and weights", _expanded_text(skipped), displays)
 
     # --- the two forms ---------------------------------------------------------------
 
@@ -383,23 +427,29 @@ class Derivation:
         wrt = ", ".join(rf"\({_partial('C', self.name(sympy.Symbol(p)))}\)" for p in self.wrt)
         return f"BPTT for {_text(self.network.cell.name)}, T = {self.steps}: {wrt}"
 
-    def _render(self, template, **options):
-        return templating.render(template, derivation=self, sections=self.sections, **options)
+    def _render(self, template, macros=False, **options):
+        """The template's text; with ``macros``, the notes' names as macros (:func:`rendered_with_macros`)."""
+        if macros:
+            return rendered_with_macros(template, derivation=self, sections=self.sections, **options)
+        return templating.render(template, derivation=self, sections=self.sections, macros=[], **options)
 
-    def snippet(self, math="parens"):
+    def snippet(self, math="parens", macros=False):
         """Markdown/HTML text for MathJax, with the notes' ``\\(`` ``\\)`` and ``\\[`` ``\\]``
-        (``math="dollars"``: ``$`` and ``$$``, as Jupyter and pandoc read them)."""
+        (``math="dollars"``: ``$`` and ``$$``, as Jupyter and pandoc read them); with
+        ``macros``, names as macros defined in one math block at its head."""
         inline, display = math_delimiters(math)
-        return self._render("derivation.md.j2", inline=inline, display_open=display[0], display_close=display[1])
+        return self._render("derivation.md.j2", macros, inline=inline, display_open=display[0],
+                            display_close=display[1])
 
     def markdown(self):
         """The same with ``$`` and ``$$``, as Jupyter's Markdown expects."""
         return self.snippet("dollars")
 
-    def document(self, command=BUILD_COMMAND):
+    def document(self, command=BUILD_COMMAND, macros=False):
         """A standalone LaTeX document (amsmath) that pdflatex compiles; its
-        header says to run ``command`` to regenerate it."""
-        return self._render("derivation.tex.j2", notice=do_not_edit(command))
+        header says to run ``command`` to regenerate it. With ``macros``, every
+        parameter and vector name is a macro its preamble defines (``\\w{x}``)."""
+        return self._render("derivation.tex.j2", macros, notice=do_not_edit(command))
 
     def _repr_markdown_(self):
         return self.markdown()
@@ -409,9 +459,27 @@ class Derivation:
         return self.markdown()
 
 
+def _checked_wrt(wrt, names, network):
+    """The parameters θ asked for, each once (default: :func:`_default_wrt`)."""
+    if wrt is None:
+        return [_default_wrt(network)]
+    if isinstance(wrt, str):
+        wrt = [wrt]
+    unknown = [w for w in wrt if w not in names]
+    if unknown:
+        raise ConfigError(f"unknown parameter {unknown[0]!r} for --wrt: expected one of {', '.join(names)}")
+    return list(dict.fromkeys(wrt))
+
+
+def _default_wrt(network):
+    """The notes' question asks for the input weight: the first matrix on x."""
+    first = next(p for p in network.cell.parameters if p.fan_in == "input")
+    return naming.layer_name(first.name, 1, network.layers)
+
+
 def _check_options(network, steps, units, truncate, product):
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-        raise ConfigError(f"the number of steps must be an integer from 1 to {MAX_STEPS}, got {steps!r}")
+    if steps_problem(steps, MAX_STEPS):
+        raise ConfigError(steps_problem(steps, MAX_STEPS))
     if units not in UNITS:
         raise ConfigError(f"unknown units {units!r}: expected one of {', '.join(UNITS)}")
     if product not in PRODUCTS:
@@ -428,9 +496,10 @@ def _check_options(network, steps, units, truncate, product):
 # --- the sections' prose and closed form ---------------------------------------------------
 
 
-def _cell_text(network, units, product, pre_activations, output):
-    """Section 1's paragraph (``pre_activations``: whether a table of them follows the cell's;
-    ``output``: the LaTeX of the layer's output at t)."""
+def _cell_text(network, units, product, pre_activations, output, example):
+    """Section 1's paragraph (``pre_activations``: whether their equations follow the cell's;
+    ``output``: the LaTeX of the layer's output at t; ``example``: the LaTeX of an adjoint
+    of an expression the document uses, or None)."""
     layers = "" if network.layers == 1 else (
         rf" Layer \(l\) of the {network.layers} stacked layers carries \([l]\) in its superscripts; "
         + _layer_input_text(network.cell, output))
@@ -444,10 +513,12 @@ def _cell_text(network, units, product, pre_activations, output):
             f"{layers} The output \\(\\hat{{y}}_{{t}}\\) and its cost are {outputs}.")
     if pre_activations:
         text += (" The argument of a gate's function, its pre-activation, is written \\(u\\) with the "
-                 "gate's superscript (second table).")
-    return text + (r" For any quantity \(q\), \(\delta q = \partial C / \partial q\) is the total derivative "
-                   r"of the cost with respect to \(q\), through every path from \(q\) to \(C\); "
-                   r"\(\delta[e]\) is the same for an expression \(e\), such as \(\delta[\tanh(a_{t})]\).")
+                 "gate's superscript; the equations after the cost define each.")
+    text += (r" For any quantity \(q\), \(\delta q = \partial C / \partial q\) is the total derivative "
+             r"of the cost with respect to \(q\), through every path from \(q\) to \(C\)")
+    if example is None:
+        return text + "."
+    return text + rf"; \(\delta[e]\) is the same for an expression \(e\), such as \({example}\)."
 
 
 def _layer_input_text(cell, output):
@@ -484,6 +555,24 @@ def _unrolled_text(first, initial, states, steps):
     return text
 
 
+def _local_displays(blocks):
+    """Section 3's displays: short derivatives in aligned columns (a :class:`Grid`);
+    an equation with a long one (a cell whose function's argument has no
+    pre-activation of its own) in rows broken to fit, each left side on a line of its own."""
+    displays = []
+    for block in blocks:
+        wide = any(estimate_width(lhs) + estimate_width(unmarked(rhs)) > WIDE_ENTRY for lhs, rhs in block)
+        kind = Display if wide else Grid
+        if not displays or not isinstance(displays[-1], kind):
+            displays.append(kind())
+        if wide:
+            for lhs, rhs in block:
+                displays[-1].add(lhs, rhs, own_line=True)
+        else:
+            displays[-1].blocks.append([(lhs, unmarked(rhs)) for lhs, rhs in block])
+    return [d.laid_out() if isinstance(d, Grid) else d for d in displays]
+
+
 def _local_text(layers, units):
     """Section 3's paragraph."""
     scope = "" if layers == 1 else r" (layer 1; every layer's are the same with \([l]\))"
@@ -504,6 +593,16 @@ def _recurrence_text(output, units):
         text += (" With scalar units, one step's map from the states at \\(t-1\\) to those at \\(t\\) has "
                  "the partial derivatives below (through every path inside the step); they are the links "
                  "of the chains in the next section.")
+    return text
+
+
+def _expanded_text(skipped):
+    """Section 6's paragraph (``skipped``: the parameters left out, with their sizes)."""
+    text = ("The same gradient written out in the inputs, the initial states, the targets and the copies "
+            "of the parameters, every intermediate replaced by its definition.")
+    if skipped:
+        text += (f" Omitted for {', '.join(skipped)}: more than {EXPANDED_MAX_SIZE}, beyond what "
+                 "a page shows usefully; the nested forms above are exact.")
     return text
 
 
@@ -567,6 +666,54 @@ def derivation(cell, steps, *, wrt=None, units="scalar", output="last", layers=1
         cell = get_cell(cell, variant, activation)
     return Derivation(Network(cell, layers=layers, output=output), steps, wrt=wrt, units=units, truncate=truncate,
                       product=product)
+
+
+# --- macros (``symrnn latex --macros``) ---------------------------------------------------
+
+# The notes' names, each letter a macro: w^{(x)} is \w{x}, and in a stack w^{(x)[2]} is \wl{x}{2}.
+# A document to edit by hand then says each name once per use, and renaming a gate is one edit.
+MACROS = {"w": "w", "b": "bias", "g": "gain", "a": "act", "u": "pre"}
+_NAME = re.compile(r"(?<![A-Za-z\\])([wbgau])\^\{\\left\(([A-Za-z0-9]+)\\right\)(?:\[(\d+)\])?\}")
+_MACRO = re.compile(r"\\(" + "|".join(sorted(MACROS.values(), key=len, reverse=True))
+                    + r")(l?)\{([A-Za-z0-9]+)\}(?:\{(\d+)\})?")
+
+
+def rendered_with_macros(template, **values):
+    """``template`` rendered with the notes' names written as macros (:func:`with_macros`),
+    defined once where the template puts ``macros`` (the definitions a first rendering needs)."""
+    definitions = macro_definitions(templating.render(template, macros=[], **values))
+    return with_macros(templating.render(template, macros=definitions, **values))
+
+
+def macro_definitions(text):
+    """The ``\\newcommand`` lines of the macros ``text`` needs, in a fixed order."""
+    used = {(letter, layer != "") for letter, _, layer in _NAME.findall(text)}
+    lines = []
+    for letter, name in MACROS.items():
+        if (letter, False) in used:
+            lines.append(rf"\newcommand{{\{name}}}[1]{{{letter}^{{\left(#1\right)}}}}")
+        if (letter, True) in used:
+            lines.append(rf"\newcommand{{\{name}l}}[2]{{{letter}^{{\left(#1\right)[#2]}}}}")
+    return lines
+
+
+def with_macros(text):
+    """``text`` with every name of the notes written as its macro: ``w^{\\left(x\\right)}``
+    is ``\\w{x}``, ``a^{\\left(h\\right)[2]}`` is ``\\actl{h}{2}``."""
+    def macro(match):
+        letter, label, layer = match.groups()
+        return rf"\{MACROS[letter]}{{{label}}}" if layer is None else rf"\{MACROS[letter]}l{{{label}}}{{{layer}}}"
+    return _NAME.sub(macro, text)
+
+
+def expand_macros(text):
+    """The inverse of :func:`with_macros` (what TeX does): every macro replaced by its body."""
+    letters = {name: letter for letter, name in MACROS.items()}
+
+    def body(match):
+        name, stacked, label, layer = match.groups()
+        return rf"{letters[name]}^{{\left({label}\right){'' if not stacked else f'[{layer}]'}}}"
+    return _MACRO.sub(body, text)
 
 
 # --- compiling ---------------------------------------------------------------------

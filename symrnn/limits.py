@@ -1,4 +1,6 @@
-"""The limits on T, the number of steps a network is unrolled, in one place.
+"""The limits on T, the number of steps a network is unrolled, and on the
+layers of a stack (:data:`MAX_LAYERS`), in one place, with the one wording of
+their messages (:func:`steps_problem`, :func:`layers_problem`).
 
 :data:`MAX_STEPS` (100)
     every command that unrolls one network for a T the user gives:
@@ -27,3 +29,26 @@ EXPLORER_MAX_STEPS = 16
 
 FLOW_MAX_STEPS = 1000
 CAPTURE_MAX_STEPS = 200
+
+# The layers of a stacked network (``--layers``): each layer is a copy of the cell's step,
+# and budgets.MAX_UNROLLED_NODES and the others count every one.
+MAX_LAYERS = 8
+
+
+def steps_problem(steps, limit=MAX_STEPS, what=None):
+    """The one wording of a T out of its range, or None where ``steps`` is in it
+    (the caller raises it as its own error type: this module imports nothing).
+
+    >>> steps_problem(0, 16, "the explorer")
+    'T (--steps) must be an integer from 1 to 16 for the explorer, got 0'
+    """
+    if isinstance(steps, int) and not isinstance(steps, bool) and 1 <= steps <= limit:
+        return None
+    return f"T (--steps) must be an integer from 1 to {limit}{f' for {what}' if what else ''}, got {steps!r}"
+
+
+def layers_problem(layers):
+    """The one wording of a number of layers out of its range, or None."""
+    if isinstance(layers, int) and not isinstance(layers, bool) and 1 <= layers <= MAX_LAYERS:
+        return None
+    return f"the number of layers (--layers) must be an integer from 1 to {MAX_LAYERS}, got {layers!r}"

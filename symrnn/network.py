@@ -17,10 +17,11 @@ from dataclasses import dataclass
 
 import sympy
 
-from . import naming
+from . import limits, naming
 from .cells import Cell
 from .errors import ConfigError
 from .graph import Affine, Compute, Total
+from .limits import layers_problem
 from .rules import log_softmax, sigmoid
 
 # The modes with an output layer (derivations, copies, pictures, the explorer
@@ -30,7 +31,7 @@ STATES = "states"
 NETWORK_OUTPUTS = OUTPUT_MODES + (STATES,)
 LOSSES = ("squared", "xent")
 OUTPUT_ACTIVATIONS = ("identity", "sigmoid", "softmax")
-MAX_LAYERS = 8
+MAX_LAYERS = limits.MAX_LAYERS  # one place for every limit: symrnn.limits
 
 # Symbols of the output layer and cost. Their names have an underscore or are
 # reserved (naming.RESERVED), so they never clash with a cell's vectors.
@@ -48,8 +49,8 @@ class Network:
     def __post_init__(self):
         if not isinstance(self.cell, Cell):
             raise ConfigError(f"cell must be a symrnn Cell, got {self.cell!r}")
-        if not isinstance(self.layers, int) or not 1 <= self.layers <= MAX_LAYERS:
-            raise ConfigError(f"layers must be an integer from 1 to {MAX_LAYERS}, got {self.layers!r}")
+        if layers_problem(self.layers):
+            raise ConfigError(layers_problem(self.layers))
         _check_choice("output", self.output, NETWORK_OUTPUTS)
         _check_choice("loss", self.loss, LOSSES)
         if self.out_activation is None:

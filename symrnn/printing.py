@@ -119,8 +119,38 @@ def torch_code(expr, fused_products=None):
     return TorchCodePrinter(fused_products).doprint(expr)
 
 
+def written_parts(written, expr):
+    """The terms or factors of ``expr`` in the order a cell file wrote them
+    (``written``: a parsed cell's ``written_order``), or None: only where they are
+    exactly its arguments (``x + x`` is 2*x, not a sum of them) and, for a product,
+    where no number but the first is among them (``1 / 2 * x`` is held as 1, 1/2, x)."""
+    parts = written.get(expr)
+    if parts is None or sorted(map(sympy.srepr, parts)) != sorted(map(sympy.srepr, expr.args)):
+        return None
+    if isinstance(expr, sympy.Mul) and any(part.is_Number for part in parts[1:]):
+        return None
+    return parts
+
+
 class TextPrinter(StrPrinter):
-    """Equations as plain text in the notes' order: w_f·x + w_F·h[t-1] + b_f."""
+    """Equations as plain text in the notes' order: w_f·x + w_F·h[t-1] + b_f;
+    ``written`` (a parsed cell's ``written_order``) keeps its file's order."""
+
+    def __init__(self, written=None):
+        super().__init__()
+        self.written = written or {}
+
+    def _print_Mul(self, expr):
+        parts = written_parts(self.written, expr)
+        if parts is None:
+            return super()._print_Mul(expr)
+        text = ""
+        for i, part in enumerate(parts):
+            if i and part.is_Pow and part.exp.is_Integer and part.exp < 0:
+                text += "/" + self.parenthesize(sympy.Pow(part.base, -part.exp), precedence(expr) + 1)
+            else:
+                text += ("*" if i else "") + self.parenthesize(part, precedence(expr))
+        return text
 
     def _print_dot(self, expr, transposed=""):
         weight, arg = expr.args
@@ -140,7 +170,7 @@ class TextPrinter(StrPrinter):
         return f"{expr.args[0]}[t-1]"
 
     def _print_Add(self, expr, order=None):
-        terms = sorted(expr.args, key=notes_order)
+        terms = written_parts(self.written, expr) or sorted(expr.args, key=notes_order)
         text = self._print(terms[0])
         for term in terms[1:]:
             printed = self._print(term)
@@ -170,8 +200,8 @@ def decimal(number):
     return mantissa + (f"e{int(exponent)}" if exponent else "")
 
 
-def text_equation(lhs, rhs):
-    return f"{lhs} = {TextPrinter().doprint(rhs)}"
+def text_equation(lhs, rhs, written=None):
+    return f"{lhs} = {TextPrinter(written).doprint(rhs)}"
 
 
 class CellFilePrinter(Printer):
@@ -189,10 +219,18 @@ class CellFilePrinter(Printer):
     # Binding strengths of printed forms, loosest first (the grammar's levels).
     SUM, PRODUCT, MATVEC, POWER, ATOM = range(5)
 
-    def __init__(self, function_names, max_constant, max_exponent, writable_decimal=lambda text: True):
+    def __init__(self, function_names, max_constant, max_exponent, writable_decimal=lambda text: True,
+                 written=None):
         super().__init__()
         self.function_names, self.max_constant, self.max_exponent = function_names, max_constant, max_exponent
         self.writable_decimal = writable_decimal
+        self.written = written or {}
+
+
+    def factor(self, expr, followed):
+        """A factor of a product; a weight's product followed by ``*`` or ``/`` is
+        parenthesised, as the parser refuses ``w^(G) f * h[t-1]`` written without."""
+        return self.operand(expr, self.POWER if followed else self.MATVEC)
 
     def strength(self, expr):
         """How tightly the printed form of ``expr`` binds."""
@@ -246,9 +284,24 @@ class CellFilePrinter(Printer):
             return self.emptyPrinter(expr)
         return f"{self.operand(expr.base, self.ATOM)}^{expr.exp}"
 
+    def _written_product(self, parts):
+        """``a / b * c`` as written: a factor of negative integer power is a division."""
+        text = ""
+        for i, part in enumerate(parts):
+            followed = i < len(parts) - 1
+            if i and part.is_Pow and part.exp.is_Integer and part.exp < 0:
+                text += " / " + self.factor(sympy.Pow(part.base, -part.exp), followed)
+            else:
+                text += (" * " if i else "") + self.factor(part, followed)
+        return text
+
     def _print_Mul(self, expr):
         """``c * a * b / d / e``: the literal leading number (as SymPy stores it),
-        the factors, then one division by each factor of negative power."""
+        the factors, then one division by each factor of negative power (a parsed
+        cell's products: as written, where no number but the first is among them)."""
+        parts = written_parts(self.written, expr)
+        if parts:
+            return self._written_product(parts)
         coefficient, rest = expr.as_coeff_Mul()
         numerator, denominator = [], []
         for factor in sympy.Mul.make_args(rest):
@@ -260,13 +313,14 @@ class CellFilePrinter(Printer):
         if coefficient.is_Rational and not coefficient.is_Integer:
             denominator.insert(0, sympy.Integer(coefficient.q))
             coefficient = sympy.Integer(coefficient.p)
-        parts = [self.operand(factor, self.MATVEC) for factor in numerator]
+        parts = [self.factor(f, i < len(numerator) - 1 or bool(denominator)) for i, f in enumerate(numerator)]
         if coefficient != 1 or not parts:
             parts.insert(0, self._print(coefficient))
-        return sign + " * ".join(parts) + "".join(f" / {self.operand(d, self.MATVEC)}" for d in denominator)
+        return sign + " * ".join(parts) + "".join(f" / {self.factor(d, i < len(denominator) - 1)}"
+                                                  for i, d in enumerate(denominator))
 
     def _print_Add(self, expr):
-        terms = sorted(expr.args, key=notes_order)
+        terms = written_parts(self.written, expr) or sorted(expr.args, key=notes_order)
         text = self._print(terms[0])
         for term in terms[1:]:
             negative = term.could_extract_minus_sign()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from .copies import ROLE_LABELS, ROLES, CopyAnalysis, param_origin
 from .errors import ConfigError
-from .latex import math_delimiters
+from .latex import estimate_width, math_delimiters
 from .notation import parameter_latex, partial
 from .pictures import latex_text
 from .templating import render as render_template
@@ -54,6 +54,11 @@ ROLE_CHOICES = {  # {theta} stands for the parameter's name
     "unused": "unused: the derivative needs neither it nor anything computed from it",
 }
 SEVERAL = " (mark every one that applies)"  # follows the question of an item with several right answers
+# The LaTeX quiz's line, in letters of estimate_width (article, 10pt: 345pt), what a choice's
+# label and the space between columns take, and the most columns a list of choices is set in.
+TEXT_WIDTH = 62
+LABEL_WIDTH = 7
+MAX_COLUMNS = 4
 
 
 def _with_theta(text, theta):
@@ -69,6 +74,7 @@ class ItemText:
     choices: tuple       # (label, text) pairs: ("(a)", ...), ("(b)", ...)
     answer: tuple        # the labels of the correct choices
     explanation: str
+    columns: int = 1     # the choices side by side in this many columns (LaTeX)
 
 
 @dataclass(frozen=True)
@@ -93,7 +99,14 @@ class Item:
         labels = [f"({_letter(j)})" for j in range(len(self.choices))]
         question = self.question + ((("text", SEVERAL),) if self.several else ())
         return ItemText(write(question), tuple(zip(labels, map(write, self.choices))),
-                        tuple(labels[j] for j in self.answer), write(self.explanation))
+                        tuple(labels[j] for j in self.answer), write(self.explanation), self.columns())
+
+    def columns(self):
+        """As many columns as the widest choice (and its label) allows, up to
+        :data:`MAX_COLUMNS`: the notes' question lists every copy (24 for a GRU at
+        T = 3), one short name each, which one column spreads over a page."""
+        widest = max((_width(choice) for choice in self.choices), default=0) + LABEL_WIDTH
+        return max(1, min(MAX_COLUMNS, len(self.choices), int(TEXT_WIDTH // widest)))
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,11 @@ class Quiz:
             raise ConfigError(f"unknown quiz format {fmt!r}; expected one of {list(FORMATS)}")
         math_delimiters(math)  # ConfigError for anything but parens and dollars
         return self.markdown(math) if fmt == "markdown" else self.latex()
+
+
+def _width(segments):
+    """The rendered width of ``segments`` in letters: text as written, math as estimated."""
+    return sum(estimate_width(text) if kind == "math" else len(text) for kind, text in segments)
 
 
 def _letter(j):

@@ -79,8 +79,8 @@ def test_a_whole_file():
     ("h = tanh(w_x x + w_h h[t-1])", sympy.tanh(dot(w_x, x) + dot(w_h, prev(h)))),  # code names
     ("h = tanh(w^(x)·x + w^(h) · h[ t - 1 ])", sympy.tanh(dot(w_x, x) + dot(w_h, prev(h)))),  # explicit ·
     ("h = relu(w^(x) x + w^(u) * h[t-1] + b^(h))", relu(dot(w_x, x) + w_u * prev(h) + b_h)),  # elementwise
-    ("h = w^(x) x ⊙ h[t-1]", dot(w_x, x) * prev(h)),  # ⊙ is *; the weight takes one operand
-    ("h = w^(h) (w^(x) x) * h[t-1]", dot(w_h, dot(w_x, x)) * prev(h)),
+    ("h = (w^(x) x) ⊙ h[t-1]", dot(w_x, x) * prev(h)),  # ⊙ is *; w^(x) x ⊙ h[t-1] unparenthesised is refused
+    ("h = (w^(h) (w^(x) x)) * h[t-1]", dot(w_h, dot(w_x, x)) * prev(h)),
     ("h = w^(h) w^(u) h[t-1] + w^(x) x", dot(w_h, dot(w_u, prev(h))) + dot(w_x, x)),  # nested products
     ("h = w^(h) h[t-1]^2 + w^(x) x", dot(w_h, prev(h) ** 2) + dot(w_x, x)),  # ^ binds tighter
     ("h = -h[t-1]^2 + w^(x) x", -prev(h) ** 2 + dot(w_x, x)),
@@ -200,7 +200,7 @@ BAD = [
      "step?)")),
     (HEADER + "f = g\ng = f\nh = w^(x) x + h[t-1]", "t.cell:4:5: cell 't', equation for f: undeclared name g"),
     (HEADER + "f = sigmoid(w^(f) x)\nh = f[t-1] * h[t-1]",
-     "t.cell:5:5: cell 't', equation for h: prev(f) refers to something that is not a state"),
+     "t.cell:5:5: f[t-1]: f is not a declared state, so it has no previous value; the states are h"),
     (HEADER + "h = tanh(w^(x) x + h[t-1])\nh = h", "t.cell:5:1: h is assigned twice (first on line 4)"),
     (HEADER + "x = tanh(w^(x) x + h[t-1])", "t.cell:4:1: the input x cannot be assigned"),
     (HEADER + "f = sigmoid(w^(f) x)\nh = tanh(w^(x) x + h[t-1])",
@@ -211,9 +211,9 @@ BAD = [
     (HEADER + "h = tanh(w^(x) x + exp(1) * h[t-1])", "t.cell:4:1: cell 't', equation for h: unsupported expression E"),
     # characters that are not part of the language
     (HEADER + "h = tanh(w^(x) x + h[t-1]) * \u0430",
-     ("t.cell:4:30: unexpected character '\\u0430' (U+0430 CYRILLIC SMALL LETTER A); cell files are ASCII, "
+     ("t.cell:4:30: unexpected character '\u0430' (U+0430 CYRILLIC SMALL LETTER A); cell files are ASCII, "
      "is it a look-alike of a Latin letter?")),
-    (HEADER + "\uff48 = tanh(w^(x) x)", "t.cell:4:1: unexpected character '\\uff48' (U+FF48 FULLWIDTH LATIN SMALL"),
+    (HEADER + "\uff48 = tanh(w^(x) x)", "t.cell:4:1: unexpected character '\uff48' (U+FF48 FULLWIDTH LATIN SMALL"),
     (HEADER + "h = tanh(w^(x) x\x00)", "t.cell:4:17: unexpected character '\\x00' (U+0000 a control character)"),
     (HEADER + "h = tanh(w^(x) x + h[t-1])\rh = 1\n", "t.cell:4:27: unexpected character '\\r'"),
     (HEADER.encode() + b"h = \xff\n", "t.cell:4:5: the file is not UTF-8 text: byte 0xff is invalid"),
@@ -564,3 +564,67 @@ def test_a_path_with_a_separator_is_a_file(tmp_path, monkeypatch, capsys):
     Path("cells").mkdir()
     Path("cells/mine").write_text(INDRNN)
     assert main(["cells", "cells/mine"]) == 0 and "cell indrnn" in capsys.readouterr().out
+
+
+# --- issue 25: messages in the cell file's words --------------------------------------------
+
+MGU_FORGOT = HEADER + "f = sigmoid(w^(f) x + w^(F) h[t-1] + b^(f))\ng = tanh(w^(g) x + w^(G) f * h[t-1] + b^(g))\n" \
+    "h = (1 - f) * h[t-1] + f * g\n"
+
+
+def test_a_weights_product_followed_by_a_product_is_refused_with_both_readings():
+    """w^(G) f * h[t-1] (the parentheses of the MGU's w^(G) (f * h[t-1]) forgotten) was read
+    silently as (w^(G) f) * h[t-1]."""
+    with pytest.raises(CellFileError) as error:
+        parse_cell(MGU_FORGOT, "t.cell")
+    assert str(error.value).startswith(
+        "t.cell:5:28: w^(G) f * h[t-1] reads as (w^(G) f) * h[t-1]: a weight multiplies one operand; "
+        "write (w^(G) f) * h[t-1] for that, or w^(G) (f * h[t-1]) for the weight times f * h[t-1]")
+    for meant in ("(w^(G) f) * h[t-1]", "w^(G) (f * h[t-1])"):
+        parse_cell(MGU_FORGOT.replace("w^(G) f * h[t-1]", meant))
+    with pytest.raises(CellFileError, match=r"w\^\(x\) x / 2 reads as \(w\^\(x\) x\) / 2"):
+        parse_cell(HEADER + "h = tanh(w^(x) x / 2 + w^(h) h[t-1])")
+
+
+def test_the_printer_parenthesises_a_weights_product_before_a_factor():
+    x, h, f = vectors("x h f")
+    w_a, w_b = parameters("w_a w_b")
+    expr = dot(w_a, x) * prev(h) + dot(w_b, x) * f / prev(h)
+    text = format_expression(expr)
+    assert "(w^(a) x) * h[t-1]" in text and "(w^(b) x) / h[t-1]" in text
+    assert rhs("h = " + text, HEADER + "f = sigmoid(w^(f) x)\n") == expr
+
+
+def test_cells_prints_a_files_sums_and_products_in_written_order(tmp_path, capsys):
+    text = (HEADER + "f = sigmoid(b^(f) + w^(F) h[t-1] + w^(f) x)\n"
+            "h = tanh(w^(G) (h[t-1] * f) + w^(g) x + b^(g)) * (1 - f) + f\n")
+    (tmp_path / "t.cell").write_text(text)
+    assert main(["cells", str(tmp_path / "t.cell")]) == 0
+    printed = capsys.readouterr().out
+    assert "f = sigmoid(b^(f) + w^(F) h[t-1] + w^(f) x)\n" in printed
+    assert "h = tanh(w^(G) (h[t-1] * f) + w^(g) x + b^(g)) * (1 - f) + f\n" in printed
+
+
+def test_a_renamed_state_read_under_its_old_name_lists_the_states():
+    with pytest.raises(CellFileError) as error:
+        parse_cell("cell t\ninput x\nstate s\nh = tanh(w^(x) x + w^(h) h[t-1] + b^(h))\ns = h\n", "t.cell")
+    assert str(error.value).startswith(
+        "t.cell:4:26: h[t-1]: h is not a declared state, so it has no previous value; the states are s "
+        "('state' on line 3) and the input is x")
+    assert "refers to something" not in str(error.value)
+
+
+def test_an_uppercase_vector_name_hints_at_the_parameter_notation():
+    with pytest.raises(CellFileError, match=r"invalid vector name 'W'.*a weight w\^\(W\) \(w\^\(W\) x is its "
+                                            r"product with x\), a bias b\^\(W\)"):
+        parse_cell(HEADER + "h = tanh(W x + w^(h) h[t-1])")
+
+
+def test_a_non_ascii_character_is_echoed_as_itself_with_its_code_point():
+    with pytest.raises(CellFileError) as error:
+        parse_cell(HEADER + "h = tanh(w^(x) x \u2212 w^(h) h[t-1])", "t.cell")
+    message = str(error.value)
+    assert "unexpected character '\u2212' (U+2212 MINUS SIGN); cell files are ASCII: write '-'" in message
+    assert "    h = tanh(w^(x) x \u2212 w^(h) h[t-1])\n" in message and "?" not in message
+    with pytest.raises(CellFileError, match=r"'\\x01' \(U\+0001"):
+        parse_cell(HEADER + "h = tanh(w^(x) x\x01)")

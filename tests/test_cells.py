@@ -143,7 +143,8 @@ def make(equations, states=(h,)):
     ([(h, sympy.tanh(dot(w_f, x) + dot(w_f, prev(h))))], "two incompatible shapes"),
     ([(h, sympy.tanh(dot(w_f, x) + w_f))], "two incompatible shapes"),
     ([(h, sympy.tanh(dot(b_f, x)))], "first argument of dot must be a weight"),
-    ([(h, sympy.tanh(dot(w_f, x)) + prev(f))], "prev\\(f\\) refers to something that is not a state"),
+    ([(h, sympy.tanh(dot(w_f, x)) + prev(f))], ("prev\\(f\\) \\(f\\[t-1\\] in a cell file\\): f is not a state, so it "
+                                                "has no previous value; the states are h and the input is x")),
     ([(h, sympy.tanh(dot(w_f, x)) ** sympy.Rational(1, 2))], "only integer powers"),
     ([(h, dot(w_f, x)), (h, dot(w_F, x))], "assigned twice"),
     ([(x, dot(w_f, x)), (h, dot(w_F, x))], "input x cannot be assigned"),

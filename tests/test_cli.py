@@ -35,7 +35,7 @@ def test_generate_writes_a_module(tmp_path, capsys):
 @pytest.mark.parametrize("args,message", [
     (["generate", "lstn", "-o", "x.py"], "unknown cell 'lstn'"),
     (["generate", "gru", "--variant", "keras", "-o", "x.py"], "unknown variant 'keras'"),
-    (["generate", "rnn", "--layers", "0", "-o", "x.py"], "layers must be an integer from 1 to 8"),
+    (["generate", "rnn", "--layers", "0", "-o", "x.py"], "the number of layers (--layers) must be an integer from 1 to 8"),
     (["generate", "rnn", "--loss", "xent", "--out-activation", "sigmoid", "-o", "x.py"], "needs the softmax"),
 ])
 def test_bad_requests_exit_2_with_a_message(tmp_path, capsys, args, message):
@@ -82,3 +82,44 @@ def test_verify_truncate_adds_a_row_of_the_window():
     assert "gru_l2_last_squared  unequal K=2" in result.stdout and result.stdout.count(" ok") == 4
     refused = run("verify", "rnn", "--truncate", "0")
     assert refused.returncode == 2 and "positive integer" in refused.stderr
+
+
+# --- issue 25: help and messages agree ---------------------------------------------------
+
+
+def test_help_names_the_torch_backend_and_the_layer_limit(capsys):
+    from symrnn.limits import MAX_LAYERS
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--backend torch" in capsys.readouterr().out
+    for command in ("generate", "latex", "copies", "quiz", "verify"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert f"1 to {MAX_LAYERS}" in " ".join(capsys.readouterr().out.split()), command
+
+
+def test_every_step_limit_message_reads_the_same(capsys):
+    for command in (["copies", "rnn", "--wrt", "w_x"], ["quiz", "rnn"], ["latex", "rnn"]):
+        assert main(command + ["-T", "0"]) == 2
+        assert capsys.readouterr().err == "symrnn: error: T (--steps) must be an integer from 1 to 100, got 0\n"
+
+
+def test_build_check_names_the_command_that_rewrites_the_checkout(monkeypatch, capsys):
+    from symrnn import build
+    from symrnn.errors import BuildCheckError
+
+    def stale(out_dir=None):
+        command = "symrnn build" if out_dir is None else f"symrnn build --out {out_dir}"
+        raise BuildCheckError(f"stale generated files (run `{command}`):\n  x: missing")
+
+    monkeypatch.setattr(build, "check", stale)
+    assert main(["build", "--check"]) != 0
+    assert "(run `symrnn build`)" in capsys.readouterr().err
+
+
+def test_cells_lists_the_equations_in_the_order_the_files_write_them(capsys):
+    """As the LaTeX does (rnn.cell: w^(a) a[t-1] + w^(x) x + b^(a); lstm.cell: i * g)."""
+    assert main(["cells"]) == 0
+    listed = capsys.readouterr().out
+    assert "    a = tanh(w_a·a[t-1] + w_x·x + b_a)\n" in listed and "    c = f*c[t-1] + i*g\n" in listed

@@ -62,9 +62,9 @@ def test_printed_forms_of_the_new_constructs():
     assert format_cell(parse_cell(CONSTRUCTS["division"])).splitlines()[-1] == \
         "h = tanh(w^(x) x + w^(h) h[t-1]) / (2 + h[t-1]^2)"
     assert format_cell(parse_cell(CONSTRUCTS["real constants"])).splitlines()[-1] == \
-        "h = 0.0025 * h[t-1] + tanh(w^(x) x + 1e-5 + 0.95 * h[t-1])"
+        "h = tanh(w^(x) x + 0.95 * h[t-1] + 1e-5) + 0.0025 * h[t-1]"  # as written
     assert format_cell(parse_cell(CONSTRUCTS["transposed weight"])).splitlines()[-1] == \
-        "h = 0.01 * tanh(w^(V) x - w^(W)^T h[t-1] + w^(W) h[t-1] + b^(h)) + h[t-1]"
+        "h = h[t-1] + 0.01 * tanh(w^(W) h[t-1] - w^(W)^T h[t-1] + w^(V) x + b^(h))"  # as written
     lines = format_cell(parse_cell(CONSTRUCTS["sizes"])).splitlines()
     assert lines[2:4] == ["state c, r", "size r P"]
     assert "output h" in format_cell(parse_cell(CONSTRUCTS["output not a state"]))

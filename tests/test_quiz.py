@@ -159,12 +159,16 @@ The network (cell rnn, one layer) is unfolded for an input sequence of length \(
 """
 QUIZ_TEX = r"""\documentclass{article}
 \usepackage[utf8]{inputenc}
+\usepackage{multicol}
+\setlength{\topskip}{16pt}
+\setlength{\emergencystretch}{3em}
 \begin{document}
 \section*{BPTT weight copies: rnn, T = 1, output last}
 The network (cell rnn, one layer) is unfolded for an input sequence of length \(T = 1\); there is one output, at the end of the sequence. Initial states are zero. The copy of a weight used at step \(t\) carries \(t\) as a subscript, e.g. \(w^{\left(x\right)}_{1}\).
 
 \begin{enumerate}
 \item Which weights (including copies of the same weight) are used in one backpropagation through time gradient descent step when computing \(\partial C / \partial w^{\left(x\right)}\)? (mark every one that applies)
+\begin{multicols}{4}
 \begin{enumerate}
 \item[(a)] \(w^{\left(x\right)}_{1}\)
 \item[(b)] \(w^{\left(a\right)}_{1}\)
@@ -172,13 +176,16 @@ The network (cell rnn, one layer) is unfolded for an input sequence of length \(
 \item[(d)] \(w^{\left(y\right)}_{1}\)
 \item[(e)] \(b^{\left(y\right)}_{1}\)
 \end{enumerate}
+\end{multicols}
 \item Which copies multiply the back-propagated signal between a copy of \(w^{\left(x\right)}\) and C (the copies on the chain), and no others?
+\begin{multicols}{3}
 \begin{enumerate}
 \item[(a)] \(w^{\left(y\right)}_{1}\)
 \item[(b)] none
 \item[(c)] \(w^{\left(a\right)}_{1}\) and \(w^{\left(y\right)}_{1}\)
 \item[(d)] \(w^{\left(y\right)}_{1}\) and \(b^{\left(y\right)}_{1}\)
 \end{enumerate}
+\end{multicols}
 \item In computing \(\partial C / \partial w^{\left(x\right)}\), which role does the copy \(w^{\left(y\right)}_{1}\) play?
 \begin{enumerate}
 \item[(a)] a copy of \(w^{\left(x\right)}\) itself: its gradient term is summed into the derivative
@@ -212,7 +219,8 @@ def test_the_quiz_templates_only_lay_out_strings():
         "# T_1\n\nS & s\n\n**1.** Q?\n\n- (a) x\n- (b) y\n\n**2.** R?\n\n- (a) z\n\n"
         "## Answer key\n\n**1.** (a), (b). E.\n\n**2.** (a). F.\n")
     assert templating.render("quiz.tex.j2", quiz=quiz) == (
-        "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\begin{document}\n\\section*{T_1}\nS & s\n\n"
+        "\\documentclass{article}\n\\usepackage[utf8]{inputenc}\n\\usepackage{multicol}\n"
+        "\\setlength{\\topskip}{16pt}\n\\setlength{\\emergencystretch}{3em}\n\\begin{document}\n\\section*{T_1}\nS & s\n\n"
         "\\begin{enumerate}\n\\item Q?\n\\begin{enumerate}\n\\item[(a)] x\n\\item[(b)] y\n\\end{enumerate}\n"
         "\\item R?\n\\begin{enumerate}\n\\item[(a)] z\n\\end{enumerate}\n\\end{enumerate}\n"
         "\\subsection*{Answer key}\n\\begin{enumerate}\n\\item (a), (b). E.\n\\item (a). F.\n"
@@ -231,3 +239,30 @@ def test_written_labels_choices_and_joins_segments():
     assert first.answer == tuple(first.choices[k][0] for k in quiz.items[0].answer)
     assert all(text.startswith("<") for _, text in first.choices)
     assert r"\section*{BPTT weight copies: gru\_pytorch, T = 2, output last}" in quiz.latex()
+
+
+def test_many_choices_sit_in_columns_and_long_ones_in_one():
+    """The notes' question lists every copy (29 for a GRU at T = 3 with its output layer):
+    four columns of short names; the role items' sentences one column."""
+    written = make_quiz(symrnn.network("gru"), 3, "w_z", seed=7).written(lambda segments: "")
+    quiz = make_quiz(symrnn.network("gru"), 3, "w_z", seed=7)
+    assert quiz.items[0].columns() == 4 and quiz.items[-1].columns() == 1
+    assert written.items[0].columns == 4
+    assert "\\begin{multicols}{4}" in quiz.latex()
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is installed by .ci/deps")
+def test_sampled_cross_of_built_in_quizzes_has_no_overfull_box():
+    """Every built-in cell at two points of T in {2, 3, 5, 20} x last/sequence x 1-2 layers
+    (the points of tests/test_derivation.py's sample; the whole cross, 208 quizzes, was run by hand)."""
+    from test_derivation import SAMPLED, compile_together, overfull_boxes
+
+    from symrnn.copies import CopyAnalysis
+    from symrnn.network import Network
+    from symrnn.registry import get_cell
+
+    documents = []
+    for name, variant, steps, output, layers in SAMPLED:
+        network = Network(get_cell(name, variant), layers=layers, output=output)
+        documents.append(make_quiz(network, steps, CopyAnalysis(network, 1).params[0], seed=0).latex())
+    assert overfull_boxes(compile_together(documents)) == []

@@ -3,7 +3,10 @@ shows is the real output.
 
 Each block runs in a fresh temporary directory that holds the cell files the
 README shows (the block whose first line is ``# NAME.cell: ...`` becomes
-NAME.cell; ``bad.cell`` is rebuilt from the error the README prints for it).
+NAME.cell; ``bad.cell`` is rebuilt from the error the README prints for it),
+except the tour (the first block under "## A short tour"): a reader runs it
+first, in a fresh checkout, before the README has shown any cell file, so it
+runs in order in a fresh copy of the checkout's files and nothing else.
 Shell blocks run line by line with bash and the installed ``symrnn``
 (comments and all); Python blocks run in a subprocess.
 
@@ -95,6 +98,26 @@ def workdir(tmp_path):
     return tmp_path
 
 
+@pytest.fixture
+def fresh_checkout(tmp_path):
+    """A copy of the checkout's files as git tracks them: what a reader of the tour has."""
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "-z"], check=False, capture_output=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout: the tour runs in a copy of one")
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source, target = ROOT / name, tmp_path / "symrnn" / name
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    return tmp_path / "symrnn"
+
+
+def tour_line():
+    """The README line of the tour's block: the first sh block after its heading."""
+    heading = README.read_text(encoding="utf-8").splitlines().index("## A short tour") + 1
+    return next(line for language, _, line in blocks() if language == "sh" and line > heading)
+
+
 SHELL = [(body, line) for language, body, line in blocks() if language == "sh"]
 PYTHON = [(body, line) for language, body, line in blocks() if language == "python"]
 OUTPUT = [(body, line) for language, body, line in blocks() if not language]
@@ -102,6 +125,7 @@ OUTPUT = [(body, line) for language, body, line in blocks() if not language]
 
 def test_the_readme_has_the_blocks_this_test_runs():
     assert len(SHELL) >= 4 and len(PYTHON) >= 2 and any(b.startswith("$ ") for b, _ in OUTPUT)
+    assert any(line == tour_line() and "symrnn cells" in body for body, line in SHELL)
     assert blocks("a\n```sh\nx\n```\n```\ny\n```\n") == [("sh", "x\n", 2), ("", "y\n", 5)]
     assert commands("a   # one\n# comment\n\nb 'c # d'\n") == ["a   # one", "b 'c # d'"]
     assert key("a   # one") == "a" and key("b 'c # d'  # e") == "b c # d"
@@ -142,7 +166,9 @@ def assert_test_verify_covers_the_matrix():
 
 
 @pytest.mark.parametrize("body,line", SHELL, ids=[f"line{line}" for _, line in SHELL])
-def test_shell_block_runs(body, line, workdir):
+def test_shell_block_runs(body, line, request):
+    tour = line == tour_line()
+    workdir = request.getfixturevalue("fresh_checkout" if tour else "workdir")
     failures = []
     for command in commands(body):
         if command.startswith(".ci/deps"):
@@ -158,7 +184,7 @@ def test_shell_block_runs(body, line, workdir):
         # the benchmarks and `symrnn build --check` (which checks the checkout's generated/) run in the checkout
         in_checkout = key(command).startswith("symrnn build --check") or (
             command.split()[1:2] and command.split()[1].startswith("benchmarks/"))
-        cwd = ROOT if in_checkout else workdir
+        cwd = ROOT if in_checkout and not tour else workdir
         result = run(command, cwd)
         if result.returncode != 0:
             failures.append(f"{command}\n  exit {result.returncode}\n{result.stdout[-1500:]}{result.stderr[-1500:]}")

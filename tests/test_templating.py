@@ -70,3 +70,12 @@ def test_snippet_and_document_share_every_display():
     snippet = re.findall(r"\\begin\{aligned\}\n(.*?)\\end\{aligned\}", made.snippet(), re.DOTALL)
     document = re.findall(r"\\begin\{align\*\}\n(.*?)\\end\{align\*\}", made.document(), re.DOTALL)
     assert len(snippet) > 5 and snippet == document
+
+
+def test_aligned_macro_writes_a_grid_as_column_pairs():
+    from symrnn.derivation import Grid
+
+    aligned = templating.environment().get_template("macros.j2").module.aligned
+    grid = Grid(rows=[(("a", "1"), ("b", "2")), (("c", "3"),)])
+    assert str(aligned("align*", grid)) == (
+        "\\begin{align*}\na &= 1 &\\qquad b &= 2 \\\\\nc &= 3\n\\end{align*}")
