@@ -46,8 +46,8 @@ two layers (``tests/test_limits.py`` checks that they stay well within every
 budget), except the layer-normalized LSTM ``lstm_ln`` (54 step nodes, a
 derivative size of 298, a verify size of 12,672 at two layers: its
 derivation at two layers reaches T = 37, its copy analysis T = 100 at three
-layers) and ``lstmp`` (21 step nodes: its derivation at two layers reaches
-T = 95). Every construct of the language (division, real constants,
+layers) and ``lstmp`` and ``lstmp_peephole`` (21 step nodes: their
+derivations at two layers reach T = 95). Every construct of the language (division, real constants,
 ``mean``, transposed products, sizes, the previous input) is a node of the
 step graph like any other, so these budgets bound it. SymPy's automatic evaluation never
 runs on a user's nested expression: the parser builds function calls
