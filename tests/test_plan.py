@@ -370,7 +370,8 @@ def test_the_previous_inputs_products_are_hoisted_from_the_inputs_shifted_by_one
 
 def test_the_previous_input_used_elementwise_is_refused_by_name():
     cell = symrnn.parse_cell("cell t\ninput x\nstate h\nsize x H\nh = tanh(w^(x) x + h[t-1]) * x[t-1]")
-    with pytest.raises(symrnn.ConfigError, match="previous input used elementwise: not yet supported"):
+    with pytest.raises(symrnn.ConfigError, match=r"uses the input's previous value x\[t-1\] other than as a "
+                                                 r"weight's whole operand: not yet supported"):
         plan_of(cell)
 
 

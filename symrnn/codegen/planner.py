@@ -147,7 +147,7 @@ def unsupported(cell):
     """
     found = set(cell.constructs & set(NOT_YET_GENERATED))
     if any(_elementwise(rhs, prev(cell.input)) for _, rhs in cell.equations):
-        found.add("previous input used elementwise")
+        found.add("the input's previous value x[t-1] other than as a weight's whole operand")
     return sorted(found)
 
 
