@@ -63,7 +63,7 @@ import numpy as np
 
 from .codegen import load_module
 from .errors import ConfigError
-from .limits import CAPTURE_MAX_STEPS, FLOW_MAX_STEPS
+from .limits import CAPTURE_MAX_STEPS, FLOW_MAX_STEPS, steps_problem
 from .naming import layer_name
 from .notation import Label, Partial, parameter_label, state_label, svg_text
 from .plot_svg import Axis, Line, Panel, plot
@@ -123,8 +123,9 @@ class CapturePanel:
 
 
 def check_flow_args(steps, scale, truncate, limit=FLOW_MAX_STEPS):
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= limit:
-        raise ConfigError(f"the number of steps must be an integer from 1 to {limit}, got {steps!r}")
+    problem = steps_problem(steps, limit, "flow plots")
+    if problem:
+        raise ConfigError(problem)
     if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale < 0:
         raise ConfigError(f"--scale must be a finite number >= 0, got {scale!r}")
     if truncate is not None and (isinstance(truncate, bool) or not isinstance(truncate, int) or truncate < 1):
