@@ -5,7 +5,7 @@ Cell equations at step t (x is the layer's input, name[t-1] the previous step):
     z = sigmoid(w_z·x + w_Z·h[t-1] + b_z)
     r = sigmoid(w_r·x + w_R·h[t-1] + b_r)
     g = tanh(w_g·x + w_G·(r*h[t-1]) + b_g)
-    h = g*z + (1 - z)*h[t-1]
+    h = (1 - z)*h[t-1] + z*g
 
 Output layer and cost (top is the last layer's state h):
     y_pre = w_y·top + b_y

@@ -6,7 +6,7 @@ Cell equations at step t (x is the layer's input, name[t-1] the previous step):
     i = sigmoid(w_i·x + w_I·h[t-1] + b_i)
     g = tanh(w_g·x + w_G·h[t-1] + b_g)
     o = sigmoid(w_o·x + w_O·h[t-1] + b_o)
-    c = f*c[t-1] + g*i
+    c = f*c[t-1] + i*g
     h = o*tanh(c)
 
 Output layer and cost (top is the last layer's state h):

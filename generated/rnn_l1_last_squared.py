@@ -2,7 +2,7 @@
 """vanilla RNN, activation tanh: 1 layer, one output per item, at its last step, squared-error cost.
 
 Cell equations at step t (x is the layer's input, name[t-1] the previous step):
-    a = tanh(w_x·x + w_a·a[t-1] + b_a)
+    a = tanh(w_a·a[t-1] + w_x·x + b_a)
 
 Output layer and cost (top is the last layer's state a):
     y_pre = w_y·top + b_y

@@ -20,14 +20,14 @@ from ..graph import Affine
 from ..network import Network, head_nodes
 from ..printing import TextPrinter, text_equation
 from ..templating import environment
-from . import torch_emitter, torch_head
+from . import jax_emitter, jax_head, torch_emitter, torch_head, triton_emitter
 from .head import plan_head
 from .numpy_emitter import emit_layer, layer_helpers
 from .numpy_head import emit_head, head_helpers
 from .numpy_text import python_tuple
 from .planner import plan_layer
 
-BACKENDS = ("numpy", "torch")
+BACKENDS = ("numpy", "torch", "jax")
 
 
 def module_summary(network):
@@ -41,7 +41,7 @@ def module_summary(network):
 
 def network_equations(network):
     """Plain-text equations of the whole network for the module docstring."""
-    cell_lines = network.cell.equations_text()
+    cell_lines = network.cell.equations_text(as_written=True)  # as the cell file and the LaTeX write them
     nodes, _, cost = head_nodes(network)
     head_lines = []
     for node in nodes:
@@ -158,8 +158,8 @@ def torch_mode_code(network):
 
 
 def render(network, command=None, backend="numpy"):
-    """The source text of the module for ``network`` in ``backend`` (numpy
-    or torch, :data:`BACKENDS`); its header names ``command`` (``symrnn
+    """The source text of the module for ``network`` in ``backend`` (numpy,
+    torch or jax, :data:`BACKENDS`); its header names ``command`` (``symrnn
     build``, a ``symrnn generate`` line) as the way to regenerate it."""
     if not isinstance(network, Network):
         raise ConfigError(f"expected a symrnn Network, got {network!r}")
@@ -168,6 +168,17 @@ def render(network, command=None, backend="numpy"):
     derived = derive_network(network)
     layer, head = plan_layer(derived), plan_head(derived)
     cell_lines, head_lines = network_equations(network)
+    if backend == "jax":
+        return environment().get_template("jax_module.py.j2").render(
+            **network_tables(network),
+            header=f"# {do_not_edit(command)}",
+            network=network,
+            cell_lines=cell_lines,
+            head_lines=head_lines,
+            summary=module_summary(network),
+            layer=jax_emitter.emit_layer(layer),
+            head=jax_head.emit_head(head),
+        )
     if backend == "torch":
         return environment().get_template("torch_module.py.j2").render(
             **network_tables(network),
@@ -178,6 +189,7 @@ def render(network, command=None, backend="numpy"):
             head_lines=head_lines,
             summary=module_summary(network),
             layer=torch_emitter.emit_layer(layer),
+            fused=triton_emitter.emit_layer(layer),
             head=torch_head.emit_head(head),
             mode=torch_mode_code(network),
         )
