@@ -95,11 +95,12 @@ def modules(cell, directory):
     return load_source(f"{cell}_torch", generated), load_source(f"{cell}_loop", loop)
 
 
-def implementations(cell, directory, sizes, device, dtype, compile_, graphs):
+def implementations(cell, directory, sizes, device, dtype, compile_, graphs, fused=False):
     """{label: a function running forward + backward once, returning (outputs, grads)}."""
     B, D, H, T = sizes
     generated, loop = modules(cell, directory)
     net = generated.Network(D, H, dtype=dtype, device=device, seed=0)
+    net.fused = False  # the symrnn row is the unfused path (fused=None would fuse on CUDA)
     params = dict(net.named_parameters())
     generator = torch.Generator().manual_seed(1)
     x = torch.randn(T, B, D, generator=generator, dtype=dtype).to(device)
@@ -119,6 +120,8 @@ def implementations(cell, directory, sizes, device, dtype, compile_, graphs):
     found = {"symrnn": training_step(lambda: net(x)[0]), "loop": training_step(lambda: loop.run(params, x))}
     if cell in NATIVE:
         found["torch"] = native(cell, params, x, d, device, dtype)
+    if fused:  # each step's elementwise work as the module's Triton kernels (CUDA, or TRITON_INTERPRET=1)
+        found["symrnn+fused"] = training_step(lambda: generated.apply(params, x, fused=True)[0])
     if compile_:
         found["symrnn+compile"] = compiled(cell, directory, net, training_step, x)
     if graphs and device == "cuda":
@@ -262,7 +265,7 @@ def percentile(values, q):
 
 def bench_cell(cell, args, sizes, dtype):
     found = implementations(cell, args.modules, sizes, args.device, dtype, args.compile,
-                                         args.cuda_graphs)
+                                         args.cuda_graphs, args.fused)
     check(found, 1e-3 if dtype == torch.float32 else 1e-9)
     for run in found.values():  # warm-up
         run()
@@ -326,6 +329,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--compile", action="store_true", help="also time symrnn through torch.compile")
     parser.add_argument("--cuda-graphs", action="store_true", help="also time symrnn replayed as a CUDA graph")
+    parser.add_argument("--fused", action="store_true", help="also time symrnn's fused Triton kernels (fused=True)")
     args = parser.parse_args(argv)
     cells = args.cells.split(",")
     if args.write:
