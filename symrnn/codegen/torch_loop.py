@@ -35,21 +35,28 @@ def step_lines(graph):
 
 def render_loop(network, command=None):
     """The source text of the plain-loop torch reference of ``network``'s cell and layers."""
+    return environment().get_template("torch_loop.py.j2").render(
+        **loop_context(network, command, step_lines), summary_tail="autograd over a plain loop.")
+
+
+def loop_context(network, command, lines_of):
+    """What a reference loop's template reads: the cell's names, each layer's,
+    and ``lines_of(graph)``, the step's lines in the backend's spelling."""
     derived = derive_network(network)
     cell, graph = network.cell, derived.graph
     layers = range(1, network.layers + 1)
-    return environment().get_template("torch_loop.py.j2").render(
-        header=f"# {do_not_edit(command)}",
-        summary=f"{cell.description}: {network.layers} layer(s), autograd over a plain loop.",
-        params=[p.name for p in cell.parameters],
-        layer_params=[python_tuple(full for _, full in network.layer_params(layer)) for layer in layers],
-        initial_states=[python_tuple(network.initial_states(layer)) for layer in layers],
-        input=cell.input.name,
-        prevs=[graph.prev_symbols[s].name for s in cell.states],
-        states=[s.name for s in cell.states],
-        exposed=cell.states.index(cell.output_state) if cell.output_state in cell.states else None,
-        output=None if cell.output_state in cell.states else cell.output_state.name,
-        prev_input=graph.prev_input.name if graph.prev_input is not None else None,
-        lines=step_lines(graph),
-        cell_params=python_tuple(p.name for p in cell.parameters),
-    )
+    return {
+        "header": f"# {do_not_edit(command)}",
+        "summary": f"{cell.description}: {network.layers} layer(s)",
+        "params": [p.name for p in cell.parameters],
+        "layer_params": [python_tuple(full for _, full in network.layer_params(layer)) for layer in layers],
+        "initial_states": [python_tuple(network.initial_states(layer)) for layer in layers],
+        "input": cell.input.name,
+        "prevs": [graph.prev_symbols[s].name for s in cell.states],
+        "states": [s.name for s in cell.states],
+        "exposed": cell.states.index(cell.output_state) if cell.output_state in cell.states else None,
+        "output": None if cell.output_state in cell.states else cell.output_state.name,
+        "prev_input": graph.prev_input.name if graph.prev_input is not None else None,
+        "lines": lines_of(graph),
+        "cell_params": python_tuple(p.name for p in cell.parameters),
+    }

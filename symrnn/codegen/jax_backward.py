@@ -1,0 +1,190 @@
+"""The JAX text of a layer's backward function, from the plan: loads from the
+cache, every slot's local derivative for all steps before the loop, the body
+of the reversed ``lax.scan`` (what it carries: the states' adjoints and the
+elementwise parameters' sums; what it emits: the slots' adjoints of each
+step, and the input's where the step computes terms of it), and the
+gradients after the loop, each weight's as one product over all steps.
+Nothing is decided here.
+
+A slot of NumPy's ``d_slots`` is a buffer the step writes through names
+bound to it (a :class:`Load` from ``Source.SLOT``); here each slot is a value
+whose current name :class:`BackwardStep` follows, and the step emits the
+slots' last values, joined.
+
+Imports: naming, names, the statements, the JAX printers and the NumPy
+backward's helpers whose text JAX shares (the gradient products of a group).
+"""
+
+import sympy
+
+from . import names
+from .jax_forward import previous_input_lines
+from .jax_text import JaxSequencePrinter, JaxStepPrinter, parameters_only
+from .numpy_backward import carries, group_gradient_lines
+from .numpy_text import adjoint_weights, cols, size_lines
+from .statements import (
+    AddParamTerm,
+    Assign,
+    CopyToSlot,
+    InPlace,
+    InputAdjoint,
+    Load,
+    ScaleRun,
+    SeedFinalStates,
+    Source,
+    ZeroCarry,
+)
+
+__all__ = ["BackwardStep", "carries", "finish_lines", "setup_lines"]
+
+
+def slot_sequence(k):
+    """Slot ``k``'s local derivative of every step."""
+    return f"slot_{k}_seq"
+
+
+def setup_lines(plan):
+    """Backward's lines before the scan."""
+    initial = [names.initial_state(s) for s in plan.states]
+    lines = ['inputs = cache["inputs"]', "T, B, _ = inputs.shape", *[f'{s} = cache["{s}"]' for s in initial]]
+    lines += previous_input_lines(plan) + size_lines(plan)
+    lines += [f'{w} = cache["{w}"]' for w in (names.stacked_weights(g) for g in plan.groups if g.stacked)]
+    lines += [f'{names.store(k.value)} = cache["{names.store(k.value)}"]' for k in plan.kept]
+    lines += [f'{names.history(s)} = cache["{names.history(s)}"]' for s in plan.states]
+    for d in plan.backward.local_derivatives:
+        printer = JaxSequencePrinter(plan, d.coefficient)
+        value = printer.show(d.coefficient)
+        if parameters_only(d.coefficient):
+            value = f"jnp.broadcast_to({value}, (T, B, {plan.slot_sizes[d.k]}))"
+        lines.append(f"{slot_sequence(d.k)} = {value}")
+    return lines
+
+
+def summed_init(plan):
+    """(name, initial value) of each elementwise parameter's (B, n) sum."""
+    return [(names.summed_gradient(p), f"jnp.zeros((B, {p.name}.shape[0]), inputs.dtype)")
+            for p in plan.backward.summed_params]
+
+
+class BackwardStep:
+    """The lines of one backward step (the body of the reversed scan), the
+    per-step arrays they read (``scanned``) and the value they emit for
+    the slots (``slot_row``)."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        self.printer = JaxStepPrinter(plan, self.slot_block)
+        self.slots = {d.k: slot_sequence(d.k) for d in plan.backward.local_derivatives}
+        self.aliases = {}  # symbol name -> the slot it is bound to
+        self.scanned = {}  # name in the step -> the (T, ...) array
+        self.versions = 0
+        backward = plan.backward
+        self.lines = []
+        for s in backward.loads + backward.step:
+            self.lines += self.statement_lines(s)
+        self.scanned.update((slot_sequence(k), slot_sequence(k)) for k in self.slots_read)
+
+    @property
+    def slots_read(self):
+        return [d.k for d in self.plan.backward.local_derivatives]
+
+    def slot_block(self, group):
+        """The group's slots at this step, joined."""
+        values = [self.slot(k) for k in range(group.start, group.stop)]
+        return values[0] if len(values) == 1 else f"jnp.concatenate([{', '.join(values)}], axis=-1)"
+
+    def slot(self, k):
+        if k not in self.slots:
+            raise AssertionError(f"slot {k} is read before the step writes it")
+        return self.slots[k]
+
+    def slot_row(self):
+        """Every slot's value at this step, joined (T, B, slots) by the scan."""
+        values = [self.slot(k) for k in range(len(self.plan.slots))]
+        return values[0] if len(values) == 1 else f"jnp.concatenate([{', '.join(values)}], axis=-1)"
+
+    def write_slot(self, k, value):
+        """Slot ``k`` set to ``value`` (text): a new name, and every name bound to the slot bound again."""
+        self.versions += 1
+        name = f"slot_{k}_v{self.versions}"
+        self.slots[k] = name
+        return [f"{name} = {value}"] + [f"{alias} = {name}" for alias, slot in self.aliases.items() if slot == k]
+
+    def read(self, symbol, key, array):
+        """``symbol`` bound to this step's entry of ``array``, scanned as ``key``."""
+        self.scanned[key] = array
+        return [f"{symbol} = {key}"]
+
+    def statement_lines(self, s):
+        plan, show = self.plan, self.printer.show
+        if isinstance(s, Load):
+            return self.load_lines(s)
+        if isinstance(s, InPlace):
+            line = f"{s.target.name} = {self.printer.value_of(s)}"
+            k = self.aliases.get(s.target.name)
+            return [line] if k is None else [line, *self.write_slot(k, s.target.name)]
+        if isinstance(s, Assign):
+            self.aliases.pop(s.lhs.name, None)
+            if isinstance(s.rhs, sympy.Symbol) and s.rhs.name in self.aliases:
+                self.aliases[s.lhs.name] = self.aliases[s.rhs.name]
+            return [f"{s.lhs.name} = {show(s.rhs)}"]
+        if isinstance(s, ScaleRun):
+            return [line for k in range(s.start, s.stop)
+                    for line in self.write_slot(k, f"{self.slot(k)} * {s.adjoint.name}")]
+        if isinstance(s, CopyToSlot):
+            return self.write_slot(s.k, f"jnp.broadcast_to({s.adjoint.name}, (B, {plan.slot_sizes[s.k]}))")
+        if isinstance(s, AddParamTerm):
+            summed = names.summed_gradient(s.param)
+            return [f"{summed} = {summed} + {show(s.total)}"]
+        if isinstance(s, InputAdjoint):
+            return [f"d_inputs = {show(s.expr)}"]
+        if isinstance(s, ZeroCarry):
+            return [f"{s.carry.name} = jnp.zeros_like({s.carry.name})"]
+        if isinstance(s, SeedFinalStates):
+            return []  # the template adds the seeds at the step's start
+        raise TypeError(f"no JAX form for the backward statement {s}")
+
+    def load_lines(self, load):
+        symbol, source = load.symbol.name, load.source
+        if source is Source.SLOT:
+            self.aliases[symbol] = load.subject
+            # a slot without a local derivative is written (through this name) before it is read
+            return [f"{symbol} = {self.slots[load.subject]}"] if load.subject in self.slots else []
+        if source is Source.STATE:
+            return self.read(symbol, f"{names.history(load.symbol)}_next", f"{names.history(load.symbol)}[1:]")
+        if source is Source.PREVIOUS:
+            return self.read(symbol, f"{names.history(load.subject)}_prev", f"{names.history(load.subject)}[:-1]")
+        if source is Source.INPUT:
+            return self.read(symbol, "inputs", "inputs")
+        return self.read(symbol, names.store(load.symbol), names.store(load.symbol))  # a value, or the adjoint from above
+
+
+def finish_lines(plan):
+    """After the scan: every gradient from the slots (and the summed
+    parameters), then the input's adjoint."""
+    lines = ["d_slots_2d = d_slots.reshape(T * B, -1)"] if plan.slots else []
+    lines.append("grads = {}")
+    assigned = set()
+    for group in plan.groups:
+        lines += group_gradient_lines(plan, group, assigned)
+    lines += [f'grads["{p.name}"] = {names.summed_gradient(p)}.sum(axis=0)' for p in plan.backward.summed_params]
+    return lines + input_adjoint_lines(plan)
+
+
+def input_adjoint_lines(plan):
+    """The input's adjoint: the hoisted groups' slots times their weights, one
+    product each (a product of x[t-1] adds to the adjoint one step earlier)."""
+    def products(groups):
+        return " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop, plan.slot_sizes)}] @ {adjoint_weights(g)}"
+                          for g in groups)
+    current = products(g for g in plan.hoisted if g.arg != plan.prev_input)
+    previous = products(g for g in plan.hoisted if g.arg == plan.prev_input)
+    in_loop = plan.backward.input_adjoint_in_loop
+    if current:
+        start = 'ys["d_inputs"] + ' if in_loop else ""
+        lines = [f"d_inputs = {start}({current}).reshape(T, B, -1)"]
+    else:
+        lines = ['d_inputs = ys["d_inputs"]' if in_loop else "d_inputs = jnp.zeros_like(inputs)"]
+    if previous:
+        lines.append(f"d_inputs = d_inputs.at[:-1].add(({previous}).reshape(T, B, -1)[1:])")
+    return lines

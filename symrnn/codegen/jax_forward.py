@@ -1,0 +1,176 @@
+"""The JAX text of a layer's forward function, from its plan: set-up before
+the loop (stacked weights, hoisted projections with their biases), the body
+of the ``lax.scan`` over steps, what each step carries (the states) and
+emits (the kept values and the states, stacked by the scan into (T, B, n)
+arrays), and the cache. Nothing is decided here.
+
+The plan's in-place schedule is NumPy's memory plan; in JAX every statement
+binds a new value to its name (a view of a store or history is a name bound
+later), and a kept value is the value its name holds where the NumPy step
+would have written it. The exp forms are NumPy's (its float64 tanh is slow):
+as in torch, a run of gates is activated by the function itself.
+
+Imports: names, the statements, the JAX spelling and the NumPy helpers
+whose text JAX shares (column blocks, sizes, product weights).
+"""
+
+from . import names
+from .jax_text import JAX_FUNCTIONS
+from .numpy_text import member_cols, product_weights, size_lines
+from .statements import (
+    ActivationRun,
+    Apply,
+    Assign,
+    ExpRun,
+    FusedStep,
+    GateView,
+    InPlace,
+    InputView,
+    KeepValue,
+    Product,
+    Projection,
+    ProjectionView,
+    StateView,
+    StoreView,
+)
+
+
+def product_text(group, arg_text):
+    """The group's product of ``arg_text``, its bias added."""
+    bias = names.stacked_bias(group)
+    return f"{arg_text} @ {product_weights(group)}" + (f" + {bias}" if bias else "")
+
+
+def setup_lines(plan):
+    """Forward's lines before the scan."""
+    lines = ["T, B, _ = inputs.shape", *size_lines(plan), *previous_input_lines(plan)]
+    for group in plan.groups:
+        lines += stacking_lines(group)
+        if group.hoisted:
+            projection = product_text(group, f"{names.input_sequence(plan, group)}.reshape(T * B, -1)")
+            lines.append(f"{names.projection(group)} = ({projection}).reshape(T, B, -1)")
+    return lines
+
+
+def previous_input_lines(plan):
+    """x[t-1], zero at the first step, where the cell reads it."""
+    if plan.prev_input is None:
+        return []
+    return ["inputs_prev = jnp.concatenate([jnp.zeros_like(inputs[:1]), inputs[:-1]])  # x[t-1]: zero at t = 0"]
+
+
+def stacking_lines(group):
+    """A stacked group's weights (and biases, zeros for a member without) in one array."""
+    if not group.stacked:
+        return []
+    weights = ", ".join(m.weight.name for m in group.members)
+    lines = [f"{names.stacked_weights(group)} = jnp.concatenate([{weights}])"]
+    if group.has_bias:
+        zeros = f"jnp.zeros_like({group.members[0].weight.name}[:, 0])"
+        biases = ", ".join(m.bias.name if m.bias is not None else zeros for m in group.members)
+        lines.append(f"{names.stacked_bias(group)} = jnp.concatenate([{biases}])")
+    return lines
+
+
+def scanned(plan):
+    """(name in the step, the (T, ...) array) of what the step may read at step t."""
+    return [(names.projection(g), names.projection(g)) for g in plan.hoisted] + [("inputs", "inputs")]
+
+
+def gate_major(array, members, size):
+    """A (B, n * size) block as (n, B, size)."""
+    return f"{array}.reshape(B, {members}, {size}).transpose(1, 0, 2)"
+
+
+def fused_step_lines(fused):
+    """The in-loop product, added to the hoisted projection's members (gate-major
+    (n, B, H) for several)."""
+    loop, hoisted, store = fused.loop, fused.hoisted, fused.store.name
+    product = names.projection(loop)
+    lines = [f"{product} = {product_text(loop, loop.arg.name)}"]
+    summed, past = len(fused.pres), len(loop.members) > len(fused.pres)  # past: members after the sum
+    if not fused.gate_major:
+        view = names.projection(hoisted)
+        if hoisted.stacked:
+            view += f"[:, {member_cols(hoisted, fused.offset)}]"
+        return lines + [f"{store} = {view} + {product}" + (f"[:, {member_cols(loop, 0)}]" if past else "")]
+    size = loop.size
+    gates = gate_major(names.projection(hoisted), len(hoisted.members), size)
+    if (fused.offset, summed) != (0, len(hoisted.members)):
+        gates += f"[{fused.offset or ''}:{fused.offset + summed}]"
+    inner = gate_major(product, len(loop.members), size) + (f"[:{summed}]" if past else "")
+    return lines + [f"{store} = {gates} + {inner}"]
+
+
+class ForwardStep:
+    """The lines of one forward step, and the name each kept value has where
+    the NumPy step would have stored it (``kept_names``)."""
+
+    def __init__(self, plan, printer):
+        self.plan, self.printer = plan, printer
+        self.lines, self.snapshots = [], {}
+        for statement in plan.forward_step:
+            self.lines += self.statement_lines(statement)
+
+    def kept_names(self):
+        """(store name, the step's value) of each kept value."""
+        return [(names.store(k.value), self.snapshots.get(k.value, k.value.name)) for k in self.plan.kept]
+
+    def statement_lines(self, s):
+        show = self.printer.show
+        if isinstance(s, FusedStep):
+            return fused_step_lines(s.fused)
+        if isinstance(s, ActivationRun):
+            return self.activation_lines(s.store.name, [(s.start, s.stop, type(s.nodes[0].expr))],
+                                         [n.out.name for n in s.nodes], s.start, s.stop)
+        if isinstance(s, ExpRun):
+            return self.activation_lines(s.store.name, s.pieces, [out.name for out in s.outs], None, None)
+        if isinstance(s, Apply):  # and ExpApply: the function itself
+            return [f"{s.out.name} = {show(s.expr)}"]
+        if isinstance(s, InPlace):
+            return [f"{s.target.name} = {self.printer.value_of(s)}"]
+        if isinstance(s, Assign):
+            return [f"{s.lhs.name} = {show(s.rhs)}"]
+        if isinstance(s, KeepValue):
+            snapshot = f"{s.value.name}_kept"
+            self.snapshots[s.value] = snapshot
+            return [f"{snapshot} = {s.value.name}"]
+        if isinstance(s, InputView):
+            return [f"{s.input.name} = inputs"]
+        if isinstance(s, (StateView, StoreView)):
+            return []  # the value is bound where it is computed
+        if isinstance(s, (Product, Projection)):
+            target = s.out.name if isinstance(s, Product) else names.projection(s.group)
+            return [f"{target} = {product_text(s.group, s.group.arg.name)}"]
+        if isinstance(s, ProjectionView):
+            view = "" if s.group.hoisted and not s.group.stacked else f"[:, {member_cols(s.group, s.k)}]"
+            return [f"{s.out.name} = {names.projection(s.group)}{view}"]
+        if isinstance(s, GateView):
+            return [f"{s.out.name} = {s.store.name}[{s.k}]"]
+        raise TypeError(f"no JAX form for the forward statement {s}")
+
+    @staticmethod
+    def activation_lines(store, pieces, outs, start, stop):
+        """Each run of gates of one function activated by one call, the store
+        made again of the runs, then each gate's name bound to its block."""
+        parts, at = [], 0
+        for a, b, function in pieces:
+            parts += [f"{store}[{at}:{a}]"] if a > at else []
+            parts.append(JAX_FUNCTIONS[function].format(f"{store}[{a}:{b}]"))
+            at = b
+        lines = [f"{store} = jnp.concatenate([{', '.join(parts)}, {store}[{at}:]])"]
+        block = store if start is None else f"{store}[{start or ''}:{stop}]"
+        return lines + [f"{', '.join(outs)}{',' if len(outs) == 1 else ''} = {block}"]
+
+
+def history_lines(plan):
+    """After the scan: each state's history, its initial value first."""
+    return [f"{names.history(s)} = jnp.concatenate([{names.initial_state(s)}[None], ys[\"{names.history(s)}\"]])"
+            for s in plan.states]
+
+
+def output_sequence(plan):
+    """The layer's output of every step."""
+    if plan.output_is_state:
+        return f"{names.history(plan.output_state)}[1:]"
+    return f"ys[\"{names.store(plan.output_state)}\"]"
