@@ -389,7 +389,7 @@ def test_bad_requests():
     with pytest.raises(ConfigError, match=r"expected one of: w_x_l1"):
         copy_table(symrnn.network("rnn", layers=2), 3, "w^(x)[3]")
     for steps in (0, -1, MAX_STEPS + 1, 2.5, True):
-        with pytest.raises(ConfigError, match=f"steps must be an integer from 1 to {MAX_STEPS}"):
+        with pytest.raises(ConfigError, match=rf"T \(--steps\) must be an integer from 1 to {MAX_STEPS}"):
             copy_table(symrnn.network("rnn"), steps, "w_x")
 
 
@@ -480,9 +480,9 @@ def test_cli_errors(capsys):
     assert main(["copies", "rnn", "--steps", "3", "--wrt", "w_z"]) == 2
     assert "unknown parameter 'w_z'" in capsys.readouterr().err
     assert main(["copies", "rnn", "--steps", "0"]) == 2
-    assert "steps must be an integer from 1 to 100" in capsys.readouterr().err
+    assert "T (--steps) must be an integer from 1 to 100" in capsys.readouterr().err
     assert main(["copies", "rnn", "--steps", "101"]) == 2
-    assert "steps must be an integer from 1 to 100 for the analysis, got 101" in capsys.readouterr().err
+    assert "T (--steps) must be an integer from 1 to 100, got 101" in capsys.readouterr().err
 
 
 def test_cli_readme_example_with_a_stack(tmp_path, capsys, monkeypatch):
