@@ -373,18 +373,19 @@ def _add_latex_command(sub):
 def parser():
     top = argparse.ArgumentParser(prog="symrnn", description=(
         "Derive exact BPTT gradients of recurrent cells with SymPy and generate verified NumPy code, or a "
-        "PyTorch module whose backward is the derived BPTT (generate --backend torch); for lecture notes, "
+        "PyTorch or JAX module whose backward is the derived BPTT (generate --backend torch|jax); for lecture notes, "
         "derivations in LaTeX, copy tables, pictures, quizzes and an interactive page."))
     top.add_argument("--version", action="version", version=f"symrnn {version()}")
     sub = top.add_subparsers(dest="command", required=True)
 
-    gen = sub.add_parser("generate", help="write the NumPy (or PyTorch) module of one network",
+    gen = sub.add_parser("generate", help="write the NumPy (or PyTorch, or JAX) module of one network",
                          description=("Write the NumPy forward/backward module of one network, or with "
                                       "--backend torch a PyTorch module (an nn.Module whose backward is the "
-                                      "derived BPTT)."))
+                                      "derived BPTT), or with --backend jax a JAX module (apply is a "
+                                      "custom_vjp whose backward is the derived BPTT)."))
     _add_network_options(gen, outputs=NETWORK_OUTPUTS)
     # no default value: a module's regenerate command names --backend only where given
-    gen.add_argument("--backend", choices=BACKENDS, help="numpy (default) or torch")
+    gen.add_argument("--backend", choices=BACKENDS, help="numpy (default), torch or jax")
     gen.add_argument("-o", "--output-file", required=True,
                      help="path of the module to write, or - for standard output")
     gen.set_defaults(run=cmd_generate)
