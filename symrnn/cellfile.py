@@ -864,7 +864,7 @@ def format_cell(cell):
     description vanilla RNN, activation relu
     input x
     state a
-    a = relu(w^(x) x + w^(a) a[t-1] + b^(a))
+    a = relu(w^(a) a[t-1] + w^(x) x + b^(a))
     <BLANKLINE>
     """
     lines = [f"cell {cell.name}"]

@@ -107,11 +107,17 @@ def _one_line(error):
     return (error.strerror or str(error)).splitlines()[0] if isinstance(error, OSError) else str(error)
 
 
-def write_atomic(path, data):
+def write_atomic(path, data, parents=False):
     """Write ``data`` (text, as UTF-8, or bytes) to ``path`` atomically; returns the path.
+    ``parents``: make its missing directories first (a cache's folder).
 
     Raises :class:`OutputPathError` if the path cannot be written.
     """
+    if parents:
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputPathError(f"cannot write {path}: {_one_line(error)}") from None
     path = check_output_path(path)
     data = data.encode("utf-8") if isinstance(data, str) else data
     try:

@@ -69,7 +69,6 @@ import math
 import numbers
 import os
 import sys
-import tempfile
 import types
 import warnings
 from dataclasses import dataclass
@@ -78,6 +77,8 @@ from pathlib import Path
 
 import torch
 from torch.nn.utils.rnn import PackedSequence
+
+from .files import OutputPathError, write_atomic
 
 __all__ = ["GRU", "LSTM", "RNN", "Recurrent", "cache_dir"]
 
@@ -176,10 +177,9 @@ def _cached_engine(key, spec):
     if not meta_path.is_file():
         source, meta = _generate(spec)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            _write_atomic(source_path, source)
-            _write_atomic(meta_path, json.dumps(meta))  # last: an entry exists once both files do
-        except OSError as error:
+            write_atomic(source_path, source, parents=True)
+            write_atomic(meta_path, json.dumps(meta))  # last: an entry exists once both files do
+        except OutputPathError as error:
             warnings.warn(f"symrnn.nn: cannot cache the generated module in {folder} ({error}); "
                           "set SYMRNN_CACHE to a writable folder", stacklevel=3)
             return _engine_of(_exec_source(source, _module_name(spec, key)), meta)
@@ -228,17 +228,6 @@ def _additive_biases(cell):
     for _, rhs in cell.equations:
         visit(rhs, None)
     return [name for name, seen in places.items() if seen == {True}]
-
-
-def _write_atomic(path, text):
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _import_file(path, name):

@@ -5,6 +5,7 @@ against the analysis (symrnn.copies)."""
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def test_cell_labels_are_escaped():
 
 def test_too_many_steps_for_the_page():
     assert EXPLORER_MAX_STEPS == 16
-    with pytest.raises(ConfigError, match="steps must be an integer from 1 to 16 for the page"):
+    with pytest.raises(ConfigError, match=r"T \(--steps\) must be an integer from 1 to 16 for the page"):
         explorer_data(max_steps=17)
 
 
@@ -408,7 +409,14 @@ def test_titles_legends_and_scrolling_in_chromium(browser, page):
             assert (note != "") == (steps == 16), note
     assert note.startswith("Showing t = 1 … ") and note.endswith("of 16 steps: scroll the picture sideways for the rest ⇆")
     browser.execute_script('document.getElementById("picture").scrollLeft = 100000')
-    assert "… 16 of 16" in browser.execute_script('return document.getElementById("scroll-note").textContent')
+    # the note follows the scroll event, which the browser fires after the scroll, not within it
+    note = ""
+    for _ in range(50):
+        note = browser.execute_script('return document.getElementById("scroll-note").textContent')
+        if "… 16 of 16" in note:
+            break
+        time.sleep(0.1)
+    assert "… 16 of 16" in note
     Select(browser.find_element("id", "cell")).select_by_value("lstm")
     Select(browser.find_element("id", "layers")).select_by_value("2")
     assert browser.find_element("id", "question-derivative").text.replace("\n", "") == "∂C/∂w(f)[1]"
