@@ -428,16 +428,23 @@ def svg_text(runs):
 
 
 def latex_runs(runs):
-    """Runs as LaTeX text: symbols and derivatives in math mode, text escaped."""
-    out = []
-    for run in runs:
+    """Runs as LaTeX text: symbols and derivatives in math mode, text escaped;
+    a label and the ``= value`` after it one formula ($T = 3$, not $T$ = 3)."""
+    out, runs = [], list(runs)
+    for k, run in enumerate(runs):
         if isinstance(run, str):
             out.append(latex_escape(run))
         elif isinstance(run, Partial):
             out.append(rf"$\partial C/\partial {run.of.latex()}$")
         else:
-            out.append(f"${run.latex()}$")
+            value = _EQUALS.match(runs[k + 1]) if k + 1 < len(runs) and isinstance(runs[k + 1], str) else None
+            if value:
+                runs[k + 1] = runs[k + 1][value.end():]
+            out.append(f"${run.latex()}{value.group(0) if value else ''}$")
     return "".join(out)
+
+
+_EQUALS = re.compile(r" = [0-9]+")
 
 
 def latex_escape(text):
