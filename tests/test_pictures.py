@@ -191,8 +191,8 @@ def test_titles_are_typeset_through_one_notation_function():
     assert ('<text x="12" y="22" font-size="14" font-weight="bold">∂C/∂w<tspan font-size="8" dy="-4">(f)[2]</tspan>'
             '<tspan dy="4"> for lstm, </tspan>T = 3') in picture
     assert "dC/d" not in picture.split("<g ", 1)[0]
-    assert "{$\\partial C/\\partial w^{(f)[2]}$ for lstm, $T$ = 3, output last, 2 layers, " in tikz(table)
-    assert latex_runs(runs).endswith("BPTT truncated to $K$ = 2")
+    assert "{$\\partial C/\\partial w^{(f)[2]}$ for lstm, $T = 3$, output last, 2 layers, " in tikz(table)
+    assert latex_runs(runs).endswith("BPTT truncated to $K = 2$")
     assert plain_text(runs) == "∂C/∂w^(f)[2] for lstm, T = 3, output last, 2 layers, BPTT truncated to K = 2"
     assert table.title() == plain_text(runs, unicode=False) and table.title().startswith("dC/dw^(f)[2] for")
     assert svg_text([Label("a", "c", "1"), ", ", Label("a")]) == (
