@@ -24,7 +24,7 @@ LAYERS = [
     {"cellfile"},
     {"registry", "network"},
     {"derive"},
-    {"derived", "interop"},
+    {"derived", "interop", "jax_interop"},
     {"codegen"},
     {"placement"},
     {"unroll"},
