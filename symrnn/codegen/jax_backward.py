@@ -20,7 +20,7 @@ import sympy
 from . import names
 from .jax_forward import previous_input_lines
 from .jax_text import JaxSequencePrinter, JaxStepPrinter, parameters_only
-from .numpy_backward import carries, group_gradient_lines
+from .numpy_backward import carries, gradient_lines
 from .numpy_text import adjoint_weights, cols, size_lines
 from .statements import (
     AddParamTerm,
@@ -162,13 +162,7 @@ class BackwardStep:
 def finish_lines(plan):
     """After the scan: every gradient from the slots (and the summed
     parameters), then the input's adjoint."""
-    lines = ["d_slots_2d = d_slots.reshape(T * B, -1)"] if plan.slots else []
-    lines.append("grads = {}")
-    assigned = set()
-    for group in plan.groups:
-        lines += group_gradient_lines(plan, group, assigned)
-    lines += [f'grads["{p.name}"] = {names.summed_gradient(p)}.sum(axis=0)' for p in plan.backward.summed_params]
-    return lines + input_adjoint_lines(plan)
+    return gradient_lines(plan) + input_adjoint_lines(plan)
 
 
 def input_adjoint_lines(plan):

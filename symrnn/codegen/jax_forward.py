@@ -14,7 +14,7 @@ Imports: names, the statements, the JAX spelling and the NumPy helpers
 whose text JAX shares (column blocks, sizes, product weights).
 """
 
-from . import names
+from . import names, numpy_forward
 from .jax_text import JAX_FUNCTIONS
 from .numpy_text import member_cols, product_weights, size_lines
 from .statements import (
@@ -60,16 +60,8 @@ def previous_input_lines(plan):
 
 
 def stacking_lines(group):
-    """A stacked group's weights (and biases, zeros for a member without) in one array."""
-    if not group.stacked:
-        return []
-    weights = ", ".join(m.weight.name for m in group.members)
-    lines = [f"{names.stacked_weights(group)} = jnp.concatenate([{weights}])"]
-    if group.has_bias:
-        zeros = f"jnp.zeros_like({group.members[0].weight.name}[:, 0])"
-        biases = ", ".join(m.bias.name if m.bias is not None else zeros for m in group.members)
-        lines.append(f"{names.stacked_bias(group)} = jnp.concatenate([{biases}])")
-    return lines
+    """A stacked group's weights and biases in one array (numpy_forward.stacking_lines)."""
+    return numpy_forward.stacking_lines(group, "jnp.concatenate", "jnp.zeros_like")
 
 
 def scanned(plan):

@@ -186,6 +186,18 @@ def finish_lines(plan, window=False):
     return lines + input_adjoint_lines(plan, "np.zeros_like", window)
 
 
+def gradient_lines(plan):
+    """After the loop of full BPTT: every gradient from the slots, and each
+    summed parameter's terms summed over the batch (the torch and JAX
+    backward's; the NumPy one's window variant keeps some per step)."""
+    lines = ["d_slots_2d = d_slots.reshape(T * B, -1)"] if plan.slots else []
+    lines.append("grads = {}")
+    assigned = set()
+    for group in plan.groups:
+        lines += group_gradient_lines(plan, group, assigned)
+    return lines + [f'grads["{p.name}"] = {names.summed_gradient(p)}.sum(axis=0)' for p in plan.backward.summed_params]
+
+
 def group_gradient_lines(plan, group, assigned):
     """The gradients of the group's weights (one product over all steps) and biases."""
     adjoint = names.group_adjoint(group)

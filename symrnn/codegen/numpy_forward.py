@@ -73,16 +73,18 @@ def setup_lines(plan):
     return lines
 
 
-def stacking_lines(group):
-    """A stacked group's weights (and biases, zeros for a member without) in one array."""
+def stacking_lines(group, concatenate="np.concatenate", zeros_like="np.zeros_like"):
+    """A stacked group's weights (and biases, zeros for a member without) in one
+    array; ``concatenate`` and ``zeros_like`` spell the backend's functions
+    (torch.cat, jnp.concatenate, ...)."""
     if not group.stacked:
         return []
     weights = ", ".join(m.weight.name for m in group.members)
-    lines = [f"{names.stacked_weights(group)} = np.concatenate([{weights}])"]
+    lines = [f"{names.stacked_weights(group)} = {concatenate}([{weights}])"]
     if group.has_bias:
-        zeros = f"np.zeros_like({group.members[0].weight.name}[:, 0])"
+        zeros = f"{zeros_like}({group.members[0].weight.name}[:, 0])"
         biases = ", ".join(m.bias.name if m.bias is not None else zeros for m in group.members)
-        lines.append(f"{names.stacked_bias(group)} = np.concatenate([{biases}])")
+        lines.append(f"{names.stacked_bias(group)} = {concatenate}([{biases}])")
     return lines
 
 

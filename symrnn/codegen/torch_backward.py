@@ -12,7 +12,7 @@ from . import names
 from .numpy_backward import (
     REUSED_BUFFER_NOTE,
     carries,
-    group_gradient_lines,
+    gradient_lines,
     seed_lines,
     statement_line,
     summed_gradient_lines,
@@ -76,10 +76,4 @@ def step_line(printer, s):
 def finish_lines(plan):
     """After the loop: every gradient from the slots (and the summed
     parameters), then the input's adjoint."""
-    lines = ["d_slots_2d = d_slots.reshape(T * B, -1)"] if plan.slots else []
-    lines.append("grads = {}")
-    assigned = set()
-    for group in plan.groups:
-        lines += group_gradient_lines(plan, group, assigned)
-    lines += [f'grads["{p.name}"] = {names.summed_gradient(p)}.sum(axis=0)' for p in plan.backward.summed_params]
-    return lines + input_adjoint_lines(plan, "torch.zeros_like")
+    return gradient_lines(plan) + input_adjoint_lines(plan, "torch.zeros_like")

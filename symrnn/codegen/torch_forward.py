@@ -14,7 +14,7 @@ and the NumPy helpers whose text torch shares (column blocks, views, cache).
 """
 
 from ..rules import function_rule, rule_of
-from . import names
+from . import names, numpy_forward
 from .numpy_forward import cache_lines, single_line
 from .numpy_text import member_cols, previous_input_lines, product_weights, size_lines, width
 from .statements import (
@@ -62,16 +62,8 @@ def store_shape(plan, kept):
 
 
 def stacking_lines(group):
-    """A stacked group's weights (and biases, zeros for a member without) in one tensor."""
-    if not group.stacked:
-        return []
-    weights = ", ".join(m.weight.name for m in group.members)
-    lines = [f"{names.stacked_weights(group)} = torch.cat([{weights}])"]
-    if group.has_bias:
-        zeros = f"torch.zeros_like({group.members[0].weight.name}[:, 0])"
-        biases = ", ".join(m.bias.name if m.bias is not None else zeros for m in group.members)
-        lines.append(f"{names.stacked_bias(group)} = torch.cat([{biases}])")
-    return lines
+    """A stacked group's weights and biases in one tensor (numpy_forward.stacking_lines)."""
+    return numpy_forward.stacking_lines(group, "torch.cat", "torch.zeros_like")
 
 
 def fused_sum_setup(fused):

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import sympy
 
-from . import names, torch_backward, torch_forward
+from . import names, torch_forward
 from .numpy_backward import load_line, seed_lines, statement_line
 from .numpy_forward import single_line
 from .statements import (
-    ActivationRun, AddParamTerm, Apply, Assign, CopyToSlot, ExpRun, FusedStep, InPlace, InputAdjoint, Load, Op,
+    ActivationRun, AddParamTerm, Apply, Assign, CopyToSlot, ExpRun, FusedStep, InPlace, InputAdjoint, Op,
     ScaleRun, ZeroCarry,
 )
 from .torch_text import TorchStepPrinter
