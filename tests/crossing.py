@@ -583,6 +583,36 @@ def check_torch(text, config, seed=0, gradcheck=False):
     return failures
 
 
+def check_jax(text, config, seed=0):
+    """The JAX module's outputs, final states and gradients equal the NumPy
+    module's, with the final states' adjoints seeding both backwards too."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    net = network(text, config.layers, config.output, config.loss)
+    mod = module(text, config.layers, config.output, config.loss)
+    jmod = module(text, config.layers, config.output, config.loss, "jax")
+    params, x, lengths, _, state0, d_outputs = case(mod, net, config, seed)
+    expected, cache = mod.forward(params, x, lengths, state0)
+    finals = mod.final_states(cache)
+    rng = np.random.default_rng(seed + 7)
+    d_finals = {name: rng.normal(size=value.shape) for name, value in finals.items()}
+    grads = mod.backward(params, cache, d_outputs, d_final_states=d_finals)
+    as_jax = lambda arrays: {name: jnp.asarray(value) for name, value in arrays.items()}  # noqa: E731
+    outputs, jcache = jmod.forward(as_jax(params), jnp.asarray(x), lengths, as_jax(state0))
+    jgrads = jmod.backward(as_jax(params), jcache, jnp.asarray(d_outputs), d_final_states=as_jax(d_finals))
+    failures = []
+    pairs = [("outputs", outputs, expected)] + [(f"final {n}", v, finals[n]) for n, v in jmod.final_states(jcache).items()]
+    pairs += [(name, jgrads.get(name), value) for name, value in grads.items()]
+    for name, got, want in pairs:
+        error = np.inf if got is None else _relative(np.asarray(got), want)
+        if not error <= EQUAL:
+            failures.append((name, error, "JAX module against the NumPy module"))
+    return failures
+
+
 SYMPY_SECONDS = 15  # a SymPy check that takes longer is skipped (counted as such)
 
 
@@ -746,7 +776,7 @@ def plan(index, count, options):
     them; gradcheck, SymPy and truncated SymPy once per cell."""
     checks = ["fd", "per_step", "reference"]
     if index < options.get("torch", count):
-        checks.append("torch")
+        checks += ["torch", "jax"]
     if index == 0 and options.get("gradcheck", True):
         checks.append("gradcheck")
     if index == 0 and options.get("sympy", True):  # (crossing_run gives them 1 or 2 layers)
@@ -771,6 +801,8 @@ def run_one(run, cell, config, checks, seed=0):
                     outcome = None
                 else:
                     outcome = check_torch(cell.text, config, seed, gradcheck=check == "gradcheck")
+            elif check == "jax":
+                outcome = check_jax(cell.text, config, seed) if has_jax() else None
             elif check == "sympy":
                 outcome = check_sympy(cell.text, config)
             else:
@@ -786,6 +818,15 @@ def run_one(run, cell, config, checks, seed=0):
 def has_reference():
     try:
         from symrnn import copy_differences  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.cache
+def has_jax():
+    try:
+        import jax  # noqa: F401
     except ImportError:
         return False
     return True
@@ -842,7 +883,7 @@ def main(argv=None):
     parser.add_argument("--cells", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--configs", type=int, default=4, help="configurations per cell")
-    parser.add_argument("--torch", type=int, default=2, help="configurations per cell checked against torch")
+    parser.add_argument("--torch", type=int, default=2, help="configurations per cell checked against torch and JAX")
     parser.add_argument("--no-sympy", action="store_true", help="skip the SymPy checks at T <= 3")
     parser.add_argument("--print-cells", action="store_true", help="print the cells and exit")
     parser.add_argument("-v", "--verbose", action="store_true")

@@ -115,6 +115,16 @@ def test_torch_module_equals_the_numpy_module(case):
     assert not failures, fail_message(index, config, failures)
 
 
+@pytest.mark.parametrize("case", CASES[::2], ids=case_id)
+def test_jax_module_equals_the_numpy_module(case):
+    """Outputs, final states and every gradient, the final states' adjoints seeding both backwards."""
+    pytest.importorskip("jax")
+    index, config = case
+    text = crossing.generate_cell(SEED, index).text
+    failures = [("jax", f) for f in crossing.check_jax(text, config)]
+    assert not failures, fail_message(index, config, failures)
+
+
 @pytest.mark.parametrize("case", [CASES[0], CASES[2]], ids=case_id)  # CASES[1]'s cell takes ~90 s at vector units
 def test_engine_equals_sympy_diff(case):
     """One layer with several units (T = 1: means, transposed weights,
