@@ -585,7 +585,9 @@ def check_torch(text, config, seed=0, gradcheck=False):
 
 def check_jax(text, config, seed=0):
     """The JAX module's outputs, final states and gradients equal the NumPy
-    module's, with the final states' adjoints seeding both backwards too."""
+    module's, with the final states' adjoints seeding both backwards too; and
+    its window (the configuration's truncate, per_step) equals the NumPy
+    module's: gradients, per-step terms and state adjoints."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -594,7 +596,7 @@ def check_jax(text, config, seed=0):
     net = network(text, config.layers, config.output, config.loss)
     mod = module(text, config.layers, config.output, config.loss)
     jmod = module(text, config.layers, config.output, config.loss, "jax")
-    params, x, lengths, _, state0, d_outputs = case(mod, net, config, seed)
+    params, x, lengths, y, state0, d_outputs = case(mod, net, config, seed)
     expected, cache = mod.forward(params, x, lengths, state0)
     finals = mod.final_states(cache)
     rng = np.random.default_rng(seed + 7)
@@ -610,6 +612,17 @@ def check_jax(text, config, seed=0):
         error = np.inf if got is None else _relative(np.asarray(got), want)
         if not error <= EQUAL:
             failures.append((name, error, "JAX module against the NumPy module"))
+    _, window = mod.loss_and_grad(params, x, y, lengths, state0, truncate=config.window, per_step=True)
+    _, jwindow = jmod.loss_and_grad(as_jax(params), jnp.asarray(x), jnp.asarray(y), lengths, as_jax(state0),
+                                    truncate=config.window, per_step=True)
+    where = f"JAX window (truncate={config.window}, per_step) against the NumPy module's"
+    pairs = [(name, jwindow.get(name), value) for name, value in window.items() if not isinstance(value, dict)]
+    for table in ("per_step", "state_adjoints"):
+        pairs += [(f"{table} {name}", jwindow[table].get(name), value) for name, value in window[table].items()]
+    for name, got, want in pairs:
+        error = np.inf if got is None else _relative(np.asarray(got), want)
+        if not error <= EQUAL:
+            failures.append((name, error, where))
     return failures
 
 

@@ -2,8 +2,10 @@
 NumPy module (loss_and_grad, backward with final states' adjoints) and to
 ``jax.grad`` of a plain ``lax.scan`` over the same equations (generated from
 the step graph, :mod:`symrnn.codegen.jax_loop`) through ``apply``'s
-custom_vjp, for every built-in and test cell; jit, vmap, the pytree
-``Network``, the refusals and the command line.
+custom_vjp, for every built-in and test cell; the window (truncate,
+per_step: per-step terms and state adjoints) against the NumPy module's for
+every cell too; jit, vmap, the pytree ``Network``, the refusals and the
+command line.
 
 jit compile time dominates, so the cross is representative rather than
 full: every cell once, its output mode and layer count taken in turn (the
@@ -174,12 +176,66 @@ def test_network_is_a_pytree_with_the_notes_names():
     np.testing.assert_array_equal(net.params["w_f"], jax_module.init_params(D, H, K, seed=0, dtype=jnp.float64)["w_f"])
 
 
-def test_truncate_and_per_step_are_refused_by_name():
+WINDOWS = ({"truncate": 1}, {"truncate": 2, "per_step": True}, {"per_step": True})
+
+
+def window_case(k, config):
+    return config, WINDOWS[k % 3]
+
+
+@pytest.mark.parametrize("config, options", [window_case(k, c) for k, c in enumerate(CONFIGS)],
+                         ids=[f"{config_id(c)}-{'-'.join(f'{k}{v}' for k, v in WINDOWS[i % 3].items())}"
+                              for i, c in enumerate(CONFIGS)])
+def test_window_equals_the_numpy_module(config, options):
+    """Truncated BPTT, per-step terms and state adjoints: loss_and_grad under
+    jit (truncate, per_step static) equals the NumPy module's."""
+    _, numpy_module, jax_module = modules(*config)
+    params, x, state0, y = problem(jax_module, config[2], seed=5)
+    loss, grads = numpy_module.loss_and_grad(params, x, y, LENGTHS, state0, **options)
+    step = jax.jit(jax_module.loss_and_grad, static_argnames=("truncate", "per_step"))
+    jax_loss, jax_grads = step(params, x, y, LENGTHS, state0, **options)
+    assert_close(jax_loss, loss, "loss")
+    assert set(jax_grads) == set(grads)
+    for name, value in grads.items():
+        if isinstance(value, dict):  # per_step, state_adjoints
+            assert set(jax_grads[name]) == set(value)
+            for key in value:
+                assert_close(jax_grads[name][key], value[key], f"{name} {key}")
+        else:
+            assert_close(jax_grads[name], value, name)
+
+
+def test_backward_window_equals_the_numpy_module():
+    """backward() (from the caller's d_outputs) with truncation in a stack
+    of cells that read x[t-1], where keep_previous stops the adjoint."""
+    _, numpy_module, jax_module = modules("qrnn", None, "sequence", 2)
+    params, x, state0, y = problem(jax_module, "sequence", seed=4)
+    outputs, cache = numpy_module.forward(params, x, LENGTHS, state0)
+    grads = numpy_module.backward(params, cache, y, truncate=2, per_step=True)
+    _, jax_cache = jax.jit(jax_module.forward)(params, x, LENGTHS, state0)
+    jax_grads = jax.jit(jax_module.backward, static_argnames=("truncate", "per_step"))(
+        params, jax_cache, y, truncate=2, per_step=True)
+    for name in grads["per_step"]:
+        assert_close(jax_grads["per_step"][name], grads["per_step"][name], name)
+    for name in grads["state_adjoints"]:
+        assert_close(jax_grads["state_adjoints"][name], grads["state_adjoints"][name], name)
+    assert_close(jax_grads["x"], grads["x"], "x")
+    assert np.max(np.abs(np.asarray(jax_grads["x"]) - jax.jit(jax_module.backward)(params, jax_cache, y)["x"])) > 1e-3
+
+
+def test_window_options_are_checked_by_name():
     _, _, jax_module = modules("lstm", None, "last", 1)
-    params, x, _, y = problem(jax_module, "last")
-    for options in ({"truncate": 2}, {"per_step": True}):
-        with pytest.raises(symrnn.errors.InputError, match="truncate and per_step"):
+    params, x, state0, y = problem(jax_module, "last")
+    for options, message in (({"truncate": 0}, "truncate must be a positive integer"),
+                             ({"truncate": 1.5}, "truncate must be a positive integer"),
+                             ({"per_step": 1}, "per_step must be True or False")):
+        with pytest.raises(symrnn.errors.InputError, match=message):
             jax_module.loss_and_grad(params, x, y, **options)
+    with pytest.raises(symrnn.errors.InputError, match="static_argnames"):  # traced under jit: not a Python int
+        jax.jit(jax_module.loss_and_grad)(params, x, y, truncate=2)
+    _, cache = jax_module.forward(params, x)
+    with pytest.raises(symrnn.errors.InputError, match="d_final_states goes with full BPTT only"):
+        jax_module.backward(params, cache, y, d_final_states={"h0": state0["h0"]}, truncate=2)
 
 
 def test_every_function_has_a_jax_spelling():

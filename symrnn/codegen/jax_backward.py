@@ -21,21 +21,24 @@ from . import names
 from .jax_forward import previous_input_lines
 from .jax_text import JaxSequencePrinter, JaxStepPrinter, parameters_only
 from .numpy_backward import carries, gradient_lines
-from .numpy_text import adjoint_weights, cols, size_lines
+from .numpy_text import adjoint_weights, cols, size_lines, sum_rows
+from .numpy_window import steps_lines
 from .statements import (
     AddParamTerm,
     Assign,
     CopyToSlot,
     InPlace,
     InputAdjoint,
+    KeepStateAdjoint,
     Load,
+    ResetCarry,
     ScaleRun,
     SeedFinalStates,
     Source,
     ZeroCarry,
 )
 
-__all__ = ["BackwardStep", "carries", "finish_lines", "setup_lines"]
+__all__ = ["BackwardStep", "carries", "finish_lines", "setup_lines", "summed_init", "window_finish_lines"]
 
 
 def slot_sequence(k):
@@ -60,27 +63,32 @@ def setup_lines(plan):
     return lines
 
 
-def summed_init(plan):
-    """(name, initial value) of each elementwise parameter's (B, n) sum."""
+def summed_init(plan, window=False):
+    """(name, initial value) of each elementwise parameter's (B, n) sum;
+    ``window``: of those whose terms are not kept per step."""
+    per_step = set(plan.backward.per_step_params) if window else set()
     return [(names.summed_gradient(p), f"jnp.zeros((B, {p.name}.shape[0]), inputs.dtype)")
-            for p in plan.backward.summed_params]
+            for p in plan.backward.summed_params if p not in per_step]
 
 
 class BackwardStep:
-    """The lines of one backward step (the body of the reversed scan), the
-    per-step arrays they read (``scanned``) and the value they emit for
-    the slots (``slot_row``)."""
+    """The lines of one backward step (the body of the reversed scan) from
+    its ``statements`` (the plan's step, or its window variant), the
+    per-step arrays they read (``scanned``), the value they emit for the
+    slots (``slot_row``) and, in the window, what else each step emits
+    (``kept``: (key, the step's value) of the state adjoints and the
+    per-step parameter terms)."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, statements):
         self.plan = plan
         self.printer = JaxStepPrinter(plan, self.slot_block)
         self.slots = {d.k: slot_sequence(d.k) for d in plan.backward.local_derivatives}
         self.aliases = {}  # symbol name -> the slot it is bound to
         self.scanned = {}  # name in the step -> the (T, ...) array
+        self.kept = []
         self.versions = 0
-        backward = plan.backward
         self.lines = []
-        for s in backward.loads + backward.step:
+        for s in statements:
             self.lines += self.statement_lines(s)
         self.scanned.update((slot_sequence(k), slot_sequence(k)) for k in self.slots_read)
 
@@ -133,6 +141,8 @@ class BackwardStep:
                     for line in self.write_slot(k, f"{self.slot(k)} * {s.adjoint.name}")]
         if isinstance(s, CopyToSlot):
             return self.write_slot(s.k, f"jnp.broadcast_to({s.adjoint.name}, (B, {plan.slot_sizes[s.k]}))")
+        if isinstance(s, AddParamTerm) and s.per_step:
+            return self.keep(names.per_step_gradient(s.param), sum_rows(show(s.total), s.total))
         if isinstance(s, AddParamTerm):
             summed = names.summed_gradient(s.param)
             return [f"{summed} = {summed} + {show(s.total)}"]
@@ -140,9 +150,21 @@ class BackwardStep:
             return [f"d_inputs = {show(s.expr)}"]
         if isinstance(s, ZeroCarry):
             return [f"{s.carry.name} = jnp.zeros_like({s.carry.name})"]
+        if isinstance(s, ResetCarry):
+            self.scanned["keep"] = "keep"
+            return [f"{s.carry.name} = jnp.where(keep, {s.carry.name}, 0)"]
+        if isinstance(s, KeepStateAdjoint):
+            return self.keep(names.state_adjoint_steps(s.state), s.adjoint.name)
         if isinstance(s, SeedFinalStates):
             return []  # the template adds the seeds at the step's start
         raise TypeError(f"no JAX form for the backward statement {s}")
+
+    def keep(self, key, value):
+        """``value`` (text) emitted by the step as ``key``: bound to a name of its
+        own first, since the name it is read from may be bound again later in the step."""
+        name = f"{key.removesuffix('_steps')}_at_t"
+        self.kept.append((key, name))
+        return [f"{name} = {value}"]
 
     def load_lines(self, load):
         symbol, source = load.symbol.name, load.source
@@ -165,9 +187,21 @@ def finish_lines(plan):
     return gradient_lines(plan) + input_adjoint_lines(plan)
 
 
-def input_adjoint_lines(plan):
+def window_finish_lines(plan, kept):
+    """After the window's scan: the arrays of what each step kept (``kept``:
+    keys of the scan's outputs), every gradient (the per-step parameters'
+    from their terms), the input's adjoint, then ``steps``, each copy's term
+    of every parameter."""
+    lines = [f'{key} = ys["{key}"]' for key in kept]
+    return (lines + gradient_lines(plan, window=True) + input_adjoint_lines(plan, window=True)
+            + steps_lines(plan, "jnp.matmul", "jnp.zeros"))
+
+
+def input_adjoint_lines(plan, window=False):
     """The input's adjoint: the hoisted groups' slots times their weights, one
-    product each (a product of x[t-1] adds to the adjoint one step earlier)."""
+    product each (a product of x[t-1] adds to the adjoint one step earlier;
+    ``window``: only where ``keep_previous`` is True at that earlier step, as
+    in the NumPy module's window)."""
     def products(groups):
         return " + ".join(f"d_slots_2d[:, {cols(g.start, g.stop, plan.slot_sizes)}] @ {adjoint_weights(g)}"
                           for g in groups)
@@ -180,5 +214,8 @@ def input_adjoint_lines(plan):
     else:
         lines = ['d_inputs = ys["d_inputs"]' if in_loop else "d_inputs = jnp.zeros_like(inputs)"]
     if previous:
-        lines.append(f"d_inputs = d_inputs.at[:-1].add(({previous}).reshape(T, B, -1)[1:])")
+        earlier = f"({previous}).reshape(T, B, -1)[1:]"
+        if window:
+            earlier = f"jnp.where(keep_previous[:-1], {earlier}, 0)"
+        lines.append(f"d_inputs = d_inputs.at[:-1].add({earlier})")
     return lines

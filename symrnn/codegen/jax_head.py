@@ -4,7 +4,8 @@ the caller's d(outputs) and from the cost. Nothing is decided here; the
 mask (sequence outputs) is always an array, as in torch.
 
 Imports: the step graph's node types, the rule table's ``outer``, the JAX
-printer and the NumPy spelling helper whose text JAX shares.
+printer and the NumPy spelling helpers whose text JAX shares (the per-step
+terms' lines, spelled with the JAX printer).
 """
 
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from ..graph import Affine
 from ..rules import outer
 from .jax_text import jax_code
+from .numpy_head import steps_lines
 from .numpy_text import sum_rows
 
 
@@ -27,6 +29,8 @@ class JaxHeadCode:
     loss: str
     backward_loss: list
     loss_loads: list
+    steps_outputs: list  # per_step: each output-layer parameter's terms by step, from d_out
+    steps_loss: list  # the same, from the cost
 
 
 def emit_head(plan):
@@ -40,7 +44,9 @@ def emit_head(plan):
     return JaxHeadCode(forward=forward, outputs=plan.outputs.name, cached=[s.name for s in plan.cached],
                        backward=reverse_lines(plan.from_outputs), loads=[s.name for s in plan.from_outputs.loads],
                        loss=f"jnp.sum({jax_code(plan.cost)})", backward_loss=reverse_lines(plan.from_cost),
-                       loss_loads=[s.name for s in plan.from_cost.loads])
+                       loss_loads=[s.name for s in plan.from_cost.loads],
+                       steps_outputs=steps_lines(plan.from_outputs, jax_code, "jnp.einsum"),
+                       steps_loss=steps_lines(plan.from_cost, jax_code, "jnp.einsum"))
 
 
 def reverse_lines(reverse):

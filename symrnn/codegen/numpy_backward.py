@@ -173,6 +173,13 @@ def finish_lines(plan, window=False):
     parameters), then the input's adjoint; ``window``: the summed
     parameters' gradients from their per-step terms, and x[t-1]'s adjoint
     masked by ``keep_previous``."""
+    return gradient_lines(plan, window) + input_adjoint_lines(plan, "np.zeros_like", window)
+
+
+def gradient_lines(plan, window=False):
+    """After the loop: every gradient from the slots, and each summed
+    parameter's terms summed over the batch (every backend's; ``window``: of
+    the per-step terms of those the window variant keeps per step)."""
     lines = ["d_slots_2d = d_slots.reshape(T * B, -1)"] if plan.slots else []
     lines.append("grads = {}")
     assigned = set()
@@ -181,21 +188,8 @@ def finish_lines(plan, window=False):
     per_step = set(plan.backward.per_step_params) if window else set()
     for p in plan.backward.summed_params:
         value = names.per_step_gradient(p) if p in per_step else names.summed_gradient(p)
-        value = f"{value}.sum(axis=0)"
-        lines.append(f'grads["{p.name}"] = {value}')
-    return lines + input_adjoint_lines(plan, "np.zeros_like", window)
-
-
-def gradient_lines(plan):
-    """After the loop of full BPTT: every gradient from the slots, and each
-    summed parameter's terms summed over the batch (the torch and JAX
-    backward's; the NumPy one's window variant keeps some per step)."""
-    lines = ["d_slots_2d = d_slots.reshape(T * B, -1)"] if plan.slots else []
-    lines.append("grads = {}")
-    assigned = set()
-    for group in plan.groups:
-        lines += group_gradient_lines(plan, group, assigned)
-    return lines + [f'grads["{p.name}"] = {names.summed_gradient(p)}.sum(axis=0)' for p in plan.backward.summed_params]
+        lines.append(f'grads["{p.name}"] = {value}.sum(axis=0)')
+    return lines
 
 
 def group_gradient_lines(plan, group, assigned):

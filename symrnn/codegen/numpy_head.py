@@ -87,18 +87,19 @@ def _gradient(total):
     return numpy_code(total) if isinstance(total, outer) else sum_rows(numpy_code(total), total)
 
 
-def steps_lines(reverse):
+def steps_lines(reverse, code=numpy_code, einsum="np.einsum"):
     """The output layer's per-step terms: its gradient's sum over rows taken
     per step instead, with ``group`` (steps, rows), 1 where a row is the output
     of that step. An outer product u.T @ v becomes the stack of its per-step
-    sums; a summed row expression ``group @ (...)``."""
+    sums; a summed row expression ``group @ (...)``. ``code`` and ``einsum``:
+    the backend's printer and einsum (the JAX head's are jax_code, jnp.einsum)."""
     lines = []
     for name, total in reverse.gradients:
         if isinstance(total, outer):
-            u, v = (numpy_code(arg) for arg in total.args)
-            value = f'np.einsum("sr,ri,rj->sij", group, {u}, {v}, optimize=True)'
+            u, v = (code(arg) for arg in total.args)
+            value = f'{einsum}("sr,ri,rj->sij", group, {u}, {v}, optimize=True)'
         else:
-            text = numpy_code(total)
+            text = code(total)
             value = f"group @ {text if isinstance(total, sympy.Symbol) else f'({text})'}"
         lines.append(f"steps[\"{name}\"] = {value}")
     return lines

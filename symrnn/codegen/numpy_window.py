@@ -23,26 +23,33 @@ def setup_lines(plan):
 
 def window_finish_lines(plan):
     """Backward's gradients, then ``steps``: each copy's term of every parameter."""
-    lines = finish_lines(plan, window=True) + ["steps = {}"]
+    return finish_lines(plan, window=True) + steps_lines(plan, "np.matmul", "np.zeros")
+
+
+def steps_lines(plan, matmul, zeros):
+    """``steps``: each copy's term of every parameter (a leading T axis), with
+    the backend's ``matmul`` and ``zeros`` (the JAX window's: jnp's)."""
+    lines = ["steps = {}"]
     assigned = set()
     for group in plan.groups:
-        lines += group_step_lines(plan, group, assigned)
+        lines += group_step_lines(plan, group, assigned, matmul)
     per_step = set(plan.backward.per_step_params)
     for p in plan.backward.summed_params:
-        value = names.per_step_gradient(p) if p in per_step else f"np.zeros((T, *{p.name}.shape), dtype=inputs.dtype)"
+        value = names.per_step_gradient(p) if p in per_step else f"{zeros}((T, *{p.name}.shape), dtype=inputs.dtype)"
         lines.append(f'steps["{p.name}"] = {value}')
     return lines
 
 
-def group_step_lines(plan, group, assigned):
+def group_step_lines(plan, group, assigned, matmul="np.matmul"):
     """Each copy's term of the group's parameters: the products of
-    backward's gradients kept apart per step (a leading T axis)."""
+    backward's gradients kept apart per step (a leading T axis); ``matmul``
+    the backend's (the JAX window's is jnp.matmul)."""
     adjoint, n = names.group_adjoint_steps(group), len(group.members)
     lines = [f"{adjoint} = d_slots[:, :, {cols(group.start, group.stop, plan.slot_sizes)}]"]
     weights = [m.weight.name for m in group.members]
-    product = f"np.matmul({adjoint}.transpose(0, 2, 1), {arg_sequence(plan, group)})"
+    product = f"{matmul}({adjoint}.transpose(0, 2, 1), {arg_sequence(plan, group)})"
     if group.transposed:  # u = w^T·v: each step's term is v^T d, (in, out)
-        product = f"np.matmul({arg_sequence(plan, group)}.transpose(0, 2, 1), {adjoint})"
+        product = f"{matmul}({arg_sequence(plan, group)}.transpose(0, 2, 1), {adjoint})"
     lines += split_assign_steps(weights, product, f"(T, {n}, {group.size}, -1)", assigned)
     biases = [m.bias.name for m in group.members if m.bias is not None]
     if biases and len(biases) == n:
