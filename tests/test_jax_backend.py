@@ -210,7 +210,7 @@ def test_backward_window_equals_the_numpy_module():
     of cells that read x[t-1], where keep_previous stops the adjoint."""
     _, numpy_module, jax_module = modules("qrnn", None, "sequence", 2)
     params, x, state0, y = problem(jax_module, "sequence", seed=4)
-    outputs, cache = numpy_module.forward(params, x, LENGTHS, state0)
+    _, cache = numpy_module.forward(params, x, LENGTHS, state0)
     grads = numpy_module.backward(params, cache, y, truncate=2, per_step=True)
     _, jax_cache = jax.jit(jax_module.forward)(params, x, LENGTHS, state0)
     jax_grads = jax.jit(jax_module.backward, static_argnames=("truncate", "per_step"))(
