@@ -255,6 +255,20 @@ def test_cli_writes_a_module_that_imports_only_jax_and_numpy(tmp_path):
     assert "lax.scan" in text and "jax.custom_vjp" in text and "--backend jax" in text.splitlines()[0]
 
 
+def test_modules_are_byte_identical_across_hash_seeds():
+    """Every built-in and test cell's JAX module (window included), rendered
+    under three PYTHONHASHSEED values."""
+    script = ("import ast, sys, hashlib, symrnn\nfrom symrnn.codegen import render\n"
+              "for k, (cell, variant) in enumerate(ast.literal_eval(sys.argv[1])):\n"
+              "    net = symrnn.network(cell, variant=variant, layers=1 + k % 2)\n"
+              "    print(hashlib.sha256(render(net, backend='jax').encode()).hexdigest())\n")
+    root = str(Path(__file__).resolve().parent.parent)
+    digests = {subprocess.run([sys.executable, "-c", script, repr(CELLS)], check=True, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": root}).stdout
+               for seed in ("0", "1", "12345")}
+    assert len(digests) == 1 and len(next(iter(digests)).split()) == len(CELLS)
+
+
 def test_generated_modules_pass_ruff(tmp_path):
     for k, (cell, variant) in enumerate(CELLS):
         net = symrnn.network(cell, variant=variant, output=MODES[k % 3], layers=1 + k % 2)
