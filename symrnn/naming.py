@@ -103,6 +103,12 @@ def is_param_name(name):
     return name.startswith(("w_", "b_", "g_"))
 
 
+def is_gain(name):
+    """Whether the parameter ``name`` is one of the notes' gains ``g^(...)``
+    (``g_f``, ``g_f_l2``), which the modules for training start at 1."""
+    return name.startswith("g_")
+
+
 def layer_name(name, layer, layers):
     """The name of a cell parameter or initial state in ``layer`` of ``layers``."""
     return name if layers == 1 else f"{name}_l{layer}"

@@ -58,7 +58,7 @@ Decisions (the README's "Swap nn.LSTM for any cell" says the same):
   derived once per installation. The ``nn.Module`` itself holds only the
   cell's text or name, so it pickles and deep-copies.
 
-Imports: torch; symrnn's interop, registry, network and codegen only when a
+Imports: torch, naming; symrnn's interop, registry, network and codegen only when a
 module must be generated or a PyTorch layout read.
 """
 
@@ -78,6 +78,7 @@ from pathlib import Path
 import torch
 from torch.nn.utils.rnn import PackedSequence
 
+from . import naming
 from .files import OutputPathError, write_atomic
 
 __all__ = ["GRU", "LSTM", "RNN", "Recurrent", "cache_dir"]
@@ -207,7 +208,7 @@ def _generate(spec):
     network = Network(cell, layers=1, output="states")
     meta = {"input": network.input_letter, "output": network.output_letter,
             "biases": _additive_biases(cell),
-            "gains": [p.name for p in cell.parameters if not p.is_matrix and p.name.startswith("g_")]}
+            "gains": [p.name for p in cell.parameters if not p.is_matrix and naming.is_gain(p.name)]}
     return render(network, backend="torch"), meta
 
 

@@ -32,7 +32,7 @@ LAYERS = [
     {"latex"},
     {"derivation", "copies"},
     {"pictures", "verify"},
-    {"quiz", "flow", "copy_differences", "nn", "bidirectional"},
+    {"quiz", "flow", "copy_differences", "nn", "flax_module", "bidirectional"},
     {"explorer"},
     {"build"},
     {"cli"},
