@@ -5,9 +5,10 @@ sum(outputs * r) with respect to the parameters and x, each as one
 jax.jit-compiled function; ``symrnn`` runs the generated module's apply (a
 custom_vjp whose backward is the derived BPTT: a reversed scan, every
 weight's gradient one product after it), ``lax.scan`` the same equations
-written from the step graph (symrnn.codegen.jax_loop) transposed by JAX, and
-for the LSTM ``flax nn.RNN`` of ``nn.OptimizedLSTMCell`` where flax is
-installed. Repeats are interleaved; medians, ratio = time / symrnn's time
+written from the step graph (symrnn.codegen.jax_loop) transposed by JAX,
+and where flax is installed symrnn.flax_module.Recurrent (the same module
+inside a linen module) and for the LSTM ``flax nn.RNN`` of
+``nn.OptimizedLSTMCell``. Repeats are interleaved; medians, ratio = time / symrnn's time
 with its p10-p90 spread, and each function's compile time.
 
     python3 benchmarks/bench_jax.py [--cells lstm mgu lstm_ln] [--repeats 20] [--dtype float32]
@@ -40,19 +41,28 @@ def implementations(cell, dtype):
     state0 = {name: jnp.zeros((B, H), dtype) for names in module.INITIAL_STATES for name in names}
     rows = [("symrnn", lambda p, x: jnp.sum(module.apply(p, x, lengths, state0)[0] * r), params),
             ("lax.scan", lambda p, x: jnp.sum(namespace["run"](p, x, lengths, state0)[0] * r), params)]
-    if cell == "lstm":
-        rows += flax_row(r, dtype)
-    return rows
+    return rows + flax_rows(cell, r, dtype)
 
 
-def flax_row(r, dtype):
+def flax_rows(cell, r, dtype):
+    """symrnn.flax_module.Recurrent (the same module inside a linen module),
+    and for the LSTM Flax's own nn.RNN(nn.OptimizedLSTMCell), where flax is installed."""
     try:
         from flax import linen as nn
+
+        from symrnn.flax_module import Recurrent
     except ImportError:
         return []
-    rnn = nn.RNN(nn.OptimizedLSTMCell(features=H, param_dtype=dtype, dtype=dtype), time_major=True)
-    params = rnn.init(jax.random.PRNGKey(0), jnp.zeros((T, B, D), dtype))
-    return [("flax nn.RNN(OptimizedLSTMCell)", lambda p, x: jnp.sum(rnn.apply(p, x) * r), params)]
+    x0 = jnp.zeros((T, B, D), dtype)
+    ours = Recurrent(cell, features=H, sizes={"P": H} if cell.startswith("lstmp") else None, time_major=True,
+                     param_dtype=dtype)
+    rows = [("symrnn.flax_module.Recurrent", lambda p, x: jnp.sum(ours.apply(p, x) * r),
+             ours.init(jax.random.PRNGKey(0), x0))]
+    if cell == "lstm":
+        rnn = nn.RNN(nn.OptimizedLSTMCell(features=H, param_dtype=dtype, dtype=dtype), time_major=True)
+        rows.append(("flax nn.RNN(OptimizedLSTMCell)", lambda p, x: jnp.sum(rnn.apply(p, x) * r),
+                     rnn.init(jax.random.PRNGKey(0), x0)))
+    return rows
 
 
 def timed(function, *args):
