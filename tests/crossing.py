@@ -35,6 +35,10 @@ checks, all in float64:
 ``torch``    the torch module's outputs and gradients equal the NumPy
              module's to 1e-10 for the same weights;
 ``gradcheck`` ``torch.autograd.gradcheck`` of the torch module (a few);
+``jax``      the JAX module's outputs, final states and gradients (the
+             final states' adjoints seeding the backward), and its window
+             (the configuration's truncate, per_step: per-step terms and
+             state adjoints), equal the NumPy module's to 1e-10;
 ``per_step`` per-step terms sum to the gradient (truncate None), a window
              K >= T is full BPTT;
 ``reference`` truncated gradients, per-step terms and state adjoints
@@ -44,7 +48,8 @@ checks, all in float64:
 
 The long run: ``python3 tests/crossing.py --cells N --seed S`` prints the
 counts per check and every failure (cell text, configuration, worst array,
-error, its class), and exits 1 on a failure. Known classes of issue 23 are
+error, its class), and exits 1 on a failure; ``--only jax`` (any checks)
+runs only those. Known classes of issue 23 are
 named by :func:`classify`; anything else is a NEW bug.
 """
 
@@ -796,7 +801,8 @@ def plan(index, count, options):
         checks.append("sympy")
     if index == 1 and options.get("sympy", True):
         checks.append("truncated_sympy")
-    return checks
+    only = options.get("only")
+    return checks if not only else [check for check in checks if check in only]
 
 
 def run_one(run, cell, config, checks, seed=0):
@@ -898,6 +904,7 @@ def main(argv=None):
     parser.add_argument("--configs", type=int, default=4, help="configurations per cell")
     parser.add_argument("--torch", type=int, default=2, help="configurations per cell checked against torch and JAX")
     parser.add_argument("--no-sympy", action="store_true", help="skip the SymPy checks at T <= 3")
+    parser.add_argument("--only", nargs="+", metavar="CHECK", help="run only these checks (e.g. jax)")
     parser.add_argument("--print-cells", action="store_true", help="print the cells and exit")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
@@ -907,8 +914,8 @@ def main(argv=None):
             print(f"# {sorted(cell.constructs)}\n{cell.text}")
         return 0
     start = time.perf_counter()
-    run = crossing_run(args.cells, args.seed, args.configs, {"torch": args.torch, "sympy": not args.no_sympy},
-                       log=print if args.verbose else None)
+    options = {"torch": args.torch, "sympy": not args.no_sympy, "only": args.only}
+    run = crossing_run(args.cells, args.seed, args.configs, options, log=print if args.verbose else None)
     for failure in run.failures:
         print(failure.report())
     print(summary(run, time.perf_counter() - start))

