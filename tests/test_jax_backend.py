@@ -111,7 +111,7 @@ def test_apply_equals_jax_grad_of_a_plain_scan(config):
     """jax.grad through apply's custom_vjp (the derived BPTT, seeded by the
     outputs' and the final states' adjoints) against jax.grad of the plain scan."""
     cell, variant, _, layers = config
-    _, numpy_module, jax_module = modules(*config)
+    _, _, jax_module = modules(*config)
     reference = loop_module(cell, variant, layers)
     params, x, state0, y = problem(jax_module, "states")
     lengths = jnp.asarray(LENGTHS)

@@ -1,25 +1,27 @@
-"""The JAX text of a layer's backward function, from the plan: loads from the
-cache, every slot's local derivative for all steps before the loop, the body
-of the reversed ``lax.scan`` (what it carries: the states' adjoints and the
-elementwise parameters' sums; what it emits: the slots' adjoints of each
-step, and the input's where the step computes terms of it), and the
-gradients after the loop, each weight's as one product over all steps.
-Nothing is decided here.
+"""The JAX text of a layer's backward function and its window variant, from
+the plan: loads from the cache, the body of the reversed ``lax.scan`` (each
+slot's local derivative first, from the forward values it reads; what it
+carries: the states' adjoints and the elementwise parameters' sums; what it
+emits: the slots' adjoints of each step, the input's where the step
+computes terms of it, and in the window each step's state adjoints and
+parameter terms), and the gradients after the loop, each weight's as one
+product over all steps. Nothing is decided here.
 
 A slot of NumPy's ``d_slots`` is a buffer the step writes through names
 bound to it (a :class:`Load` from ``Source.SLOT``); here each slot is a value
 whose current name :class:`BackwardStep` follows, and the step emits the
 slots' last values, joined.
 
-Imports: naming, names, the statements, the JAX printers and the NumPy
-backward's helpers whose text JAX shares (the gradient products of a group).
+Imports: the graph's ``is_param``, names, the statements, the JAX printers
+and the NumPy backward's and window's helpers whose text JAX shares (the
+gradient products of a group, the per-step terms).
 """
 
 import sympy
 
+from ..graph import is_param
 from . import names
 from .jax_forward import previous_input_lines
-from ..graph import is_param
 from .jax_text import JaxStepPrinter, parameters_only
 from .numpy_backward import carries, gradient_lines
 from .numpy_text import adjoint_weights, cols, size_lines, sum_rows

@@ -17,8 +17,18 @@ from . import names, torch_forward
 from .numpy_backward import load_line, seed_lines, statement_line
 from .numpy_forward import single_line
 from .statements import (
-    ActivationRun, AddParamTerm, Apply, Assign, CopyToSlot, ExpRun, FusedStep, InPlace, InputAdjoint, Op,
-    ScaleRun, ZeroCarry,
+    ActivationRun,
+    AddParamTerm,
+    Apply,
+    Assign,
+    CopyToSlot,
+    ExpRun,
+    FusedStep,
+    InPlace,
+    InputAdjoint,
+    Op,
+    ScaleRun,
+    ZeroCarry,
 )
 from .torch_text import TorchStepPrinter
 from .triton_plan import HostProduct, Place, Unfusable, plan_fusion

@@ -31,9 +31,30 @@ from ..graph import is_param
 from ..printing import fused_dot_t
 from ..rules import dot_t
 from .statements import (
-    ActivationRun, AddParamTerm, Apply, Assign, CopyToSlot, ExpRun, FusedStep, GateView, InPlace, InputAdjoint,
-    InputView, Into, KeepValue, Load, Op, Product, Projection, ProjectionView, ScaleRun, SeedFinalStates, Source,
-    StateView, StoreView, ZeroCarry,
+    ActivationRun,
+    AddParamTerm,
+    Apply,
+    Assign,
+    CopyToSlot,
+    ExpRun,
+    FusedStep,
+    GateView,
+    InPlace,
+    InputAdjoint,
+    InputView,
+    Into,
+    KeepValue,
+    Load,
+    Op,
+    Product,
+    Projection,
+    ProjectionView,
+    ScaleRun,
+    SeedFinalStates,
+    Source,
+    StateView,
+    StoreView,
+    ZeroCarry,
 )
 
 
