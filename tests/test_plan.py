@@ -435,3 +435,25 @@ def test_a_lone_sigmoid_is_computed_from_its_exp_form():
     assert [(s.out.name, s.into) for s in lone] == [("f", Into.STORE), ("i", Into.STORE), ("o", Into.STORE)]
     assert sigmoid not in plan.forward_functions and forward_needs_errstate(plan)
     assert ELEMENTWISE["sigmoid"].helper not in layer_helpers(plan)
+
+
+@pytest.mark.parametrize("cell, recomputable", [
+    ("mgu", {"v_G": "f*h_prev"}),  # a product of a kept gate and the previous state
+    ("gru", {"v_G": "h_prev*r"}),
+    ("lstmp", {"v_r": "o*tanh_c"}),  # of two kept values
+    ("lstm", {}),  # every kept value is a function's
+    ("lstm_ln", {}),  # means are not elementwise
+])
+def test_kept_products_of_other_kept_values_are_recomputable(cell, recomputable):
+    plan = plan_of(cell)
+    assert {str(r.value): str(r.expr) for r in plan.recomputable} == recomputable
+    assert {r.value for r in plan.recomputable} <= {k.value for k in plan.kept}
+    for r in plan.recomputable:  # from values the backward has without it
+        assert not r.expr.free_symbols & {s.value for s in plan.recomputable}
+
+
+def test_the_jax_forward_does_not_emit_what_its_backward_recomputes():
+    text = symrnn.generate(symrnn.network("mgu"), backend="jax")
+    assert '"v_G_seq": v_G' not in text and 'cache["v_G_seq"]' not in text
+    assert text.count("v_G_seq = f_seq*h_hist[:-1]") == 2  # backward and its window
+    assert "v_G_seq = cache[\"v_G\"]" in symrnn.generate(symrnn.network("mgu"))  # the NumPy module keeps it

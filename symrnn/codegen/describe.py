@@ -17,6 +17,7 @@ def describe_layer(plan):
         ("exp factors", [f"{plan.group(e.group).label}: {e.factors} (in {names.exp_factors(plan.group(e.array_of))})"
                          for e in plan.exp_scalings]),
         ("kept for backward", [_kept(k) for k in plan.kept]),
+        ("recomputable from the kept values", [f"{r.value} = {r.expr}" for r in plan.recomputable]),
         ("cache", [f"{names.cache_key(e)}: {e.role.name.lower()}, batch axis {e.batch_axis}" for e in plan.cache]),
         ("forward step", [str(s) for s in plan.forward_step]),
         ("local derivatives", [_local(d) for d in plan.backward.local_derivatives]),

@@ -1,6 +1,7 @@
 """The forward decisions of a layer plan: fused pre-activation sums, gates
-activated by one exp call, what forward keeps for backward, the statements
-of the forward step and the cache.
+activated by one exp call, what forward keeps for backward (and which of
+it a backend may recompute after the loop), the statements of the forward
+step and the cache.
 
 Imports: the rule table, the step graph's node types, the algebra helpers,
 the in-place schedule, names, the plan and the statements.
@@ -8,12 +9,14 @@ the in-place schedule, names, the plan and the statements.
 
 from dataclasses import dataclass
 
-from ..graph import Affine, Compute
+import sympy
+
+from ..graph import Affine, Compute, is_param
 from ..rules import EXP_FORMS, ElementwiseRule, function_rule, sigmoid
 from . import names
 from .algebra import fewest_operations
 from .in_place import write_into
-from .plan import CacheEntry, ExpScaling, FusedSum, Kept, Role
+from .plan import CacheEntry, ExpScaling, FusedSum, Kept, Recomputable, Role
 from .statements import (
     ActivationRun,
     Apply,
@@ -41,6 +44,7 @@ class ForwardParts:
     fused_sums: tuple
     exp_scalings: tuple
     kept: tuple
+    recomputable: tuple
     step: tuple
     cache: tuple
     reused_projection: object
@@ -56,6 +60,7 @@ def plan_forward(facts):
         fused_sums=fused,
         exp_scalings=exp_scalings(facts.groups, fused),
         kept=kept,
+        recomputable=recomputable_values(facts, kept),
         step=forward_step(facts, fused, consumers, kept),
         cache=cache_entries(facts, kept, reused),
         reused_projection=reused,
@@ -148,6 +153,37 @@ def kept_values(facts, fused, consumers):
             if node is not None and node.out in facts.needed:
                 homes[node.out] = (f.store, k)
     return tuple(Kept(s, *homes.get(s, (None, None)), per_item=s in facts.per_item) for s in facts.needed)
+
+
+def recomputable_values(facts, kept):
+    """The kept values whose node is an elementwise sum or product (integer
+    powers, numbers) of the states (before or after the step), the input,
+    parameters and kept values not themselves recomputed: mgu's
+    ``v_G = f h_prev``. Not a per-item value, nor the layer's output when
+    it is not a state (the output of every step is the forward's result)."""
+    nodes = {n.out: n for n in facts.graph.nodes if isinstance(n, Compute)}
+    kept_values_ = {k.value for k in kept}
+    sources = set(facts.cell.states) | set(facts.prev_of) | {facts.cell.input}
+    candidates = {}
+    for k in kept:
+        node = nodes.get(k.value)
+        if node is None or k.per_item or k.value == facts.cell.output_state or not _polynomial(node.expr):
+            continue
+        if all(is_param(s) or s in sources or s in kept_values_ for s in node.expr.free_symbols):
+            candidates[k.value] = node.expr
+    read_by_candidates = set().union(*(expr.free_symbols for expr in candidates.values()))
+    return tuple(Recomputable(value, expr) for value, expr in candidates.items() if value not in read_by_candidates)
+
+
+def _polynomial(expr):
+    """Whether ``expr`` is made of symbols and numbers by sums, products and positive integer powers."""
+    for part in sympy.preorder_traversal(expr):
+        if isinstance(part, sympy.Pow):
+            if not (part.exp.is_Integer and part.exp > 0):
+                return False
+        elif not isinstance(part, (sympy.Symbol, sympy.Number, sympy.Add, sympy.Mul)):
+            return False
+    return True
 
 
 def last_reader(facts, pre):

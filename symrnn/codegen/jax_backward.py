@@ -21,8 +21,8 @@ import sympy
 
 from ..graph import is_param
 from . import names
-from .jax_forward import previous_input_lines
-from .jax_text import JaxStepPrinter, parameters_only
+from .jax_forward import emitted_kept, previous_input_lines
+from .jax_text import JaxSequencePrinter, JaxStepPrinter, parameters_only
 from .numpy_backward import carries, gradient_lines
 from .numpy_text import adjoint_weights, cols, size_lines, sum_rows
 from .numpy_window import steps_lines
@@ -55,8 +55,10 @@ def setup_lines(plan):
     lines = ['inputs = cache["inputs"]', "T, B, _ = inputs.shape", *[f'{s} = cache["{s}"]' for s in initial]]
     lines += previous_input_lines(plan) + size_lines(plan)
     lines += [f'{w} = cache["{w}"]' for w in (names.stacked_weights(g) for g in plan.groups if g.stacked)]
-    lines += [f'{names.store(k.value)} = cache["{names.store(k.value)}"]' for k in plan.kept]
+    lines += [f'{names.store(k.value)} = cache["{names.store(k.value)}"]' for k in emitted_kept(plan)]
     lines += [f'{names.history(s)} = cache["{names.history(s)}"]' for s in plan.states]
+    for r in plan.recomputable:  # every step's, from the kept values and histories (jax_forward.recomputed)
+        lines.append(f"{names.store(r.value)} = {JaxSequencePrinter(plan, r.expr).show(r.expr)}")
     return lines
 
 

@@ -75,7 +75,7 @@ def emit_layer(plan):
     scanned = [(n, a) for n, a in jax_forward.scanned(plan) if _mentions(step_text, n)]
     emitted = forward.kept_names() + [(names.history(s), s.name) for s in plan.states]
     cache = [("inputs", "inputs", 1)] + [(names.initial_state(s), names.initial_state(s), 0) for s in plan.states]
-    cache += [(names.store(k.value), f'ys["{names.store(k.value)}"]', 1) for k in plan.kept]
+    cache += [(names.store(k.value), f'ys["{names.store(k.value)}"]', 1) for k in jax_forward.emitted_kept(plan)]
     cache += [(names.history(s), names.history(s), 1) for s in plan.states]
     cache += [(names.stacked_weights(g), names.stacked_weights(g), None) for g in plan.groups if g.stacked]
     return JaxLayerCode(

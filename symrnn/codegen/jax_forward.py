@@ -96,6 +96,21 @@ def gate_major(array, members, size):
     return f"{array}.reshape(B, {members}, {size}).transpose(1, 0, 2)"
 
 
+def recomputed(plan):
+    """The kept values the JAX backward recomputes for all steps after the
+    forward scan rather than the scan emitting them (the plan's
+    ``recomputable``): each array a scan emits costs XLA a zero-filled
+    buffer and a write per step, more than one elementwise pass after the
+    loop (mgu, CPU float32: ~10% of forward + backward)."""
+    return {r.value for r in plan.recomputable}
+
+
+def emitted_kept(plan):
+    """The kept values the forward scan emits, in the plan's order."""
+    again = recomputed(plan)
+    return [k for k in plan.kept if k.value not in again]
+
+
 def fused_step_lines(fused):
     """The in-loop product, added to the hoisted projection's members (gate-major
     (n, B, H) for several)."""
@@ -129,8 +144,8 @@ class ForwardStep:
             self.lines += self.statement_lines(statement)
 
     def kept_names(self):
-        """(store name, the step's value) of each kept value."""
-        return [(names.store(k.value), self.snapshots.get(k.value, k.value.name)) for k in self.plan.kept]
+        """(store name, the step's value) of each kept value the scan emits."""
+        return [(names.store(k.value), self.snapshots.get(k.value, k.value.name)) for k in emitted_kept(self.plan)]
 
     def statement_lines(self, s):
         show = self.printer.show
@@ -147,6 +162,8 @@ class ForwardStep:
             return [f"{s.target.name} = {self.printer.value_of(s)}"]
         if isinstance(s, Assign):
             return [f"{s.lhs.name} = {show(s.rhs)}"]
+        if isinstance(s, KeepValue) and s.value in recomputed(self.plan):
+            return []  # backward computes it for all steps
         if isinstance(s, KeepValue):
             snapshot = f"{s.value.name}_kept"
             self.snapshots[s.value] = snapshot

@@ -64,6 +64,18 @@ class Kept:
     per_item: bool = False
 
 
+@dataclass(frozen=True)
+class Recomputable:
+    """A kept value that an elementwise sum or product of other kept values,
+    states, the input and parameters (``expr``) gives again after the loop:
+    a backend may compute it there for all steps instead of storing it at
+    each step (the JAX scan's emitted arrays each cost a zero-filled buffer
+    and a write per step; NumPy stores it, which costs nothing more)."""
+
+    value: sympy.Symbol
+    expr: sympy.Expr
+
+
 class Role(Enum):
     """What an entry of a layer's cache is."""
 
@@ -154,6 +166,7 @@ class LayerPlan:
     fused_sums: tuple
     exp_scalings: tuple
     kept: tuple
+    recomputable: tuple  # of the kept values, those Recomputable from the others
     forward_step: tuple
     cache: tuple
     reused_projection: Group | None

@@ -185,6 +185,7 @@ def plan_layer(derived):
         fused_sums=forward.fused_sums,
         exp_scalings=forward.exp_scalings,
         kept=forward.kept,
+        recomputable=forward.recomputable,
         forward_step=forward.step,
         cache=forward.cache,
         reused_projection=forward.reused_projection,
