@@ -52,18 +52,22 @@ def test_fused_equals_default_path(cell, output, layers):
             torch.testing.assert_close(a, b, rtol=tol, atol=tol)
 
 
-@pytest.mark.parametrize("cell", ["gru"])  # lstm_ln's fused gradients: equal to the default path's above (gradcheck: 75 s)
-def test_fused_gradcheck(cell):
+@pytest.mark.parametrize("cell, vectors_only", [("gru", False), ("lstm_ln", True)])
+def test_fused_gradcheck(cell, vectors_only):
+    """gradcheck of the fused path: for lstm_ln with respect to x and its gains
+    and biases only (every slot's kernel still in the chain; all of its
+    parameters took 75 s in the interpreter), the weights held fixed."""
     module = _module(cell, "sequence", 1)
     params = {n: p.detach().requires_grad_() for n, p in
               module.Network(D, H, 2, dtype=torch.float64, seed=0).named_parameters()}
+    checked = [n for n, p in params.items() if not vectors_only or p.dim() == 1]
     x = torch.randn(T, B, D, dtype=torch.float64, requires_grad=True)
 
     def f(x, *values):
-        outputs, finals = module.apply(dict(zip(params, values)), x, [T, 2], fused=True)
+        outputs, finals = module.apply({**params, **dict(zip(checked, values))}, x, [T, 2], fused=True)
         return outputs, *finals.values()
 
-    assert torch.autograd.gradcheck(f, (x, *params.values()))
+    assert torch.autograd.gradcheck(f, (x, *(params[n] for n in checked)))
 
 
 def test_fused_choices():

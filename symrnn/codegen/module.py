@@ -168,39 +168,29 @@ def render(network, command=None, backend="numpy"):
     derived = derive_network(network)
     layer, head = plan_layer(derived), plan_head(derived)
     cell_lines, head_lines = network_equations(network)
+    common = {  # what every backend's template lays out alike
+        **network_tables(network),
+        "header": f"# {do_not_edit(command)}",
+        "network": network,
+        "cell_lines": cell_lines,
+        "head_lines": head_lines,
+        "summary": module_summary(network),
+    }
     if backend == "jax":
         return environment().get_template("jax_module.py.j2").render(
-            **network_tables(network),
-            header=f"# {do_not_edit(command)}",
-            network=network,
-            cell_lines=cell_lines,
-            head_lines=head_lines,
-            summary=module_summary(network),
-            layer=jax_emitter.emit_layer(layer),
-            head=jax_head.emit_head(head),
-        )
+            **common, layer=jax_emitter.emit_layer(layer), head=jax_head.emit_head(head))
     if backend == "torch":
         return environment().get_template("torch_module.py.j2").render(
-            **network_tables(network),
+            **common,
             network_spec=network_spec(network),
-            header=f"# {do_not_edit(command)}",
-            network=network,
-            cell_lines=cell_lines,
-            head_lines=head_lines,
-            summary=module_summary(network),
             layer=torch_emitter.emit_layer(layer),
             fused=triton_emitter.emit_layer(layer),
             head=torch_head.emit_head(head),
             mode=torch_mode_code(network),
         )
     return environment().get_template("module.py.j2").render(
+        **common,
         **output_mode_code(network),
-        **network_tables(network),
-        header=f"# {do_not_edit(command)}",
-        network=network,
-        cell_lines=cell_lines,
-        head_lines=head_lines,
-        summary=module_summary(network),
         layer=emit_layer(layer),
         head=emit_head(head),
         helpers=sorted(layer_helpers(layer) | head_helpers(head)),
