@@ -575,16 +575,6 @@ def _lanes(T, lengths, truncate):
     return truncate, np.repeat(keep, B, axis=1)[:, :, None]
 
 
-def _into_lanes(d_seq, lanes):
-    """The output adjoints (T, B, H) spread over ``lanes`` lanes: step t's in lane t mod lanes."""
-    if lanes == 1:
-        return d_seq
-    T, B, H = d_seq.shape
-    spread = np.zeros((T, lanes, B, H), dtype=d_seq.dtype)
-    spread[np.arange(T), np.arange(T) % lanes] = d_seq
-    return spread.reshape(T, lanes * B, H)
-
-
 def _tile_lanes(layer_cache, lanes):
     """A layer's cache with every item repeated in each lane (lane-major)."""
     if lanes == 1:
@@ -599,6 +589,16 @@ def _sum_lanes(array, lanes):
     if lanes == 1:
         return array
     return array.reshape(*array.shape[:-2], lanes, -1, array.shape[-1]).sum(axis=-3)
+
+
+def _into_lanes(d_seq, lanes):
+    """The output adjoints (T, B, H) spread over ``lanes`` lanes: step t's in lane t mod lanes."""
+    if lanes == 1:
+        return d_seq
+    T, B, H = d_seq.shape
+    spread = np.zeros((T, lanes, B, H), dtype=d_seq.dtype)
+    spread[np.arange(T), np.arange(T) % lanes] = d_seq
+    return spread.reshape(T, lanes * B, H)
 
 
 def _final_seeds(d_finals, lengths, T):
